@@ -1,0 +1,53 @@
+// Counter: the state of one named counter as clients see it.
+#ifndef COUNTERD_DOMAIN_COUNTER_H_
+#define COUNTERD_DOMAIN_COUNTER_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "counterd/core/status.h"
+
+namespace counterd::domain {
+
+struct Counter {
+  std::string name;
+  std::int64_t value = 0;
+  // Starts at 1 when the counter is created and grows by one with every
+  // change; it is the counter's ETag.
+  std::uint64_t version = 0;
+
+  friend bool operator==(const Counter&, const Counter&) = default;
+};
+
+// A condition on a counter's current version (HTTP If-Match / If-None-Match).
+// Versions start at 1, so version 0 never matches: an unparseable entity tag
+// can be passed as 0 to make the condition fail.
+struct Precondition {
+  // If non-empty, the counter must exist with one of these versions
+  // (If-Match: "3", "4").
+  std::vector<std::uint64_t> version_in;
+  bool must_exist = false;      // If-Match: *
+  bool must_be_absent = false;  // If-None-Match: *
+
+  bool empty() const {
+    return version_in.empty() && !must_exist && !must_be_absent;
+  }
+};
+
+// What a mutation did, or why it was refused. Also what an idempotency
+// record stores: a replay returns exactly this.
+struct MutationOutcome {
+  Status status;                   // OK, or why nothing changed
+  std::optional<Counter> counter;  // state after an OK set/add
+  bool created = false;            // an OK set/add created the counter
+  bool replayed = false;           // answered from the idempotency table
+
+  friend bool operator==(const MutationOutcome&,
+                         const MutationOutcome&) = default;
+};
+
+}  // namespace counterd::domain
+
+#endif  // COUNTERD_DOMAIN_COUNTER_H_

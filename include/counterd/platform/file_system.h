@@ -1,0 +1,75 @@
+// FileSystem: the one seam between counterd and the operating system's files
+// (leveldb's Env). Every file-system call the storage engine makes goes
+// through it, so tests can substitute an in-memory file system that loses
+// unsynced data (power loss) or one that fails chosen calls (ENOSPC, EIO).
+// Implementations are thread-safe; a WritableFile is used by one thread.
+#ifndef COUNTERD_PLATFORM_FILE_SYSTEM_H_
+#define COUNTERD_PLATFORM_FILE_SYSTEM_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "counterd/core/result.h"
+#include "counterd/core/status.h"
+
+namespace counterd::platform {
+
+// A file open for writing at its end.
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  // Writes all of |data| (looping over partial writes and EINTR).
+  virtual Status Append(std::string_view data) = 0;
+  // Makes everything appended so far durable (fdatasync). After a failure
+  // the file's durable contents are unknown: callers must not retry.
+  virtual Status Sync() = 0;
+  // Closes the descriptor, reporting close(2)'s error. Idempotent.
+  virtual Status Close() = 0;
+  // Bytes in the file (what was there at open plus what was appended).
+  virtual std::uint64_t Size() const = 0;
+};
+
+// An exclusive advisory lock, held until destruction.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+
+  // Creates |path| or truncates it to empty.
+  virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) = 0;
+  // Opens |path| for appending, creating it empty if it does not exist.
+  virtual Result<std::unique_ptr<WritableFile>> NewAppendableFile(
+      const std::string& path) = 0;
+  // The whole contents; kNotFound if absent.
+  virtual Result<std::string> ReadFile(const std::string& path) = 0;
+  virtual Result<bool> FileExists(const std::string& path) = 0;
+  // Entry names (not paths) in |dir|, excluding "." and "..".
+  virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
+  // rename(2): atomically replaces |to|. Durable only after SyncDir.
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // unlink(2). Durable only after SyncDir.
+  virtual Status RemoveFile(const std::string& path) = 0;
+  // Cuts |path| to |size| bytes and fsyncs it.
+  virtual Status TruncateFile(const std::string& path, std::uint64_t size) = 0;
+  // fsync of the directory itself: makes creations, renames and removals
+  // of its entries durable.
+  virtual Status SyncDir(const std::string& dir) = 0;
+  // mkdir -p; OK if it exists.
+  virtual Status CreateDir(const std::string& dir) = 0;
+  // Takes an exclusive lock on |path| (created if absent) without waiting;
+  // kUnavailable if another process holds it.
+  virtual Result<std::unique_ptr<FileLock>> LockFile(
+      const std::string& path) = 0;
+};
+
+}  // namespace counterd::platform
+
+#endif  // COUNTERD_PLATFORM_FILE_SYSTEM_H_

@@ -1,0 +1,139 @@
+// CounterStore: the durable storage engine. It owns the data dir: a JSON
+// snapshot (state.json) plus checksummed journal files, recovery at Open,
+// group commit on one committer thread, and compaction in the background.
+//
+// Thread-safety: all public methods are thread-safe. Reads (Get, List,
+// FindIdempotency) take a shared lock and never wait for I/O. Submit never
+// blocks on I/O: the commit runs on the committer thread, which also runs
+// the completions. See docs/architecture.md and docs/durability.md.
+//
+// Invariants (referenced in the code as "Invariant (n)"):
+//  1. A mutation is acknowledged (its completion runs with OK) only after
+//     the journal record holding it is fdatasync'ed.
+//  2. The in-memory state readers see is changed only after that fsync, so
+//     no reader sees a value a crash could take back.
+//  3. The snapshot is replaced only by renaming a fully written, fsynced
+//     temp file, and the directory is fsynced after the rename.
+//  4. A snapshot records the last journal seq it includes; replay skips
+//     seq <= snapshot seq, so a crash between snapshot and journal cleanup
+//     is harmless and replay is idempotent.
+//  5. A journal file is deleted only after a snapshot covering it is
+//     durable (per 3).
+//  6. At recovery a torn record at the tail of the last journal is
+//     truncated; by (1) it was never acknowledged. Any other damage is
+//     kDataLoss and start-up is refused.
+//  7. After any failed write, fsync, rename or directory fsync the store
+//     stays failed: every later mutation is refused until restart. A
+//     failed fsync is never retried.
+#ifndef COUNTERD_STORAGE_COUNTER_STORE_H_
+#define COUNTERD_STORAGE_COUNTER_STORE_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "counterd/core/clock.h"
+#include "counterd/core/histogram.h"
+#include "counterd/core/result.h"
+#include "counterd/domain/counter.h"
+#include "counterd/platform/file_system.h"
+#include "counterd/storage/records.h"
+#include "counterd/storage/store_stats.h"
+
+namespace counterd::storage {
+
+struct StoreOptions {
+  std::string data_dir;
+  // Compact (new snapshot, new journal) once the journal passes this size.
+  std::uint64_t compaction_threshold_bytes = 64ull << 20;
+  // Idempotency records older than this are dropped.
+  std::chrono::milliseconds idempotency_retention = std::chrono::hours(24);
+  // Upper bounds on one group commit.
+  std::size_t max_batch_mutations = 4096;
+  // Start the committer thread. Tests turn it off and call
+  // CommitPendingBatch() by hand.
+  bool start_committer = true;
+  // Test hook (start_committer=false): CompactNow() alternates between
+  // rotating the journal and writing the snapshot, so that tests can commit
+  // batches in between, as the committer does while the compactor writes.
+  bool split_compaction_for_test = false;
+};
+
+// The state a planner decides against: everything committed plus the
+// effects of the earlier mutations in the same batch.
+class StateView {
+ public:
+  virtual std::optional<domain::Counter> FindCounter(
+      std::string_view name) const = 0;
+  // Unexpired records only.
+  virtual const IdempotencyRecord* FindIdempotency(
+      std::string_view key) const = 0;
+  virtual std::chrono::system_clock::time_point Now() const = 0;
+
+ protected:
+  ~StateView() = default;
+};
+
+// A planner turns one mutation into effects and the outcome to report. It
+// runs on the committer thread, in submission order, and must not block.
+struct Plan {
+  std::vector<Effect> effects;
+  domain::MutationOutcome outcome;
+};
+using Planner = std::function<Plan(const StateView&)>;
+// Runs once, on the committer thread (or the caller's for an immediate
+// refusal). An OK outcome is durable when it runs.
+using Completion = std::function<void(domain::MutationOutcome)>;
+
+class CounterStore {
+ public:
+  // Locks the data dir, recovers from it and, unless told otherwise, starts
+  // the committer. Returns kUnavailable if another process holds the lock,
+  // kDataLoss (naming file and byte offset) for corrupt state, or the I/O
+  // error that stopped recovery. |fs| and |clock| must outlive the store.
+  static Result<std::unique_ptr<CounterStore>> Open(platform::FileSystem& fs,
+                                                    const Clock& clock,
+                                                    StoreOptions options);
+  virtual ~CounterStore() = default;
+
+  virtual std::optional<domain::Counter> Get(std::string_view name) const = 0;
+  // Counters whose names start with |prefix| and sort after |after|, in
+  // name order, at most |limit|.
+  virtual std::vector<domain::Counter> List(std::string_view prefix,
+                                            std::string_view after,
+                                            std::size_t limit) const = 0;
+  virtual std::optional<IdempotencyRecord> FindIdempotency(
+      std::string_view key) const = 0;
+
+  // Queues a mutation. The planner runs later on the committer thread;
+  // |done| runs after the batch holding it is durable (Invariant 1), or with
+  // kUnavailable/kResourceExhausted if the store has failed or is closing.
+  virtual void Submit(Planner planner, Completion done) = 0;
+
+  // Test hook (start_committer=false): commits everything queued now on the
+  // calling thread. Returns the number of mutations taken.
+  virtual std::size_t CommitPendingBatch() = 0;
+  // Test hook: runs a compaction synchronously (start_committer=false).
+  virtual Status CompactNow() = 0;
+
+  // Refuses new mutations, commits what is queued, waits for compaction and
+  // stops the threads. Idempotent. Returns the first error seen, if any.
+  virtual Status Close() = 0;
+
+  // OK while writes are accepted; else why not (failed closed or closing).
+  virtual Status Health() const = 0;
+  virtual StoreStats Stats() const = 0;
+  virtual const RecoveryInfo& Recovery() const = 0;
+  virtual const Histogram& BatchSizes() const = 0;
+  virtual const Histogram& FsyncSeconds() const = 0;
+};
+
+}  // namespace counterd::storage
+
+#endif  // COUNTERD_STORAGE_COUNTER_STORE_H_

@@ -1,0 +1,256 @@
+// PosixFileSystem: the only file in counterd that makes file-system system
+// calls (and, with fault_injection_file_system.cc, that knows errno).
+#include "counterd/platform/posix_file_system.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace counterd::platform {
+
+Status ErrnoStatus(std::string_view op, std::string_view path, int err) {
+  std::string message(op);
+  message += ' ';
+  message += path;
+  message += ": ";
+  message += std::system_category().message(err);
+  switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+      return Status::ResourceExhausted(std::move(message));
+    case ENOENT:
+      return Status::NotFound(std::move(message));
+    default:
+      return Status::Unavailable(std::move(message));
+  }
+}
+
+namespace {
+
+// A file descriptor that closes itself; -1 means none (fmt's file).
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { Reset(); }
+
+  int get() const { return fd_; }
+  // Closes and reports close(2)'s error (0 on success).
+  int Close() {
+    if (fd_ < 0) return 0;
+    const int rc = ::close(std::exchange(fd_, -1));
+    return rc == 0 ? 0 : errno;
+  }
+
+ private:
+  void Reset() {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  }
+  int fd_;
+};
+
+class PosixWritableFile final : public WritableFile {
+ public:
+  PosixWritableFile(std::string path, UniqueFd fd, std::uint64_t size)
+      : path_(std::move(path)), fd_(std::move(fd)), size_(size) {}
+  ~PosixWritableFile() override { (void)Close(); }
+
+  Status Append(std::string_view data) override {
+    while (!data.empty()) {
+      const ssize_t n = ::write(fd_.get(), data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("write", path_, errno);
+      }
+      data.remove_prefix(static_cast<std::size_t>(n));
+      size_ += static_cast<std::uint64_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  Status Sync() override {
+    // fdatasync covers the data and the file size (the metadata needed to
+    // read it back), which is all a journal append changes.
+    if (::fdatasync(fd_.get()) != 0) {
+      return ErrnoStatus("fdatasync", path_, errno);
+    }
+    return Status::Ok();
+  }
+
+  Status Close() override {
+    if (const int err = fd_.Close(); err != 0) {
+      return ErrnoStatus("close", path_, err);
+    }
+    return Status::Ok();
+  }
+
+  std::uint64_t Size() const override { return size_; }
+
+ private:
+  std::string path_;
+  UniqueFd fd_;
+  std::uint64_t size_;
+};
+
+class PosixFileLock final : public FileLock {
+ public:
+  explicit PosixFileLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  // Closing the descriptor releases the flock.
+
+ private:
+  UniqueFd fd_;
+};
+
+Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path,
+                                                   int flags) {
+  UniqueFd fd(::open(path.c_str(), flags | O_WRONLY | O_CREAT | O_CLOEXEC,
+                     0644));
+  if (fd.get() < 0) return ErrnoStatus("open", path, errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("fstat", path, errno);
+  return std::unique_ptr<WritableFile>(std::make_unique<PosixWritableFile>(
+      path, std::move(fd), static_cast<std::uint64_t>(st.st_size)));
+}
+
+class PosixFileSystem final : public FileSystem {
+ public:
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) override {
+    return OpenWritable(path, O_TRUNC);
+  }
+
+  Result<std::unique_ptr<WritableFile>> NewAppendableFile(
+      const std::string& path) override {
+    return OpenWritable(path, O_APPEND);
+  }
+
+  Result<std::string> ReadFile(const std::string& path) override {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return ErrnoStatus("open", path, errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("fstat", path, errno);
+    std::string data;
+    data.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t done = 0;
+    while (true) {
+      if (done == data.size()) data.resize(data.size() + 4096);
+      const ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("read", path, errno);
+      }
+      if (n == 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    data.resize(done);
+    return data;
+  }
+
+  Result<bool> FileExists(const std::string& path) override {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) return true;
+    if (errno == ENOENT) return false;
+    return ErrnoStatus("stat", path, errno);
+  }
+
+  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return ErrnoStatus("opendir", dir, errno);
+    std::vector<std::string> names;
+    errno = 0;
+    while (const dirent* entry = ::readdir(d)) {
+      const std::string_view name(entry->d_name);
+      if (name != "." && name != "..") names.emplace_back(name);
+    }
+    const int err = errno;
+    ::closedir(d);
+    if (err != 0) return ErrnoStatus("readdir", dir, err);
+    return names;
+  }
+
+  Status Rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return ErrnoStatus("rename", from + " -> " + to, errno);
+    }
+    return Status::Ok();
+  }
+
+  Status RemoveFile(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return ErrnoStatus("unlink", path, errno);
+    return Status::Ok();
+  }
+
+  Status TruncateFile(const std::string& path, std::uint64_t size) override {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (fd.get() < 0) return ErrnoStatus("open", path, errno);
+    if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
+      return ErrnoStatus("ftruncate", path, errno);
+    }
+    // The cut must be durable before anything is appended after it, or a
+    // crash could bring the torn bytes back behind new records.
+    if (::fsync(fd.get()) != 0) return ErrnoStatus("fsync", path, errno);
+    if (const int err = fd.Close(); err != 0) {
+      return ErrnoStatus("close", path, err);
+    }
+    return Status::Ok();
+  }
+
+  Status SyncDir(const std::string& dir) override {
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (fd.get() < 0) return ErrnoStatus("open", dir, errno);
+    if (::fsync(fd.get()) != 0) return ErrnoStatus("fsync", dir, errno);
+    return Status::Ok();
+  }
+
+  Status CreateDir(const std::string& dir) override {
+    std::string partial;
+    std::size_t pos = 0;
+    while (pos != std::string::npos) {
+      pos = dir.find('/', pos + 1);
+      partial = dir.substr(0, pos);
+      if (partial.empty()) continue;
+      if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+        return ErrnoStatus("mkdir", partial, errno);
+      }
+    }
+    return Status::Ok();
+  }
+
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (fd.get() < 0) return ErrnoStatus("open", path, errno);
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK) {
+        return Status::Unavailable(
+            path + " is locked: another counterd process owns this data dir");
+      }
+      return ErrnoStatus("flock", path, errno);
+    }
+    return std::unique_ptr<FileLock>(
+        std::make_unique<PosixFileLock>(std::move(fd)));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<FileSystem> NewPosixFileSystem() {
+  return std::make_unique<PosixFileSystem>();
+}
+
+}  // namespace counterd::platform

@@ -1,0 +1,88 @@
+#include "journal_reader.h"
+
+#include <algorithm>
+#include <string>
+
+#include "record_format.h"
+
+namespace counterd::storage {
+namespace {
+
+bool AllZero(std::string_view bytes) {
+  return std::all_of(bytes.begin(), bytes.end(),
+                     [](char c) { return c == '\0'; });
+}
+
+Status Damage(std::string_view file, std::uint64_t offset,
+              std::string_view what) {
+  return Status::DataLoss(std::string(file) + " at byte offset " +
+                          std::to_string(offset) + ": " + std::string(what));
+}
+
+}  // namespace
+
+Result<JournalScan> ReadJournal(std::string_view data, std::string_view file,
+                                std::uint64_t first_seq, bool is_last_file,
+                                const RecordVisitor& visit) {
+  JournalScan scan;
+  std::uint64_t offset = 0;
+  std::uint64_t expected_seq = first_seq;
+  // A record that cannot be read: a torn tail if it is the last thing in
+  // the newest file (only zeros may follow), else damage.
+  const auto unreadable = [&](std::uint64_t record_end,
+                              std::string_view what) -> Result<JournalScan> {
+    const bool tail =
+        record_end >= data.size() ||
+        AllZero(data.substr(static_cast<std::size_t>(record_end)));
+    if (is_last_file && tail) {
+      scan.torn_bytes = data.size() - offset;
+      return scan;
+    }
+    return Damage(file, offset, what);
+  };
+
+  while (offset < data.size()) {
+    const std::string_view rest = data.substr(static_cast<std::size_t>(offset));
+    if (rest.size() < kRecordHeaderSize) {
+      return unreadable(data.size(), "incomplete record header");
+    }
+    const RecordHeader header = DecodeHeader(rest);
+    if (header.length == 0 && header.crc == 0 && header.seq == 0) {
+      // Zero-filled space: only a tail (a size extended, never written).
+      return unreadable(data.size(), "zero-filled record header");
+    }
+    if (header.length == 0 || header.length > kMaxRecordPayload) {
+      return unreadable(data.size(), "record length " +
+                                         std::to_string(header.length) +
+                                         " out of range");
+    }
+    const std::uint64_t record_size = kRecordHeaderSize + header.length;
+    if (record_size > rest.size()) {
+      return unreadable(data.size(), "record runs past the end of the file");
+    }
+    const std::string_view record =
+        rest.substr(0, static_cast<std::size_t>(record_size));
+    if (RecordChecksum(record) != header.crc) {
+      return unreadable(offset + record_size, "checksum mismatch");
+    }
+    if (header.seq != expected_seq) {
+      return Damage(file, offset,
+                    "sequence number " + std::to_string(header.seq) +
+                        " where " + std::to_string(expected_seq) +
+                        " was expected");
+    }
+    auto effects = DecodePayload(record.substr(kRecordHeaderSize));
+    if (!effects) return Damage(file, offset, effects.error().message());
+    if (Status s = visit(header.seq, std::move(*effects)); !s.ok()) {
+      return Damage(file, offset, s.message());
+    }
+    offset += record_size;
+    scan.valid_bytes = offset;
+    scan.last_seq = header.seq;
+    ++scan.records;
+    ++expected_seq;
+  }
+  return scan;
+}
+
+}  // namespace counterd::storage

@@ -1,0 +1,69 @@
+#include "storage/snapshot_codec.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace counterd::storage {
+namespace {
+
+SnapshotData Sample() {
+  SnapshotData s;
+  s.last_seq = 77;
+  s.counters = {{"a", INT64_MIN, 1}, {"b\"q", 2, 3}, {"user:42", INT64_MAX, 9}};
+  IdempotencyRecord r;
+  r.key = "k\"1";
+  r.fingerprint = "POST /counters/a/increment by=1";
+  r.created_at_ms = 123;
+  r.outcome.counter = domain::Counter{"a", 1, 2};
+  s.idempotency.push_back(r);
+  IdempotencyRecord refused;
+  refused.key = "k2";
+  refused.outcome.status = Status::OutOfRange("overflow");
+  s.idempotency.push_back(refused);
+  return s;
+}
+
+TEST(SnapshotCodecTest, RoundTripsAndIsReadable) {
+  const std::string text = EncodeSnapshot(Sample());
+  EXPECT_NE(text.find("{\"name\":\"user:42\",\"value\":9223372036854775807,"
+                      "\"version\":9}\n"),
+            std::string::npos)
+      << text;
+  auto back = DecodeSnapshot(text, "state.json");
+  ASSERT_TRUE(back) << back.error().ToString();
+  EXPECT_EQ(back->last_seq, 77u);
+  EXPECT_EQ(back->counters, Sample().counters);
+  EXPECT_EQ(back->idempotency, Sample().idempotency);
+}
+
+TEST(SnapshotCodecTest, EmptyStoreRoundTrips) {
+  auto back = DecodeSnapshot(EncodeSnapshot(SnapshotData{}), "state.json");
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->counters.empty());
+}
+
+TEST(SnapshotCodecTest, FlippedDigitIsCaughtByTheChecksum) {
+  std::string text = EncodeSnapshot(Sample());
+  const auto at = text.find("\"value\":2");
+  text[at + 8] = '3';
+  auto back = DecodeSnapshot(text, "state.json");
+  ASSERT_FALSE(back);
+  EXPECT_EQ(back.error().code(), StatusCode::kDataLoss);
+  EXPECT_NE(back.error().message().find("state.json at byte offset"),
+            std::string::npos);
+}
+
+TEST(SnapshotCodecTest, EmptyTruncatedAndGarbageAreDataLoss) {
+  const std::string text = EncodeSnapshot(Sample());
+  for (const std::string& bad :
+       {std::string(), text.substr(0, text.size() / 2), std::string("{}"),
+        std::string("not json\n\"crc32c\":\"00000000\"}\n")}) {
+    auto back = DecodeSnapshot(bad, "state.json");
+    ASSERT_FALSE(back);
+    EXPECT_EQ(back.error().code(), StatusCode::kDataLoss);
+  }
+}
+
+}  // namespace
+}  // namespace counterd::storage

@@ -1,0 +1,229 @@
+// The store's commit protocol: group commit, committed-only reads,
+// idempotency records and their retention, close.
+#include <unistd.h>
+
+#include <atomic>
+#include <future>
+#include <filesystem>
+#include <latch>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "counterd/platform/posix_file_system.h"
+#include "store_test_util.h"
+#include "support/mem_file_system.h"
+
+namespace counterd::storage {
+namespace {
+
+using testing::AddPlanner;
+using testing::ManualOptions;
+using testing::RunOne;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<CounterStore> Open(StoreOptions options = ManualOptions()) {
+    auto store = CounterStore::Open(fs_, clock_, std::move(options));
+    EXPECT_TRUE(store) << store.error().ToString();
+    return store ? std::move(*store) : nullptr;
+  }
+  counterd::testing::MemFileSystem fs_;
+  ManualClock clock_{std::chrono::system_clock::time_point(
+      std::chrono::hours(24 * 365 * 50))};
+};
+
+TEST_F(StoreTest, ConcurrentSubmissionsShareOneFsync) {
+  auto store = Open();
+  constexpr int kWriters = 64;
+  std::latch start(kWriters);
+  std::atomic<int> acked{0};
+  std::vector<std::jthread> writers;
+  for (int i = 0; i < kWriters; ++i) {
+    writers.emplace_back([&] {
+      start.arrive_and_wait();
+      store->Submit(AddPlanner("hot", 1), [&](domain::MutationOutcome o) {
+        if (o.status.ok()) ++acked;
+      });
+    });
+  }
+  writers.clear();  // joins: all 64 are queued, none committed
+  EXPECT_EQ(acked.load(), 0);
+  EXPECT_EQ(store->CommitPendingBatch(), 64u);
+  EXPECT_EQ(acked.load(), 64);
+  EXPECT_EQ(store->Stats().fsyncs, 1u);
+  EXPECT_EQ(store->Stats().mutations, 64u);
+  EXPECT_EQ(store->Get("hot")->value, 64);
+  EXPECT_EQ(store->BatchSizes().Read().count, 1u);
+}
+
+TEST_F(StoreTest, ReadsSeeOnlyCommittedState) {
+  auto store = Open();
+  bool done = false;
+  store->Submit(AddPlanner("a", 5), [&](domain::MutationOutcome) { done = true; });
+  EXPECT_FALSE(store->Get("a").has_value());  // queued, not durable
+  store->CommitPendingBatch();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(store->Get("a")->value, 5);
+}
+
+TEST_F(StoreTest, LaterMutationsInABatchSeeEarlierOnes) {
+  auto store = Open();
+  std::vector<std::int64_t> values;
+  for (int i = 0; i < 5; ++i) {
+    store->Submit(AddPlanner("a", 1), [&](domain::MutationOutcome o) {
+      values.push_back(o.counter->value);
+    });
+  }
+  store->CommitPendingBatch();
+  EXPECT_EQ(values, (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(store->Get("a")->version, 5u);
+}
+
+TEST_F(StoreTest, RefusalsWriteNothing) {
+  auto store = Open();
+  const auto outcome = RunOne(*store, testing::DeletePlanner("missing"));
+  EXPECT_EQ(outcome.status.code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->Stats().fsyncs, 0u);
+  EXPECT_EQ(store->Stats().journal_bytes, 0u);
+}
+
+TEST_F(StoreTest, ListIsSortedWithPrefixAfterAndLimit) {
+  auto store = Open();
+  for (const char* name : {"b", "a:2", "a:1", "c", "a:3"}) {
+    RunOne(*store, AddPlanner(name, 1));
+  }
+  auto names = [&](std::string_view prefix, std::string_view after,
+                   std::size_t limit) {
+    std::vector<std::string> out;
+    for (const auto& c : store->List(prefix, after, limit)) out.push_back(c.name);
+    return out;
+  };
+  EXPECT_EQ(names("", "", 10),
+            (std::vector<std::string>{"a:1", "a:2", "a:3", "b", "c"}));
+  EXPECT_EQ(names("a:", "", 2), (std::vector<std::string>{"a:1", "a:2"}));
+  EXPECT_EQ(names("a:", "a:2", 10), (std::vector<std::string>{"a:3"}));
+  EXPECT_EQ(names("", "a:3", 10), (std::vector<std::string>{"b", "c"}));
+  EXPECT_TRUE(names("z", "", 10).empty());
+}
+
+Planner IdempotentAdd(std::string key, std::chrono::system_clock::time_point now) {
+  return [key = std::move(key), now](const StateView& view) {
+    Plan plan = AddPlanner("a", 1)(view);
+    IdempotencyRecord r;
+    r.key = key;
+    r.created_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          now.time_since_epoch())
+                          .count();
+    r.outcome = plan.outcome;
+    plan.effects.emplace_back(PutIdempotency{r});
+    return plan;
+  };
+}
+
+TEST_F(StoreTest, IdempotencyRecordsSurviveRestartAndCompactionUntilExpiry) {
+  StoreOptions options = ManualOptions();
+  options.idempotency_retention = std::chrono::hours(1);
+  {
+    auto store = Open(options);
+    RunOne(*store, IdempotentAdd("k1", clock_.Now()));
+    ASSERT_TRUE(store->FindIdempotency("k1").has_value());
+  }
+  {
+    auto store = Open(options);  // replayed from the journal
+    ASSERT_TRUE(store->FindIdempotency("k1").has_value());
+    EXPECT_EQ(store->FindIdempotency("k1")->outcome.counter->value, 1);
+    ASSERT_TRUE(store->CompactNow().ok());
+  }
+  {
+    auto store = Open(options);  // loaded from the snapshot
+    ASSERT_TRUE(store->FindIdempotency("k1").has_value());
+    clock_.Advance(std::chrono::minutes(61));
+    EXPECT_FALSE(store->FindIdempotency("k1").has_value());
+    ASSERT_TRUE(store->CompactNow().ok());
+  }
+  EXPECT_EQ(fs_.Contents("/data/state.json").find("k1"), std::string::npos);
+  auto store = Open(options);
+  EXPECT_FALSE(store->FindIdempotency("k1").has_value());
+  EXPECT_EQ(store->Get("a")->value, 1);  // the counter itself stays
+}
+
+TEST_F(StoreTest, CloseCommitsWhatIsQueuedThenRefuses) {
+  auto store = Open();
+  bool ok = false;
+  store->Submit(AddPlanner("a", 1), [&](domain::MutationOutcome o) {
+    ok = o.status.ok();
+  });
+  ASSERT_TRUE(store->Close().ok());
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(store->Health().code(), StatusCode::kUnavailable);
+  const auto late = RunOne(*store, AddPlanner("a", 1));
+  EXPECT_EQ(late.status.code(), StatusCode::kUnavailable);
+}
+
+TEST_F(StoreTest, CompactionOnThresholdKeepsWritersGoing) {
+  StoreOptions options = ManualOptions();
+  options.compaction_threshold_bytes = 200;
+  options.start_committer = true;
+  auto store = Open(options);
+  std::atomic<int> acked{0};
+  std::latch all(500);
+  for (int i = 0; i < 500; ++i) {
+    store->Submit(AddPlanner("c" + std::to_string(i % 7), 1),
+                  [&](domain::MutationOutcome o) {
+                    if (o.status.ok()) ++acked;
+                    all.count_down();
+                  });
+  }
+  all.wait();
+  ASSERT_TRUE(store->Close().ok());
+  EXPECT_EQ(acked.load(), 500);
+  EXPECT_GT(store->Stats().compactions, 0u);
+  store.reset();
+  auto reopened = Open();
+  std::int64_t sum = 0;
+  for (const auto& [name, value] : testing::Dump(*reopened)) sum += value;
+  EXPECT_EQ(sum, 500);
+}
+
+// The real file system, a real committer thread and 64 writers that each
+// wait for their acknowledgement before the next increment.
+TEST(StoreOnDiskTest, SixtyFourWritersShareFsyncs) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("counterd-store-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto fs = platform::NewPosixFileSystem();
+  SystemClock clock;
+  StoreOptions options;
+  options.data_dir = dir.string();
+  auto store = CounterStore::Open(*fs, clock, options);
+  ASSERT_TRUE(store) << store.error().ToString();
+  constexpr int kWriters = 64;
+  constexpr int kEach = 50;
+  {
+    std::vector<std::jthread> writers;
+    for (int w = 0; w < kWriters; ++w) {
+      writers.emplace_back([&] {
+        for (int i = 0; i < kEach; ++i) {
+          std::promise<void> acked;
+          (*store)->Submit(AddPlanner("hot", 1),
+                           [&](domain::MutationOutcome) { acked.set_value(); });
+          acked.get_future().wait();
+        }
+      });
+    }
+  }
+  const StoreStats stats = (*store)->Stats();
+  EXPECT_EQ((*store)->Get("hot")->value, kWriters * kEach);
+  EXPECT_EQ(stats.mutations, static_cast<std::uint64_t>(kWriters * kEach));
+  // Each writer waits for its own fsync, so a batch forms from everyone who
+  // queued during the previous one. Far fewer fsyncs than mutations:
+  EXPECT_LT(stats.fsyncs * 4, stats.mutations)
+      << "fsyncs=" << stats.fsyncs << " mutations=" << stats.mutations;
+  store->reset();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace counterd::storage
