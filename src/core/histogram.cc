@@ -7,8 +7,8 @@ namespace counterd {
 
 Histogram::Histogram(std::vector<double> bounds)
     : bounds_(std::move(bounds)),
-      counts_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() +
-                                                             1)) {
+      counts_(
+          std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1)) {
   std::sort(bounds_.begin(), bounds_.end());
 }
 
@@ -38,9 +38,8 @@ Histogram::Snapshot Histogram::Read() const {
 }
 
 std::vector<double> Histogram::LatencySecondsBounds() {
-  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-          0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1,
-          2.5,     5,      10};
+  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
 }
 
 std::vector<double> Histogram::BatchSizeBounds() {

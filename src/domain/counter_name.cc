@@ -6,8 +6,7 @@ namespace counterd::domain {
 
 bool IsCounterNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
-         c == ':';
+         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == ':';
 }
 
 Result<CounterName> CounterName::Parse(std::string_view text) {
@@ -30,6 +29,8 @@ Result<CounterName> CounterName::Parse(std::string_view text) {
   return CounterName(std::string(text));
 }
 
-CounterName CounterName::Default() { return CounterName(std::string(kDefault)); }
+CounterName CounterName::Default() {
+  return CounterName(std::string(kDefault));
+}
 
 }  // namespace counterd::domain

@@ -92,7 +92,8 @@ Result<std::vector<FaultRule>> ParseFaultRules(std::string_view spec) {
       }
     }
     if (!found) {
-      return Status::InvalidArgument("unknown fault op " + std::string(parts[0]));
+      return Status::InvalidArgument("unknown fault op " +
+                                     std::string(parts[0]));
     }
     static constexpr std::pair<std::string_view, int> kErrs[] = {
         {"EIO", EIO}, {"ENOSPC", ENOSPC}, {"EROFS", EROFS}, {"EDQUOT", EDQUOT}};
@@ -149,8 +150,8 @@ Status FaultInjectionFileSystem::Check(FsOp op, std::string_view path) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<WritableFile>>
-FaultInjectionFileSystem::NewWritableFile(const std::string& path) {
+Result<std::unique_ptr<WritableFile>> FaultInjectionFileSystem::NewWritableFile(
+    const std::string& path) {
   COUNTERD_RETURN_IF_ERROR(Check(FsOp::kOpen, path));
   auto file = base_.NewWritableFile(path);
   if (!file) return file.error();
@@ -167,7 +168,8 @@ FaultInjectionFileSystem::NewAppendableFile(const std::string& path) {
       std::make_unique<FaultyWritableFile>(*this, path, std::move(*file)));
 }
 
-Result<std::string> FaultInjectionFileSystem::ReadFile(const std::string& path) {
+Result<std::string> FaultInjectionFileSystem::ReadFile(
+    const std::string& path) {
   COUNTERD_RETURN_IF_ERROR(Check(FsOp::kRead, path));
   return base_.ReadFile(path);
 }

@@ -119,8 +119,8 @@ class PosixFileLock final : public FileLock {
 
 Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path,
                                                    int flags) {
-  UniqueFd fd(::open(path.c_str(), flags | O_WRONLY | O_CREAT | O_CLOEXEC,
-                     0644));
+  UniqueFd fd(
+      ::open(path.c_str(), flags | O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
   if (fd.get() < 0) return ErrnoStatus("open", path, errno);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("fstat", path, errno);
@@ -150,7 +150,8 @@ class PosixFileSystem final : public FileSystem {
     std::size_t done = 0;
     while (true) {
       if (done == data.size()) data.resize(data.size() + 4096);
-      const ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
+      const ssize_t n =
+          ::read(fd.get(), data.data() + done, data.size() - done);
       if (n < 0) {
         if (errno == EINTR) continue;
         return ErrnoStatus("read", path, errno);

@@ -18,7 +18,8 @@ std::string Quoted(const std::string& name) { return "'" + name + "'"; }
 
 // RFC 9110 section 13.2.2: If-Match fails on a missing counter;
 // If-None-Match: * fails on an existing one.
-Status CheckPrecondition(const domain::Precondition& pre, const std::string& name,
+Status CheckPrecondition(const domain::Precondition& pre,
+                         const std::string& name,
                          const std::optional<Counter>& current) {
   if (pre.must_be_absent && current) {
     return Status::FailedPrecondition("counter " + Quoted(name) +
@@ -187,8 +188,8 @@ void CounterService::Mutate(MutationRequest request, Callback done) {
       [request = std::move(request)](const StateView& view) {
         return PlanMutation(request, view);
       },
-      [this, key = std::move(key), done = std::move(done)](
-          MutationOutcome outcome) {
+      [this, key = std::move(key),
+       done = std::move(done)](MutationOutcome outcome) {
         if (key) {
           // Released before answering: a retry that follows the answer
           // finds the committed record, not an in-flight key.

@@ -188,9 +188,9 @@ void DurableCounterStore::CommitBatch(std::vector<Pending>& batch) {
       const auto t0 = std::chrono::steady_clock::now();
       s = journal_->Sync();  // Invariant 1: the acknowledgement point.
       fsyncs_.fetch_add(1);
-      fsync_seconds_.Observe(std::chrono::duration<double>(
-                                 std::chrono::steady_clock::now() - t0)
-                                 .count());
+      fsync_seconds_.Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count());
     }
     if (!s.ok()) {
       // Invariant 7. Take back the unacknowledged bytes so that a restart
@@ -285,7 +285,8 @@ void DurableCounterStore::WriteSnapshot(const SnapshotData& snapshot) {
     auto names = fs_.ListDir(options_.data_dir);
     s = names.status();
     bool removed = false;
-    for (const std::string& name : names ? *names : std::vector<std::string>{}) {
+    for (const std::string& name :
+         names ? *names : std::vector<std::string>{}) {
       std::uint64_t first_seq = 0;
       if (!s.ok() || !ParseJournalFileName(name, first_seq) ||
           first_seq > snapshot.last_seq) {
@@ -299,12 +300,13 @@ void DurableCounterStore::WriteSnapshot(const SnapshotData& snapshot) {
   if (s.ok()) {
     compactions_.fetch_add(1);
     snapshot_bytes_ = encoded.size();
-    spdlog::info("compaction: snapshot at seq {} with {} counters, {} bytes, "
-                 "took_ms={}",
-                 snapshot.last_seq, snapshot.counters.size(), encoded.size(),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::steady_clock::now() - started)
-                     .count());
+    spdlog::info(
+        "compaction: snapshot at seq {} with {} counters, {} bytes, "
+        "took_ms={}",
+        snapshot.last_seq, snapshot.counters.size(), encoded.size(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - started)
+            .count());
   } else {
     Fail(s.WithContext("compaction"));
   }
@@ -332,9 +334,9 @@ void DurableCounterStore::Fail(const Status& cause) {
 
 Status DurableCounterStore::Refusal() const {
   std::lock_guard lock(fail_mu_);
-  return Status::Unavailable("store failed closed after: " +
-                             failure_.message() +
-                             "; writes are refused until restart");
+  return Status::Unavailable(
+      "store failed closed after: " + failure_.message() +
+      "; writes are refused until restart");
 }
 
 Status DurableCounterStore::Health() const {

@@ -52,9 +52,9 @@ Result<JournalScan> ReadJournal(std::string_view data, std::string_view file,
       return unreadable(data.size(), "zero-filled record header");
     }
     if (header.length == 0 || header.length > kMaxRecordPayload) {
-      return unreadable(data.size(), "record length " +
-                                         std::to_string(header.length) +
-                                         " out of range");
+      return unreadable(
+          data.size(),
+          "record length " + std::to_string(header.length) + " out of range");
     }
     const std::uint64_t record_size = kRecordHeaderSize + header.length;
     if (record_size > rest.size()) {

@@ -18,7 +18,7 @@ struct JournalScan {
   std::uint64_t valid_bytes = 0;  // end of the last intact record
   std::uint64_t torn_bytes = 0;   // bytes after it forming a torn tail
   std::uint64_t records = 0;
-  std::uint64_t last_seq = 0;     // 0 if the file holds no record
+  std::uint64_t last_seq = 0;  // 0 if the file holds no record
 };
 
 using RecordVisitor =

@@ -42,9 +42,9 @@ T LoadFixed(const char* p) {
   std::make_unsigned_t<T> u = 0;
   for (std::size_t i = 0; i < sizeof(T); ++i) {
     u = static_cast<std::make_unsigned_t<T>>(
-        u | (static_cast<std::make_unsigned_t<T>>(
-                 static_cast<unsigned char>(p[i]))
-             << (8 * i)));
+        u |
+        (static_cast<std::make_unsigned_t<T>>(static_cast<unsigned char>(p[i]))
+         << (8 * i)));
   }
   return static_cast<T>(u);
 }
@@ -128,13 +128,11 @@ void EncodeRecord(std::uint64_t seq, const std::vector<Effect>& effects,
 
   std::string header;
   PutFixed<std::uint32_t>(header, 0);  // crc placeholder
-  PutFixed<std::uint32_t>(
-      header,
-      static_cast<std::uint32_t>(out.size() - start - kRecordHeaderSize));
+  PutFixed<std::uint32_t>(header, static_cast<std::uint32_t>(
+                                      out.size() - start - kRecordHeaderSize));
   PutFixed<std::uint64_t>(header, seq);
   std::memcpy(out.data() + start, header.data(), kRecordHeaderSize);
-  const std::uint32_t crc =
-      RecordChecksum(std::string_view(out).substr(start));
+  const std::uint32_t crc = RecordChecksum(std::string_view(out).substr(start));
   std::string crc_bytes;
   PutFixed<std::uint32_t>(crc_bytes, crc);
   std::memcpy(out.data() + start, crc_bytes.data(), 4);

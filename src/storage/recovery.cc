@@ -49,8 +49,9 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
       scan.stale_temp = true;
     }
   }
-  std::sort(journals.begin(), journals.end(),
-            [](const auto& a, const auto& b) { return a.first_seq < b.first_seq; });
+  std::sort(journals.begin(), journals.end(), [](const auto& a, const auto& b) {
+    return a.first_seq < b.first_seq;
+  });
 
   std::uint64_t snapshot_seq = 0;
   if (have_snapshot) {
@@ -75,10 +76,12 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
   }
   if (!scan.live.empty() && scan.live.front().first_seq > snapshot_seq + 1) {
     return Status::DataLoss(
-        dir + "/" + scan.live.front().name + " at byte offset 0: journal starts at seq " +
+        dir + "/" + scan.live.front().name +
+        " at byte offset 0: journal starts at seq " +
         std::to_string(scan.live.front().first_seq) + " but " +
-        (have_snapshot ? "the snapshot ends at seq " + std::to_string(snapshot_seq)
-                       : std::string("there is no snapshot (state.json missing)")) +
+        (have_snapshot
+             ? "the snapshot ends at seq " + std::to_string(snapshot_seq)
+             : std::string("there is no snapshot (state.json missing)")) +
         "; refusing to start with records missing");
   }
 
@@ -90,9 +93,8 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
     // Each file must begin right after the previous one ended.
     if (file.first_seq > last_seq + 1) {
       return Status::DataLoss(path + " at byte offset 0: starts at seq " +
-                              std::to_string(file.first_seq) +
-                              " after seq " + std::to_string(last_seq) +
-                              " (records missing)");
+                              std::to_string(file.first_seq) + " after seq " +
+                              std::to_string(last_seq) + " (records missing)");
     }
     auto data = fs.ReadFile(path);
     if (!data) return data.error();
@@ -112,11 +114,11 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
     if (!result) return result.error();
     if (!is_last && result->records > 0 &&
         result->last_seq + 1 != scan.live[i + 1].first_seq) {
-      return Status::DataLoss(path + " at byte offset " +
-                              std::to_string(result->valid_bytes) +
-                              ": ends at seq " + std::to_string(result->last_seq) +
-                              " but the next journal starts at seq " +
-                              std::to_string(scan.live[i + 1].first_seq));
+      return Status::DataLoss(
+          path + " at byte offset " + std::to_string(result->valid_bytes) +
+          ": ends at seq " + std::to_string(result->last_seq) +
+          " but the next journal starts at seq " +
+          std::to_string(scan.live[i + 1].first_seq));
     }
     if (is_last) {
       out.journal_path = path;

@@ -106,24 +106,25 @@ Result<SnapshotData> DecodeSnapshot(std::string_view data,
                                     std::string_view file) {
   if (data.empty()) return Malformed(file, 0, "empty snapshot");
   // The checksum line: the last line, covering every byte before it.
-  const std::size_t crc_line = data.rfind(std::string("\n") +
-                                          std::string(kCrcLinePrefix));
+  const std::size_t crc_line =
+      data.rfind(std::string("\n") + std::string(kCrcLinePrefix));
   if (crc_line == std::string_view::npos) {
     return Malformed(file, data.size(), "no crc32c line (truncated?)");
   }
   const std::size_t hex_at = crc_line + 1 + kCrcLinePrefix.size();
   const std::string_view tail = data.substr(hex_at);
   std::uint32_t stored = 0;
-  const auto [ptr, ec] =
-      std::from_chars(tail.data(), tail.data() + std::min<std::size_t>(8, tail.size()),
-                      stored, 16);
-  if (ec != std::errc() || ptr != tail.data() + 8 || tail.substr(8) != "\"}\n") {
+  const auto [ptr, ec] = std::from_chars(
+      tail.data(), tail.data() + std::min<std::size_t>(8, tail.size()), stored,
+      16);
+  if (ec != std::errc() || ptr != tail.data() + 8 ||
+      tail.substr(8) != "\"}\n") {
     return Malformed(file, crc_line + 1, "malformed crc32c line");
   }
   if (crc32c::Value(data.substr(0, crc_line + 1)) != stored) {
-    return Malformed(file, crc_line + 1,
-                     "checksum mismatch over bytes 0.." +
-                         std::to_string(crc_line));
+    return Malformed(
+        file, crc_line + 1,
+        "checksum mismatch over bytes 0.." + std::to_string(crc_line));
   }
 
   json doc;
@@ -141,7 +142,8 @@ Result<SnapshotData> DecodeSnapshot(std::string_view data,
     snapshot.last_seq = doc.at("last_seq").get<std::uint64_t>();
     const json& counters = doc.at("counters");
     snapshot.counters.reserve(counters.size());
-    for (const json& c : counters) snapshot.counters.push_back(CounterFromJson(c));
+    for (const json& c : counters)
+      snapshot.counters.push_back(CounterFromJson(c));
     for (const json& r : doc.at("idempotency")) {
       IdempotencyRecord record;
       record.key = r.at("key").get<std::string>();

@@ -17,8 +17,8 @@ namespace counterd::storage {
 
 struct SnapshotData {
   std::uint64_t last_seq = 0;
-  std::vector<domain::Counter> counters;            // sorted by name
-  std::vector<IdempotencyRecord> idempotency;       // oldest first
+  std::vector<domain::Counter> counters;       // sorted by name
+  std::vector<IdempotencyRecord> idempotency;  // oldest first
 };
 
 std::string EncodeSnapshot(const SnapshotData& snapshot);

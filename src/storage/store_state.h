@@ -73,8 +73,7 @@ class BatchView final : public StateView {
 
   std::optional<domain::Counter> FindCounter(
       std::string_view name) const override;
-  const IdempotencyRecord* FindIdempotency(
-      std::string_view key) const override;
+  const IdempotencyRecord* FindIdempotency(std::string_view key) const override;
   std::chrono::system_clock::time_point Now() const override { return now_; }
 
   void Apply(const Effect& effect);

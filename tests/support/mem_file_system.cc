@@ -7,7 +7,8 @@ namespace {
 
 class MemWritableFile final : public platform::WritableFile {
  public:
-  MemWritableFile(MemFileSystem& fs, std::shared_ptr<MemFileSystem::Inode> inode)
+  MemWritableFile(MemFileSystem& fs,
+                  std::shared_ptr<MemFileSystem::Inode> inode)
       : fs_(fs), inode_(std::move(inode)) {}
 
   Status Append(std::string_view data) override {
@@ -115,7 +116,8 @@ Result<bool> MemFileSystem::FileExists(const std::string& path) {
   return live_.count(path) > 0 || dirs_.count(path) > 0;
 }
 
-Result<std::vector<std::string>> MemFileSystem::ListDir(const std::string& dir) {
+Result<std::vector<std::string>> MemFileSystem::ListDir(
+    const std::string& dir) {
   std::lock_guard lock(mu_);
   std::vector<std::string> names;
   for (const auto& [path, inode] : live_) {
@@ -139,7 +141,8 @@ Status MemFileSystem::RemoveFile(const std::string& path) {
   return Status::Ok();
 }
 
-Status MemFileSystem::TruncateFile(const std::string& path, std::uint64_t size) {
+Status MemFileSystem::TruncateFile(const std::string& path,
+                                   std::uint64_t size) {
   std::lock_guard lock(mu_);
   const auto it = live_.find(path);
   if (it == live_.end()) return NotFound("open", path);
@@ -169,8 +172,9 @@ Result<std::unique_ptr<platform::FileLock>> MemFileSystem::LockFile(
     const std::string& path) {
   std::lock_guard lock(mu_);
   if (!locks_.insert(path).second) {
-    return Status::Unavailable(path + " is locked: another counterd process "
-                                      "owns this data dir");
+    return Status::Unavailable(path +
+                               " is locked: another counterd process "
+                               "owns this data dir");
   }
   return std::unique_ptr<platform::FileLock>(
       std::make_unique<MemFileLock>(*this, path));

@@ -89,11 +89,11 @@ class [[nodiscard]] Status {
 }  // namespace counterd
 
 // Returns early from the enclosing function when |expr| yields a non-OK Status.
-#define COUNTERD_RETURN_IF_ERROR(expr)                  \
-  do {                                                  \
+#define COUNTERD_RETURN_IF_ERROR(expr)                        \
+  do {                                                        \
     if (::counterd::Status status_ = (expr); !status_.ok()) { \
-      return status_;                                   \
-    }                                                   \
+      return status_;                                         \
+    }                                                         \
   } while (false)
 
 #endif  // COUNTERD_CORE_STATUS_H_

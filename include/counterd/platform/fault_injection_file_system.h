@@ -19,9 +19,9 @@
 namespace counterd::platform {
 
 enum class FsOp {
-  kOpen,      // NewWritableFile / NewAppendableFile
-  kWrite,     // WritableFile::Append
-  kSync,      // WritableFile::Sync
+  kOpen,   // NewWritableFile / NewAppendableFile
+  kWrite,  // WritableFile::Append
+  kSync,   // WritableFile::Sync
   kRename,
   kRemove,
   kTruncate,

@@ -76,7 +76,8 @@ class CounterService {
   // Outcomes (status codes):
   //  kSet: OK (created=true when new); kFailedPrecondition when the version
   //        does not match or must_be_absent and it exists.
-  //  kAdd/kSubtract: OK with the new state (creates at 0 first); kOutOfRange when the
+  //  kAdd/kSubtract: OK with the new state (creates at 0 first); kOutOfRange
+  //  when the
   //        result leaves int64; kFailedPrecondition as above.
   //  kDelete: OK; kNotFound; kFailedPrecondition.
   //  With idempotency: a repeat of a finished request returns its stored

@@ -15,7 +15,7 @@ namespace counterd::storage {
 // The stored outcome of the first request made with an idempotency key.
 struct IdempotencyRecord {
   std::string key;
-  std::string fingerprint;        // identifies the request (method, path, body)
+  std::string fingerprint;  // identifies the request (method, path, body)
   std::int64_t created_at_ms = 0;  // wall clock, ms since the Unix epoch
   domain::MutationOutcome outcome;
 

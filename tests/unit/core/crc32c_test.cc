@@ -17,9 +17,9 @@ TEST(Crc32cTest, KnownVectors) {
 TEST(Crc32cTest, ExtendEqualsWhole) {
   const std::string data = "hello, durable counters of every length";
   for (std::size_t cut = 0; cut <= data.size(); ++cut) {
-    EXPECT_EQ(crc32c::Extend(crc32c::Value(data.substr(0, cut)),
-                             data.substr(cut)),
-              crc32c::Value(data));
+    EXPECT_EQ(
+        crc32c::Extend(crc32c::Value(data.substr(0, cut)), data.substr(cut)),
+        crc32c::Value(data));
   }
 }
 

@@ -17,9 +17,17 @@ TEST(CounterNameTest, AcceptsTheAllowedAlphabet) {
 }
 
 TEST(CounterNameTest, RejectsBadNames) {
-  const std::vector<std::string> bad = {
-      "", ".", "..", "a/b", "a b", "caf\xc3\xa9", "a%2e", "a\n", "a?b",
-      std::string(129, 'x'), std::string("a\0b", 3)};
+  const std::vector<std::string> bad = {"",
+                                        ".",
+                                        "..",
+                                        "a/b",
+                                        "a b",
+                                        "caf\xc3\xa9",
+                                        "a%2e",
+                                        "a\n",
+                                        "a?b",
+                                        std::string(129, 'x'),
+                                        std::string("a\0b", 3)};
   for (const std::string& name : bad) {
     const auto parsed = CounterName::Parse(name);
     ASSERT_FALSE(parsed.has_value()) << name;

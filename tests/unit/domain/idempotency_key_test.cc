@@ -14,9 +14,9 @@ TEST(IdempotencyKeyTest, AcceptsVisibleAscii) {
 }
 
 TEST(IdempotencyKeyTest, RejectsEmptyLongAndInvisible) {
-  for (const std::string& key : {std::string(), std::string(256, 'k'),
-                                std::string("a b"), std::string("a\tb"),
-                                std::string("\x7f"), std::string("\xc3\xa9")}) {
+  for (const std::string& key :
+       {std::string(), std::string(256, 'k'), std::string("a b"),
+        std::string("a\tb"), std::string("\x7f"), std::string("\xc3\xa9")}) {
     EXPECT_FALSE(IdempotencyKey::Parse(key).has_value()) << key;
   }
 }

@@ -127,8 +127,9 @@ Model RunWorkload(CounterStore& store, std::uint32_t seed, int ops) {
     for (int j = 0; j < batch; ++j) {
       const std::string name = names[rng() % 4];
       batch_names.push_back(name);
-      Planner planner = pick == 1 ? DeletePlanner(name)
-                                  : AddPlanner(name, static_cast<int>(rng() % 100) - 30);
+      Planner planner =
+          pick == 1 ? DeletePlanner(name)
+                    : AddPlanner(name, static_cast<int>(rng() % 100) - 30);
       store.Submit(std::move(planner), [&](domain::MutationOutcome o) {
         outcomes.push_back(std::move(o));
       });

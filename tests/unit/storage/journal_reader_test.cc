@@ -94,10 +94,9 @@ TEST(JournalReaderTest, SequenceGapIsDataLoss) {
 }
 
 TEST(JournalReaderTest, FirstRecordMustMatchTheFileName) {
-  auto scan = ReadJournal(Records(5, 1), "j", 4, true,
-                          [](std::uint64_t, std::vector<Effect>&&) {
-                            return Status::Ok();
-                          });
+  auto scan = ReadJournal(
+      Records(5, 1), "j", 4, true,
+      [](std::uint64_t, std::vector<Effect>&&) { return Status::Ok(); });
   EXPECT_FALSE(scan);
 }
 

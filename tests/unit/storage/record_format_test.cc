@@ -30,7 +30,8 @@ TEST(RecordFormatTest, RoundTrips) {
   EXPECT_EQ(h.seq, 42u);
   EXPECT_EQ(h.length, bytes.size() - kRecordHeaderSize);
   EXPECT_EQ(h.crc, RecordChecksum(bytes));
-  auto effects = DecodePayload(std::string_view(bytes).substr(kRecordHeaderSize));
+  auto effects =
+      DecodePayload(std::string_view(bytes).substr(kRecordHeaderSize));
   ASSERT_TRUE(effects.has_value()) << effects.error().ToString();
   EXPECT_EQ(*effects, SampleEffects());
 }

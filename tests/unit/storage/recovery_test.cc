@@ -95,7 +95,8 @@ TEST_F(RecoveryTest, UnparseableSnapshotRefusesToStart) {
   auto store = Open();
   ASSERT_FALSE(store);
   EXPECT_EQ(store.error().code(), StatusCode::kDataLoss);
-  EXPECT_NE(store.error().message().find("/data/state.json"), std::string::npos);
+  EXPECT_NE(store.error().message().find("/data/state.json"),
+            std::string::npos);
 }
 
 TEST_F(RecoveryTest, EmptySnapshotRefusesToStart) {

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <future>
 #include <filesystem>
+#include <future>
 #include <latch>
 #include <thread>
 #include <vector>
@@ -30,8 +30,8 @@ class StoreTest : public ::testing::Test {
     return store ? std::move(*store) : nullptr;
   }
   counterd::testing::MemFileSystem fs_;
-  ManualClock clock_{std::chrono::system_clock::time_point(
-      std::chrono::hours(24 * 365 * 50))};
+  ManualClock clock_{
+      std::chrono::system_clock::time_point(std::chrono::hours(24 * 365 * 50))};
 };
 
 TEST_F(StoreTest, ConcurrentSubmissionsShareOneFsync) {
@@ -61,7 +61,8 @@ TEST_F(StoreTest, ConcurrentSubmissionsShareOneFsync) {
 TEST_F(StoreTest, ReadsSeeOnlyCommittedState) {
   auto store = Open();
   bool done = false;
-  store->Submit(AddPlanner("a", 5), [&](domain::MutationOutcome) { done = true; });
+  store->Submit(AddPlanner("a", 5),
+                [&](domain::MutationOutcome) { done = true; });
   EXPECT_FALSE(store->Get("a").has_value());  // queued, not durable
   store->CommitPendingBatch();
   EXPECT_TRUE(done);
@@ -97,7 +98,8 @@ TEST_F(StoreTest, ListIsSortedWithPrefixAfterAndLimit) {
   auto names = [&](std::string_view prefix, std::string_view after,
                    std::size_t limit) {
     std::vector<std::string> out;
-    for (const auto& c : store->List(prefix, after, limit)) out.push_back(c.name);
+    for (const auto& c : store->List(prefix, after, limit))
+      out.push_back(c.name);
     return out;
   };
   EXPECT_EQ(names("", "", 10),
@@ -108,7 +110,8 @@ TEST_F(StoreTest, ListIsSortedWithPrefixAfterAndLimit) {
   EXPECT_TRUE(names("z", "", 10).empty());
 }
 
-Planner IdempotentAdd(std::string key, std::chrono::system_clock::time_point now) {
+Planner IdempotentAdd(std::string key,
+                      std::chrono::system_clock::time_point now) {
   return [key = std::move(key), now](const StateView& view) {
     Plan plan = AddPlanner("a", 1)(view);
     IdempotencyRecord r;
@@ -152,9 +155,8 @@ TEST_F(StoreTest, IdempotencyRecordsSurviveRestartAndCompactionUntilExpiry) {
 TEST_F(StoreTest, CloseCommitsWhatIsQueuedThenRefuses) {
   auto store = Open();
   bool ok = false;
-  store->Submit(AddPlanner("a", 1), [&](domain::MutationOutcome o) {
-    ok = o.status.ok();
-  });
+  store->Submit(AddPlanner("a", 1),
+                [&](domain::MutationOutcome o) { ok = o.status.ok(); });
   ASSERT_TRUE(store->Close().ok());
   EXPECT_TRUE(ok);
   EXPECT_EQ(store->Health().code(), StatusCode::kUnavailable);
