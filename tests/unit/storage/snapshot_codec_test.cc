@@ -1,8 +1,11 @@
 #include "storage/snapshot_codec.h"
 
+#include <cstdio>
 #include <string>
 
 #include <gtest/gtest.h>
+
+#include "counterd/core/crc32c.h"
 
 namespace counterd::storage {
 namespace {
@@ -63,6 +66,36 @@ TEST(SnapshotCodecTest, EmptyTruncatedAndGarbageAreDataLoss) {
     ASSERT_FALSE(back);
     EXPECT_EQ(back.error().code(), StatusCode::kDataLoss);
   }
+}
+
+// Re-seals |body| (everything before the crc32c line) with a valid checksum,
+// so the structural checks behind the checksum are reached.
+std::string Seal(const std::string& body) {
+  char hex[9];
+  std::snprintf(hex, sizeof(hex), "%08x", crc32c::Value(body));
+  return body + "\"crc32c\":\"" + hex + "\"}\n";
+}
+
+TEST(SnapshotCodecTest, BadEntryBehindAValidChecksumNamesItsLine) {
+  const std::string header =
+      "{\"format\":\"counterd-snapshot\",\"version\":1,\"last_seq\":3,\n"
+      "\"counters\":[\n"
+      "{\"name\":\"a\",\"value\":1,\"version\":1},\n";
+  const std::string bad = "{\"name\":\"b\",\"value\":1.5,\"version\":1}\n";
+  auto back = DecodeSnapshot(Seal(header + bad + "],\n\"idempotency\":[\n],\n"),
+                             "state.json");
+  ASSERT_FALSE(back);
+  EXPECT_NE(back.error().message().find("state.json at byte offset " +
+                                        std::to_string(header.size())),
+            std::string::npos)
+      << back.error().message();
+  // The same document with a good entry decodes.
+  auto good = DecodeSnapshot(
+      Seal(header + "{\"name\":\"b\",\"value\":-2,\"version\":4}\n"
+                    "],\n\"idempotency\":[\n],\n"),
+      "state.json");
+  ASSERT_TRUE(good) << good.error().ToString();
+  EXPECT_EQ(good->counters.back(), (domain::Counter{"b", -2, 4}));
 }
 
 }  // namespace
