@@ -253,12 +253,17 @@ Result<SnapshotData> DecodeSnapshot(std::string_view data,
       !ConsumeInteger(s, snapshot.last_seq) || s != ",") {
     return lines.Error("unknown snapshot format, version or header");
   }
-  if (!lines.Next(line) || line != "\"counters\":[") {
+  // An empty array may also be written on one line ("counters":[],).
+  if (!lines.Next(line) ||
+      (line != "\"counters\":[" && line != "\"counters\":[],")) {
     return lines.Error("expected \"counters\":[");
   }
-  while (true) {
+  for (bool more = line == "\"counters\":["; more;) {
     if (!lines.Next(line)) return lines.Error("unterminated counters array");
-    if (line == "],") break;
+    if (line == "],") {
+      more = false;
+      continue;
+    }
     domain::Counter c;
     if (!ParseCounterLine(line, c)) return lines.Error("bad counter entry");
     if (!snapshot.counters.empty() &&
@@ -267,12 +272,18 @@ Result<SnapshotData> DecodeSnapshot(std::string_view data,
     }
     snapshot.counters.push_back(std::move(c));
   }
-  if (!lines.Next(line) || line != "\"idempotency\":[") {
+  if (!lines.Next(line) ||
+      (line != "\"idempotency\":[" && line != "\"idempotency\":[],")) {
     return lines.Error("expected \"idempotency\":[");
   }
-  while (true) {
-    if (!lines.Next(line)) return lines.Error("unterminated idempotency array");
-    if (line == "],") break;
+  for (bool more = line == "\"idempotency\":["; more;) {
+    if (!lines.Next(line)) {
+      return lines.Error("unterminated idempotency array");
+    }
+    if (line == "],") {
+      more = false;
+      continue;
+    }
     auto record = ParseIdempotencyLine(line);
     if (!record) {
       return lines.Error("bad idempotency entry: " + record.error().message());

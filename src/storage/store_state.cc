@@ -21,9 +21,15 @@ bool StoreState::IsExpired(const IdempotencyRecord& r,
 void StoreState::Apply(const Effect& effect) {
   if (const auto* put = std::get_if<PutCounter>(&effect)) {
     const domain::Counter& c = put->counter;
-    counters_.insert_or_assign(c.name, Entry{c.value, c.version});
+    if (const auto* found = index_.Find(c.name)) {
+      (*found)->second = Entry{c.value, c.version};
+      return;
+    }
+    index_.Insert(counters_.emplace(c.name, Entry{c.value, c.version}).first);
   } else if (const auto* del = std::get_if<DeleteCounter>(&effect)) {
-    if (auto it = counters_.find(del->name); it != counters_.end()) {
+    if (const auto* found = index_.Find(del->name)) {
+      const CounterMap::iterator it = *found;
+      index_.Erase(del->name);  // while the key it compares against exists
       counters_.erase(it);
     }
   } else {
@@ -34,11 +40,14 @@ void StoreState::Apply(const Effect& effect) {
 }
 
 void StoreState::LoadSnapshot(SnapshotData&& snapshot) {
+  index_.Clear();
   counters_.clear();
+  index_.Reserve(snapshot.counters.size());
   // The snapshot is sorted, so each insert goes at the end in O(1).
   for (domain::Counter& c : snapshot.counters) {
-    counters_.emplace_hint(counters_.end(), std::move(c.name),
-                           Entry{c.value, c.version});
+    const auto it = counters_.emplace_hint(counters_.end(), std::move(c.name),
+                                           Entry{c.value, c.version});
+    index_.Insert(it);
   }
   idempotency_.clear();
   idempotency_order_.clear();
@@ -69,9 +78,10 @@ SnapshotData StoreState::ToSnapshot(
 
 std::optional<domain::Counter> StoreState::FindCounter(
     std::string_view name) const {
-  const auto it = counters_.find(name);
-  if (it == counters_.end()) return std::nullopt;
-  return domain::Counter{it->first, it->second.value, it->second.version};
+  const auto* found = index_.Find(name);
+  if (found == nullptr) return std::nullopt;
+  const auto& [key, entry] = **found;
+  return domain::Counter{key, entry.value, entry.version};
 }
 
 std::vector<domain::Counter> StoreState::List(std::string_view prefix,

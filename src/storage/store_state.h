@@ -19,6 +19,7 @@
 #include "counterd/domain/counter.h"
 #include "counterd/storage/counter_store.h"
 #include "counterd/storage/records.h"
+#include "name_index.h"
 #include "snapshot_codec.h"
 
 namespace counterd::storage {
@@ -56,8 +57,15 @@ class StoreState {
   bool IsExpired(const IdempotencyRecord& r,
                  std::chrono::system_clock::time_point now) const;
 
+  using CounterMap = std::map<std::string, Entry, std::less<>>;
+
   std::chrono::milliseconds retention_;
-  std::map<std::string, Entry, std::less<>> counters_;
+  // Name order, for List and snapshots.
+  CounterMap counters_;
+  // The same nodes by name hash (map nodes never move): point lookups and
+  // journal replay cost O(1) instead of a chain of cache-missing string
+  // compares (20 at a million counters).
+  NameIndex<CounterMap::iterator> index_;
   std::unordered_map<std::string, IdempotencyRecord> idempotency_;
   // (created_at_ms, key) in arrival order, for pruning.
   std::deque<std::pair<std::int64_t, std::string>> idempotency_order_;

@@ -96,6 +96,14 @@ TEST(SnapshotCodecTest, BadEntryBehindAValidChecksumNamesItsLine) {
       "state.json");
   ASSERT_TRUE(good) << good.error().ToString();
   EXPECT_EQ(good->counters.back(), (domain::Counter{"b", -2, 4}));
+  EXPECT_EQ(good->counters.size(), 2u);
+  // Empty arrays may also be written on one line.
+  auto compact = DecodeSnapshot(
+      Seal("{\"format\":\"counterd-snapshot\",\"version\":1,\"last_seq\":0,\n"
+           "\"counters\":[],\n\"idempotency\":[],\n"),
+      "state.json");
+  ASSERT_TRUE(compact) << compact.error().ToString();
+  EXPECT_TRUE(compact->counters.empty());
 }
 
 }  // namespace
