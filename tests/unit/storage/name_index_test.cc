@@ -20,7 +20,8 @@ TEST(NameIndexTest, AgreesWithAModelUnderRandomInsertsAndErases) {
     Map map;
     NameIndex<Map::iterator> index;
     for (int step = 0; step < 20000; ++step) {
-      const std::string name = "n" + std::to_string(rng() % 3000);
+      std::string name = "n";
+      name.append(std::to_string(rng() % 3000));
       if (rng() % 3 == 0) {
         const bool present = map.count(name) > 0;
         ASSERT_EQ(index.Erase(name), present);
@@ -31,7 +32,8 @@ TEST(NameIndexTest, AgreesWithAModelUnderRandomInsertsAndErases) {
       ASSERT_EQ(index.size(), map.size());
     }
     for (int i = 0; i < 3000; ++i) {
-      const std::string name = "n" + std::to_string(i);
+      std::string name = "n";
+      name.append(std::to_string(i));
       const auto* found = index.Find(name);
       const auto it = map.find(name);
       if (it == map.end()) {

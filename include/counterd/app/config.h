@@ -1,0 +1,70 @@
+// Config: every option of `counterd` with its default, and the command-line
+// parser that fills it from argv and the COUNTERD_* environment
+// (Boost.Program_options). A value type; the parser is a pure function.
+#ifndef COUNTERD_APP_CONFIG_H_
+#define COUNTERD_APP_CONFIG_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "counterd/core/result.h"
+#include "counterd/http/listen_address.h"
+
+namespace counterd::app {
+
+enum class LogFormat { kText, kJson };
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+
+struct Config {
+  http::ListenAddress listen{"0.0.0.0", 8080};
+  std::string data_dir = "/data";
+  unsigned threads = 0;  // 0: one per hardware thread
+  LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kText;
+  std::uint64_t max_body_bytes = 64 * 1024;
+  std::uint32_t max_header_bytes = 8 * 1024;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds read_timeout{30'000};
+  std::chrono::milliseconds write_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::size_t max_connections = 1024;
+  std::chrono::milliseconds drain_timeout{10'000};
+  std::uint64_t compaction_threshold_bytes = 64ull << 20;
+  std::chrono::seconds idempotency_retention{86'400};
+
+  friend bool operator==(const Config&, const Config&) = default;
+};
+
+// What the command line asks for.
+enum class Command {
+  kServe,        // counterd [OPTIONS]
+  kHealthcheck,  // counterd healthcheck [--listen ADDR:PORT]
+  kCheck,        // counterd check [--data-dir DIR]: offline verification
+  kHelp,         // --help: print |text|, exit 0
+  kVersion,      // --version: print |text|, exit 0
+};
+
+struct Invocation {
+  Command command = Command::kServe;
+  Config config;
+  std::string text;  // for kHelp and kVersion
+};
+
+// Parses |args| (args[0] is the program name) and |environment| ("NAME=value"
+// entries, as in environ). Every option --foo-bar may also come from
+// COUNTERD_FOO_BAR; the command line wins. Returns kInvalidArgument with a
+// one-line message for an unknown option, command or COUNTERD_* variable,
+// a malformed value or one out of range.
+//
+// Kubernetes service links (COUNTERD_SERVICE_HOST, COUNTERD_PORT_8080_TCP,
+// ... for a Service named "counterd") are not options and are ignored.
+Result<Invocation> ParseCommandLine(std::span<const char* const> args,
+                                    std::span<const char* const> environment);
+
+}  // namespace counterd::app
+
+#endif  // COUNTERD_APP_CONFIG_H_

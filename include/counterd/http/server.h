@@ -1,0 +1,74 @@
+// Server: counterd's HTTP/1.1 server. It listens on one address and serves
+// the REST API on a pool of I/O threads until told to drain and stop.
+//
+// Thread-safety: Start, Drain and Stop are called from one controlling
+// thread (main); local_address() from any thread.
+#ifndef COUNTERD_HTTP_SERVER_H_
+#define COUNTERD_HTTP_SERVER_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "counterd/core/result.h"
+#include "counterd/http/listen_address.h"
+#include "counterd/service/counter_service.h"
+
+namespace counterd::http {
+
+// Limits and timeouts; the defaults are the documented ones.
+struct ServerOptions {
+  ListenAddress listen{"0.0.0.0", 8080};
+  unsigned threads = 1;  // I/O threads (the caller resolves "0 = cores")
+  std::uint64_t max_body_bytes = 64 * 1024;
+  std::uint32_t max_header_bytes = 8 * 1024;
+  // Time allowed from a request's first byte to its complete header: cuts
+  // off clients that trickle headers (slowloris).
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds read_timeout{30'000};   // for the body
+  std::chrono::milliseconds write_timeout{30'000};  // for each response
+  std::chrono::milliseconds idle_timeout{
+      60'000};  // keep-alive, between requests
+  std::size_t max_connections = 1024;
+  // What GET / and /metrics report.
+  std::string version;
+  std::string hostname;  // empty: $HOSTNAME, else gethostname()
+};
+
+// What a drain achieved.
+struct DrainReport {
+  bool completed = false;              // no request was left in flight
+  std::size_t requests_in_flight = 0;  // when the drain ended
+  std::size_t connections_open = 0;    // when the drain began
+};
+
+class Server {
+ public:
+  // Binds, listens and starts the I/O threads. Returns kUnavailable naming
+  // the address when it cannot bind (in use, not local, no permission).
+  // |service| must outlive the Server and every mutation it submitted.
+  static Result<std::unique_ptr<Server>> Start(
+      ServerOptions options, service::CounterService& service);
+  virtual ~Server() = default;
+
+  // The address actually bound (the real port when asked for port 0).
+  virtual ListenAddress local_address() const = 0;
+
+  // Begins shutdown and waits for it: /readyz fails at once, the listener
+  // closes, idle connections close, every later response says
+  // "Connection: close", and requests in flight get up to |timeout| to
+  // finish. Never blocks an I/O thread. Call once.
+  virtual DrainReport Drain(std::chrono::milliseconds timeout) = 0;
+
+  // Stops the I/O threads and closes every connection. Idempotent; the
+  // destructor calls it. Call it (and destroy the Server) only once the
+  // store runs no more completions (CounterStore::Close returned), since a
+  // completion posts its response to an I/O thread.
+  virtual void Stop() = 0;
+};
+
+}  // namespace counterd::http
+
+#endif  // COUNTERD_HTTP_SERVER_H_

@@ -1,0 +1,56 @@
+#include "connection_registry.h"
+
+#include <utility>
+
+namespace counterd::http {
+
+std::optional<std::uint64_t> ConnectionRegistry::Add(
+    std::weak_ptr<Session> session) {
+  std::lock_guard lock(mu_);
+  if (sessions_.size() >= max_connections_) return std::nullopt;
+  const std::uint64_t id = next_id_++;
+  sessions_.emplace(id, std::move(session));
+  return id;
+}
+
+void ConnectionRegistry::Remove(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  sessions_.erase(id);
+}
+
+void ConnectionRegistry::RequestStarted() {
+  std::lock_guard lock(mu_);
+  ++requests_;
+}
+
+void ConnectionRegistry::RequestFinished() {
+  std::lock_guard lock(mu_);
+  if (--requests_ == 0) no_requests_.notify_all();
+}
+
+std::size_t ConnectionRegistry::open() const {
+  std::lock_guard lock(mu_);
+  return sessions_.size();
+}
+
+std::size_t ConnectionRegistry::requests_in_flight() const {
+  std::lock_guard lock(mu_);
+  return requests_;
+}
+
+std::vector<std::weak_ptr<Session>> ConnectionRegistry::Sessions() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::weak_ptr<Session>> out;
+  out.reserve(sessions_.size());
+  for (const auto& [id, session] : sessions_) out.push_back(session);
+  return out;
+}
+
+bool ConnectionRegistry::WaitForNoRequests(
+    std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  return no_requests_.wait_until(lock, deadline,
+                                 [this] { return requests_ == 0; });
+}
+
+}  // namespace counterd::http

@@ -1,0 +1,44 @@
+// Request handlers: route one parsed request, validate it, call the
+// CounterService and build the response. Handlers never touch a socket, so
+// they are tested as plain functions of (request, service).
+//
+// Thread-safety: HandleRequest may run concurrently on any I/O threads. It
+// never blocks: reads are served at once and mutations are queued; their
+// completions arrive on the storage committer thread and are handed to
+// Reply::post at once, so the response is built on the session's executor.
+#ifndef COUNTERD_HTTP_HANDLERS_H_
+#define COUNTERD_HTTP_HANDLERS_H_
+
+#include <functional>
+
+#include "counterd/service/counter_service.h"
+#include "message.h"
+#include "server_state.h"
+
+namespace counterd::http {
+
+// What handlers work with. Both references must outlive every request.
+struct HandlerContext {
+  service::CounterService& service;
+  const ServerState& state;
+};
+
+// How a handler answers one request; the session provides both.
+struct Reply {
+  // Sends the response: called exactly once, on the thread that called
+  // HandleRequest or from a task given to |post|.
+  std::function<void(Response)> send;
+  // Runs |task| on the session's executor. Callable from any thread; the
+  // committer thread calls nothing else.
+  std::function<void(std::function<void()>)> post;
+};
+
+// Serves |request|. The response still needs PreparePayload (HEAD, length)
+// and connection handling, which are the session's business. |request| is
+// not used after HandleRequest returns.
+void HandleRequest(const Request& request, const HandlerContext& context,
+                   Reply reply);
+
+}  // namespace counterd::http
+
+#endif  // COUNTERD_HTTP_HANDLERS_H_

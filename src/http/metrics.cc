@@ -1,0 +1,208 @@
+#include "metrics.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+namespace counterd::http {
+namespace {
+
+// Prometheus label values escape backslash, double quote and newline.
+std::string EscapeLabel(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string FormatDouble(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  if (ec != std::errc()) return "NaN";
+  return std::string(buf, end);
+}
+
+void AppendHeader(std::string& out, std::string_view name,
+                  std::string_view type, std::string_view help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+void AppendSample(std::string& out, std::string_view name,
+                  std::string_view labels, std::string_view value) {
+  out += name;
+  if (!labels.empty()) {
+    out += '{';
+    out += labels;
+    out += '}';
+  }
+  out += ' ';
+  out += value;
+  out += '\n';
+}
+
+void AppendGauge(std::string& out, std::string_view name, std::string_view type,
+                 std::string_view help, std::string_view value) {
+  AppendHeader(out, name, type, help);
+  AppendSample(out, name, "", value);
+}
+
+// The _bucket/_sum/_count series of one histogram; |labels| is "" or
+// 'route="/x"' (without braces).
+void AppendHistogramSeries(std::string& out, std::string_view name,
+                           const std::string& labels,
+                           const Histogram::Snapshot& s) {
+  const std::string prefix = labels.empty() ? "" : labels + ",";
+  for (std::size_t i = 0; i <= s.bounds.size(); ++i) {
+    const std::string le =
+        i < s.bounds.size() ? FormatDouble(s.bounds[i]) : "+Inf";
+    AppendSample(out, std::string(name) + "_bucket",
+                 prefix + "le=\"" + le + "\"", std::to_string(s.cumulative[i]));
+  }
+  AppendSample(out, std::string(name) + "_sum", labels, FormatDouble(s.sum));
+  AppendSample(out, std::string(name) + "_count", labels,
+               std::to_string(s.count));
+}
+
+}  // namespace
+
+HttpMetrics::HttpMetrics()
+    : requests_(std::make_unique<std::atomic<std::uint64_t>[]>(
+          kRouteCount * kMethodCount * kStatusSlots)) {
+  durations_.reserve(kRouteCount);
+  for (std::size_t i = 0; i < kRouteCount; ++i) {
+    durations_.push_back(
+        std::make_unique<Histogram>(Histogram::LatencySecondsBounds()));
+  }
+}
+
+std::size_t HttpMetrics::Index(Route route, Method method, unsigned status) {
+  const unsigned slot =
+      std::clamp(status, kMinStatus, kMinStatus + kStatusSlots - 1) -
+      kMinStatus;
+  return (static_cast<std::size_t>(route) * kMethodCount +
+          static_cast<std::size_t>(method)) *
+             kStatusSlots +
+         slot;
+}
+
+void HttpMetrics::Record(Route route, Method method, unsigned status,
+                         double seconds) {
+  requests_[Index(route, method, status)].fetch_add(1,
+                                                    std::memory_order_relaxed);
+  durations_[static_cast<std::size_t>(route)]->Observe(seconds);
+}
+
+std::uint64_t HttpMetrics::RequestCount(Route route, Method method,
+                                        unsigned status) const {
+  return requests_[Index(route, method, status)].load(
+      std::memory_order_relaxed);
+}
+
+void HttpMetrics::AppendTo(std::string& out) const {
+  AppendHeader(out, "counterd_http_requests_total", "counter",
+               "HTTP requests answered, by route template, method and "
+               "status code.");
+  for (std::size_t r = 0; r < kRouteCount; ++r) {
+    for (std::size_t m = 0; m < kMethodCount; ++m) {
+      for (unsigned s = 0; s < kStatusSlots; ++s) {
+        const auto route = static_cast<Route>(r);
+        const auto method = static_cast<Method>(m);
+        const std::uint64_t n = RequestCount(route, method, kMinStatus + s);
+        if (n == 0) continue;
+        AppendSample(out, "counterd_http_requests_total",
+                     "route=\"" + EscapeLabel(RouteTemplate(route)) +
+                         "\",method=\"" + std::string(MethodName(method)) +
+                         "\",code=\"" + std::to_string(kMinStatus + s) + "\"",
+                     std::to_string(n));
+      }
+    }
+  }
+  AppendHeader(out, "counterd_http_request_duration_seconds", "histogram",
+               "Time from a complete request header to the response "
+               "written, by route template.");
+  for (std::size_t r = 0; r < kRouteCount; ++r) {
+    const Histogram::Snapshot s = durations_[r]->Read();
+    if (s.count == 0) continue;
+    AppendHistogramSeries(
+        out, "counterd_http_request_duration_seconds",
+        "route=\"" + EscapeLabel(RouteTemplate(static_cast<Route>(r))) + "\"",
+        s);
+  }
+}
+
+std::string RenderMetrics(const HttpMetrics& http,
+                          const service::CounterService& service,
+                          const ServerGauges& gauges) {
+  std::string out;
+  out.reserve(16 * 1024);
+  http.AppendTo(out);
+
+  const storage::CounterStore& store = service.store();
+  const storage::StoreStats stats = service.Stats();
+
+  AppendHeader(out, "counterd_commit_batch_size", "histogram",
+               "Mutations per group commit (one journal record, one fsync).");
+  AppendHistogramSeries(out, "counterd_commit_batch_size", "",
+                        store.BatchSizes().Read());
+  AppendHeader(out, "counterd_fsync_duration_seconds", "histogram",
+               "Duration of journal and snapshot fsyncs.");
+  AppendHistogramSeries(out, "counterd_fsync_duration_seconds", "",
+                        store.FsyncSeconds().Read());
+
+  AppendGauge(out, "counterd_fsyncs_total", "counter",
+              "fsync/fdatasync calls made by the store.",
+              std::to_string(stats.fsyncs));
+  AppendGauge(out, "counterd_mutations_total", "counter",
+              "Mutations acknowledged durable.",
+              std::to_string(stats.mutations));
+  AppendGauge(out, "counterd_commits_total", "counter",
+              "Group commits (journal records) written.",
+              std::to_string(stats.commits));
+  AppendGauge(out, "counterd_counters", "gauge", "Counters in the store.",
+              std::to_string(stats.counters));
+  AppendGauge(out, "counterd_journal_bytes", "gauge",
+              "Size of the current journal file in bytes.",
+              std::to_string(stats.journal_bytes));
+  AppendGauge(out, "counterd_idempotency_keys", "gauge",
+              "Unexpired idempotency records.",
+              std::to_string(stats.idempotency_keys));
+  AppendGauge(out, "counterd_store_failed", "gauge",
+              "1 if the store failed closed and refuses writes.",
+              stats.failed ? "1" : "0");
+  AppendGauge(out, "counterd_ready", "gauge", "1 while /readyz answers 200.",
+              gauges.ready ? "1" : "0");
+  AppendGauge(out, "counterd_http_connections", "gauge",
+              "Open HTTP connections.",
+              std::to_string(gauges.open_connections));
+  AppendGauge(out, "counterd_http_requests_in_flight", "gauge",
+              "Requests received (first byte) but not yet answered.",
+              std::to_string(gauges.requests_in_flight));
+  AppendHeader(out, "counterd_build_info", "gauge",
+               "Build information; the value is always 1.");
+  AppendSample(out, "counterd_build_info",
+               "version=\"" + EscapeLabel(gauges.version) + "\"", "1");
+  AppendGauge(out, "counterd_uptime_seconds", "gauge",
+              "Seconds since the process started serving.",
+              FormatDouble(gauges.uptime_seconds));
+  return out;
+}
+
+}  // namespace counterd::http

@@ -1,0 +1,66 @@
+// HttpMetrics counts requests by route template, method and status and
+// times them by route; RenderMetrics writes everything /metrics shows in the
+// Prometheus text format (version 0.0.4). Record() is lock-free and
+// thread-safe; rendering reads racy-but-monotonic counters, which
+// Prometheus tolerates.
+#ifndef COUNTERD_HTTP_METRICS_H_
+#define COUNTERD_HTTP_METRICS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "counterd/core/histogram.h"
+#include "counterd/service/counter_service.h"
+#include "router.h"
+
+namespace counterd::http {
+
+inline constexpr std::string_view kPrometheusContentType =
+    "text/plain; version=0.0.4; charset=utf-8";
+
+class HttpMetrics {
+ public:
+  HttpMetrics();
+  HttpMetrics(const HttpMetrics&) = delete;
+  HttpMetrics& operator=(const HttpMetrics&) = delete;
+
+  // |status| is the HTTP status sent (100..599); |seconds| the time from
+  // the complete request header to the response written.
+  void Record(Route route, Method method, unsigned status, double seconds);
+
+  std::uint64_t RequestCount(Route route, Method method, unsigned status) const;
+
+  // Appends counterd_http_requests_total and
+  // counterd_http_request_duration_seconds.
+  void AppendTo(std::string& out) const;
+
+ private:
+  static constexpr unsigned kMinStatus = 100;
+  static constexpr unsigned kStatusSlots = 500;  // 100..599
+  static std::size_t Index(Route route, Method method, unsigned status);
+
+  std::unique_ptr<std::atomic<std::uint64_t>[]> requests_;
+  std::vector<std::unique_ptr<Histogram>> durations_;  // one per route
+};
+
+// Process-level gauges the server knows.
+struct ServerGauges {
+  std::string_view version;
+  bool ready = false;
+  std::uint64_t open_connections = 0;
+  std::uint64_t requests_in_flight = 0;
+  double uptime_seconds = 0;
+};
+
+// The whole /metrics page.
+std::string RenderMetrics(const HttpMetrics& http,
+                          const service::CounterService& service,
+                          const ServerGauges& gauges);
+
+}  // namespace counterd::http
+
+#endif  // COUNTERD_HTTP_METRICS_H_

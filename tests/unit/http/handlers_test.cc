@@ -1,0 +1,534 @@
+// Handlers as functions of (request, CounterService) over a FakeCounterStore:
+// no sockets, no threads.
+#include "handlers.h"
+
+#include <climits>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <regex>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "fake_counter_store.h"
+
+namespace counterd::http {
+namespace {
+
+using bhttp::field;
+using bhttp::verb;
+using Headers = std::map<std::string, std::string>;
+
+// One request in progress: the response arrives once the store commits and
+// the posted task runs, as on a real session's strand.
+struct Exchange {
+  std::optional<Response> response;
+  std::deque<std::function<void()>> posted;
+
+  bool RunPosted() {
+    const bool any = !posted.empty();
+    while (!posted.empty()) {
+      auto task = std::move(posted.front());
+      posted.pop_front();
+      task();
+    }
+    return any;
+  }
+};
+
+class HandlersTest : public ::testing::Test {
+ protected:
+  HandlersTest() : service_(store_), state_(Options(), service_) {}
+
+  static ServerOptions Options() {
+    ServerOptions options;
+    options.version = "1.2.3";
+    options.hostname = "pod-0";
+    return options;
+  }
+
+  static Request MakeRequest(verb method, std::string_view target,
+                             std::string body, const Headers& headers) {
+    Request req{method, target, 11};
+    for (const auto& [name, value] : headers) req.set(name, value);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    return req;
+  }
+
+  // Starts a request; the caller commits and runs posted tasks.
+  std::unique_ptr<Exchange> Start(verb method, std::string_view target,
+                                  std::string body = "",
+                                  const Headers& headers = {}) {
+    auto ex = std::make_unique<Exchange>();
+    Exchange* raw = ex.get();
+    const Request req = MakeRequest(method, target, std::move(body), headers);
+    HandleRequest(req, HandlerContext{service_, state_},
+                  Reply{[raw](Response r) {
+                          EXPECT_FALSE(raw->response) << "answered twice";
+                          raw->response = std::move(r);
+                        },
+                        [raw](std::function<void()> task) {
+                          raw->posted.push_back(std::move(task));
+                        }});
+    return ex;
+  }
+
+  Response Call(verb method, std::string_view target, std::string body = "",
+                const Headers& headers = {}) {
+    auto ex = Start(method, target, std::move(body), headers);
+    store_.CommitPendingBatch();
+    ex->RunPosted();
+    EXPECT_TRUE(ex->response) << "no response for " << target;
+    return ex->response.value_or(Response{});
+  }
+
+  Response Json(verb method, std::string_view target, std::string body,
+                Headers headers = {}) {
+    headers.emplace("Content-Type", "application/json");
+    return Call(method, target, std::move(body), headers);
+  }
+
+  static void ExpectProblem(const Response& res, unsigned status,
+                            std::string_view slug) {
+    EXPECT_EQ(res.result_int(), status) << res.body();
+    EXPECT_EQ(res[field::content_type], "application/problem+json");
+    EXPECT_NE(res.body().find("\"type\":\"urn:counterd:problem:" +
+                              std::string(slug) + "\""),
+              std::string::npos)
+        << res.body();
+    EXPECT_NE(res.body().find("\"status\":" + std::to_string(status)),
+              std::string::npos);
+    EXPECT_NE(res.body().find("\"detail\":"), std::string::npos);
+    EXPECT_NE(res.body().find("\"title\":"), std::string::npos);
+  }
+
+  static void ExpectCounter(const Response& res, unsigned status,
+                            const domain::Counter& c) {
+    EXPECT_EQ(res.result_int(), status) << res.body();
+    EXPECT_EQ(res[field::content_type], "application/json");
+    EXPECT_EQ(res.body(), "{\"name\":\"" + c.name +
+                              "\",\"value\":" + std::to_string(c.value) +
+                              ",\"version\":" + std::to_string(c.version) +
+                              "}");
+    EXPECT_EQ(res[field::etag], "\"" + std::to_string(c.version) + "\"");
+  }
+
+  testing::FakeCounterStore store_;
+  service::CounterService service_;
+  ServerState state_;
+};
+
+// -- /counter ---------------------------------------------------------------
+
+TEST_F(HandlersTest, DefaultCounterNeverWrittenIsZero) {
+  ExpectCounter(Call(verb::get, "/counter"), 200, {"default", 0, 0});
+}
+
+TEST_F(HandlersTest, DefaultIncrementAddsOneOrBy) {
+  ExpectCounter(Call(verb::post, "/counter/increment"), 200, {"default", 1, 1});
+  ExpectCounter(Json(verb::post, "/counter/increment", R"({"by":5})"), 200,
+                {"default", 6, 2});
+  ExpectCounter(Call(verb::get, "/counter"), 200, {"default", 6, 2});
+  ExpectCounter(Call(verb::get, "/counters/default"), 200, {"default", 6, 2});
+}
+
+// -- GET / PUT / DELETE -------------------------------------------------------
+
+TEST_F(HandlersTest, GetMissingIs404) {
+  ExpectProblem(Call(verb::get, "/counters/nope"), 404, "not-found");
+}
+
+TEST_F(HandlersTest, PutCreatesWithLocationThenReplaces) {
+  Response res = Json(verb::put, "/counters/a", R"({"value":17})");
+  ExpectCounter(res, 201, {"a", 17, 1});
+  EXPECT_EQ(res[field::location], "/counters/a");
+  res = Json(verb::put, "/counters/a", R"({"value":-3})");
+  ExpectCounter(res, 200, {"a", -3, 2});
+  EXPECT_EQ(res.count(field::location), 0u);
+  ExpectCounter(Call(verb::get, "/counters/a"), 200, {"a", -3, 2});
+}
+
+TEST_F(HandlersTest, HeadIsAnsweredLikeGet) {
+  Json(verb::put, "/counters/a", R"({"value":1})");
+  ExpectCounter(Call(verb::head, "/counters/a"), 200, {"a", 1, 1});
+}
+
+TEST_F(HandlersTest, IfNoneMatchCurrentTagIs304WithETag) {
+  Json(verb::put, "/counters/a", R"({"value":7})");
+  Response res =
+      Call(verb::get, "/counters/a", "", {{"If-None-Match", "\"1\""}});
+  EXPECT_EQ(res.result_int(), 304);
+  EXPECT_EQ(res[field::etag], "\"1\"");
+  EXPECT_TRUE(res.body().empty());
+  ExpectCounter(
+      Call(verb::get, "/counters/a", "", {{"If-None-Match", "\"9\""}}), 200,
+      {"a", 7, 1});
+  EXPECT_EQ(
+      Call(verb::get, "/counters/a", "", {{"If-None-Match", "*"}}).result_int(),
+      304);
+}
+
+TEST_F(HandlersTest, IfMatchGuardsPut) {
+  Json(verb::put, "/counters/a", R"({"value":1})");
+  ExpectProblem(
+      Json(verb::put, "/counters/a", R"({"value":2})", {{"If-Match", "\"2\""}}),
+      412, "precondition-failed");
+  ExpectProblem(Json(verb::put, "/counters/a", R"({"value":2})",
+                     {{"If-Match", "W/\"1\""}}),
+                412, "precondition-failed");
+  ExpectCounter(Json(verb::put, "/counters/a", R"({"value":2})",
+                     {{"If-Match", "\"5\", \"1\""}}),
+                200, {"a", 2, 2});
+  ExpectCounter(
+      Json(verb::put, "/counters/a", R"({"value":3})", {{"If-Match", "*"}}),
+      200, {"a", 3, 3});
+  ExpectProblem(
+      Json(verb::put, "/counters/b", R"({"value":3})", {{"If-Match", "*"}}),
+      412, "precondition-failed");
+}
+
+TEST_F(HandlersTest, IfNoneMatchStarOnPutCreatesOnly) {
+  ExpectCounter(Json(verb::put, "/counters/a", R"({"value":5})",
+                     {{"If-None-Match", "*"}}),
+                201, {"a", 5, 1});
+  ExpectProblem(Json(verb::put, "/counters/a", R"({"value":6})",
+                     {{"If-None-Match", "*"}}),
+                412, "precondition-failed");
+  // Other If-None-Match values mean nothing on PUT.
+  ExpectCounter(Json(verb::put, "/counters/a", R"({"value":6})",
+                     {{"If-None-Match", "\"1\""}}),
+                200, {"a", 6, 2});
+}
+
+TEST_F(HandlersTest, DeleteThen404AndIfMatch) {
+  Json(verb::put, "/counters/a", R"({"value":1})");
+  ExpectProblem(Call(verb::delete_, "/counters/a", "", {{"If-Match", "\"2\""}}),
+                412, "precondition-failed");
+  Response res =
+      Call(verb::delete_, "/counters/a", "", {{"If-Match", "\"1\""}});
+  EXPECT_EQ(res.result_int(), 204);
+  EXPECT_TRUE(res.body().empty());
+  ExpectProblem(Call(verb::delete_, "/counters/a"), 404, "not-found");
+  ExpectProblem(Call(verb::get, "/counters/a"), 404, "not-found");
+}
+
+// -- increment / decrement ----------------------------------------------------
+
+TEST_F(HandlersTest, IncrementCreatesAtZero) {
+  ExpectCounter(Call(verb::post, "/counters/n/increment"), 200, {"n", 1, 1});
+  ExpectCounter(Json(verb::post, "/counters/n/increment", R"({"by":-4})"), 200,
+                {"n", -3, 2});
+  ExpectCounter(Call(verb::post, "/counters/m/decrement"), 200, {"m", -1, 1});
+  ExpectCounter(Json(verb::post, "/counters/m/decrement", R"({"by":-5})"), 200,
+                {"m", 4, 2});
+}
+
+TEST_F(HandlersTest, EmptyBodyNeedsNoContentType) {
+  ExpectCounter(Call(verb::post, "/counters/n/increment", "",
+                     {{"Content-Type", "text/plain"}}),
+                200, {"n", 1, 1});
+}
+
+TEST_F(HandlersTest, OverflowIs409AndChangesNothing) {
+  Json(verb::put, "/counters/hi", R"({"value":9223372036854775807})");
+  ExpectProblem(Call(verb::post, "/counters/hi/increment"), 409, "overflow");
+  ExpectCounter(Call(verb::get, "/counters/hi"), 200, {"hi", INT64_MAX, 1});
+  // 0 - INT64_MIN does not fit: decrement is a subtraction, not a negation.
+  ExpectProblem(Json(verb::post, "/counters/z/decrement",
+                     R"({"by":-9223372036854775808})"),
+                409, "overflow");
+  ExpectProblem(Call(verb::get, "/counters/z"), 404, "not-found");
+}
+
+TEST_F(HandlersTest, IfMatchGuardsIncrement) {
+  ExpectProblem(
+      Call(verb::post, "/counters/n/increment", "", {{"If-Match", "\"1\""}}),
+      412, "precondition-failed");
+  Call(verb::post, "/counters/n/increment");
+  ExpectCounter(
+      Call(verb::post, "/counters/n/decrement", "", {{"If-Match", "\"1\""}}),
+      200, {"n", 0, 2});
+}
+
+// -- bad input ----------------------------------------------------------------
+
+TEST_F(HandlersTest, BadBodiesAre400AndChangeNothing) {
+  Json(verb::put, "/counters/a", R"({"value":1000})");
+  for (const char* body :
+       {"{", "[]", R"({"by":"1"})", R"({"by":1.5})", R"({"by":1,"x":2})",
+        R"({"by":9223372036854775808})"}) {
+    EXPECT_EQ(Json(verb::post, "/counters/a/increment", body).result_int(), 400)
+        << body;
+  }
+  ExpectProblem(Json(verb::put, "/counters/a", "{}"), 400, "invalid-field");
+  ExpectProblem(Json(verb::put, "/counters/a", "nul"), 400, "invalid-json");
+  ExpectProblem(Call(verb::put, "/counters/a"), 400, "invalid-json");
+  ExpectCounter(Call(verb::get, "/counters/a"), 200, {"a", 1000, 1});
+  EXPECT_EQ(store_.mutations(), 1u);
+}
+
+TEST_F(HandlersTest, NonJsonContentTypeIs415) {
+  ExpectProblem(Call(verb::post, "/counters/a/increment", R"({"by":1})",
+                     {{"Content-Type", "text/plain"}}),
+                415, "unsupported-media-type");
+  ExpectProblem(Call(verb::put, "/counters/a", R"({"value":1})"), 415,
+                "unsupported-media-type");
+  ExpectProblem(Call(verb::post, "/counter/increment", R"({"by":1})",
+                     {{"Content-Type", "application/x-www-form-urlencoded"}}),
+                415, "unsupported-media-type");
+  ExpectCounter(Call(verb::post, "/counters/a/increment", R"({"by":2})",
+                     {{"Content-Type", "application/json; charset=utf-8"}}),
+                200, {"a", 2, 1});
+}
+
+TEST_F(HandlersTest, InvalidNamesAre400) {
+  const std::vector<std::string> targets = {
+      "/counters/%2e%2e",   "/counters/..",
+      "/counters/.",        "/counters/a%2Fb",
+      "/counters/a%zz",     "/counters/" + std::string(129, 'x'),
+      "/counters/sp%20ace", "/counters/%00"};
+  for (const std::string& target : targets) {
+    ExpectProblem(Call(verb::get, target), 400, "invalid-name");
+    ExpectProblem(Call(verb::post, target + "/increment"), 400, "invalid-name");
+  }
+  ExpectCounter(Call(verb::put, "/counters/" + std::string(128, 'y'),
+                     R"({"value":1})", {{"Content-Type", "application/json"}}),
+                201, {std::string(128, 'y'), 1, 1});
+  ExpectCounter(Json(verb::put, "/counters/user%3A42", R"({"value":1})"), 201,
+                {"user:42", 1, 1});
+}
+
+TEST_F(HandlersTest, UnknownPathIs404) {
+  for (const char* target : {"/nope", "/counters/x/y", "/counters/x/multiply",
+                             "/counter/x", "/counters/", "/livez/x"}) {
+    ExpectProblem(Call(verb::get, target), 404, "route-not-found");
+  }
+}
+
+TEST_F(HandlersTest, WrongMethodIs405WithAllow) {
+  Response res = Call(verb::post, "/counters/a");
+  ExpectProblem(res, 405, "method-not-allowed");
+  EXPECT_EQ(res[field::allow], "GET, HEAD, PUT, DELETE");
+  res = Call(verb::get, "/counters/a/increment");
+  ExpectProblem(res, 405, "method-not-allowed");
+  EXPECT_EQ(res[field::allow], "POST");
+  res = Call(verb::patch, "/counter");
+  EXPECT_EQ(res[field::allow], "GET, HEAD");
+  EXPECT_EQ(Call(verb::delete_, "/").result_int(), 405);
+}
+
+TEST_F(HandlersTest, QueryIsIgnoredOffTheList) {
+  ExpectCounter(Call(verb::get, "/counter?limit=abc"), 200, {"default", 0, 0});
+}
+
+// -- list ---------------------------------------------------------------------
+
+TEST_F(HandlersTest, ListPagesWalkEveryCounterOnce) {
+  for (const char* n : {"b", "a", "c", "d", "e"}) {
+    Json(verb::put, std::string("/counters/") + n, R"({"value":1})");
+  }
+  Response res = Call(verb::get, "/counters?limit=2");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res.body(), R"({"counters":[{"name":"a","value":1,"version":1},)"
+                        R"({"name":"b","value":1,"version":1}],"next":"b"})");
+  res = Call(verb::get, "/counters?limit=2&after=b");
+  EXPECT_NE(res.body().find(R"("next":"d")"), std::string::npos);
+  res = Call(verb::get, "/counters?limit=2&after=d");
+  EXPECT_NE(res.body().find(R"("next":null)"), std::string::npos);
+  EXPECT_NE(res.body().find(R"("name":"e")"), std::string::npos);
+}
+
+TEST_F(HandlersTest, ListPrefixAndDefaults) {
+  for (const char* n : {"user:1", "user:2", "other"}) {
+    Json(verb::put, std::string("/counters/") + n, R"({"value":1})");
+  }
+  Response res = Call(verb::get, "/counters?prefix=user%3A");
+  EXPECT_EQ(res.body(),
+            R"({"counters":[{"name":"user:1","value":1,"version":1},)"
+            R"({"name":"user:2","value":1,"version":1}],"next":null})");
+  EXPECT_EQ(Call(verb::get, "/counters?unknown=1").result_int(), 200);
+  EXPECT_EQ(Call(verb::get, "/counters?prefix=").result_int(), 200);
+}
+
+TEST_F(HandlersTest, BadListParametersAre400) {
+  for (const char* target :
+       {"/counters?limit=0", "/counters?limit=1001", "/counters?limit=abc",
+        "/counters?limit=", "/counters?limit=-1", "/counters?limit=1.5",
+        "/counters?prefix=a%2Fb", "/counters?after=a b",
+        "/counters?prefix=%zz"}) {
+    ExpectProblem(Call(verb::get, target), 400, "invalid-query");
+  }
+  EXPECT_EQ(Call(verb::get, "/counters?limit=1000").result_int(), 200);
+  EXPECT_EQ(Call(verb::get, "/counters?limit=1").result_int(), 200);
+}
+
+// -- idempotency --------------------------------------------------------------
+
+TEST_F(HandlersTest, IdempotentRepeatReplaysFirstResponse) {
+  const Headers key{{"Idempotency-Key", "k1"}};
+  Response first =
+      Json(verb::post, "/counters/a/increment", R"({"by":3})", key);
+  ExpectCounter(first, 200, {"a", 3, 1});
+  EXPECT_EQ(first.count("Idempotent-Replayed"), 0u);
+  // Whitespace does not make another request.
+  Response again =
+      Json(verb::post, "/counters/a/increment", R"( { "by" : 3 } )", key);
+  EXPECT_EQ(again.result_int(), first.result_int());
+  EXPECT_EQ(again.body(), first.body());
+  EXPECT_EQ(again[field::etag], first[field::etag]);
+  EXPECT_EQ(again["Idempotent-Replayed"], "true");
+  ExpectCounter(Call(verb::get, "/counters/a"), 200, {"a", 3, 1});
+}
+
+TEST_F(HandlersTest, AbsentBodyIsTheSameRequestAsByOne) {
+  const Headers key{{"Idempotency-Key", "k1"}};
+  ExpectCounter(Call(verb::post, "/counters/a/increment", "", key), 200,
+                {"a", 1, 1});
+  Response again =
+      Json(verb::post, "/counters/a/increment", R"({"by":1})", key);
+  EXPECT_EQ(again["Idempotent-Replayed"], "true");
+}
+
+TEST_F(HandlersTest, SameKeyForAnotherRequestIs422) {
+  const Headers key{{"Idempotency-Key", "k1"}};
+  Json(verb::post, "/counters/a/increment", R"({"by":1})", key);
+  ExpectProblem(Json(verb::post, "/counters/a/increment", R"({"by":2})", key),
+                422, "idempotency-key-reused");
+  ExpectProblem(Json(verb::post, "/counters/a/decrement", R"({"by":1})", key),
+                422, "idempotency-key-reused");
+  ExpectProblem(Json(verb::post, "/counters/b/increment", R"({"by":1})", key),
+                422, "idempotency-key-reused");
+  ExpectProblem(Json(verb::post, "/counter/increment", R"({"by":1})", key), 422,
+                "idempotency-key-reused");
+  ExpectCounter(Call(verb::get, "/counters/a"), 200, {"a", 1, 1});
+  ExpectProblem(Call(verb::get, "/counters/b"), 404, "not-found");
+}
+
+TEST_F(HandlersTest, RefusalsReplayToo) {
+  Json(verb::put, "/counters/hi", R"({"value":9223372036854775807})");
+  const Headers key{{"Idempotency-Key", "k-overflow"}};
+  Response first = Call(verb::post, "/counters/hi/increment", "", key);
+  ExpectProblem(first, 409, "overflow");
+  Response again = Call(verb::post, "/counters/hi/increment", "", key);
+  EXPECT_EQ(again.result_int(), 409);
+  EXPECT_EQ(again.body(), first.body());
+  EXPECT_EQ(again["Idempotent-Replayed"], "true");
+}
+
+TEST_F(HandlersTest, RepeatWhileInFlightIs409) {
+  store_.hold_commits = true;
+  const Headers key{{"Idempotency-Key", "k1"}};
+  auto first = Start(verb::post, "/counters/a/increment", "", key);
+  EXPECT_FALSE(first->response);
+  Response second = Call(verb::post, "/counters/a/increment", "", key);
+  ExpectProblem(second, 409, "idempotency-key-in-flight");
+  store_.CommitPendingBatch();
+  first->RunPosted();
+  ASSERT_TRUE(first->response);
+  ExpectCounter(*first->response, 200, {"a", 1, 1});
+}
+
+TEST_F(HandlersTest, InvalidIdempotencyKeyIs400) {
+  const std::vector<std::string> bad_keys = {std::string(256, 'k'), "a b",
+                                             "\x7f", "\xc3\xa9"};
+  for (const std::string& bad : bad_keys) {
+    ExpectProblem(Call(verb::post, "/counters/a/increment", "",
+                       {{"Idempotency-Key", bad}}),
+                  400, "invalid-idempotency-key");
+  }
+  ExpectProblem(
+      Call(verb::post, "/counters/a/increment", "", {{"Idempotency-Key", ""}}),
+      400, "invalid-idempotency-key");
+  EXPECT_EQ(store_.mutations(), 0u);
+  EXPECT_EQ(Call(verb::post, "/counters/a/increment", "",
+                 {{"Idempotency-Key", std::string(255, 'k')}})
+                .result_int(),
+            200);
+}
+
+TEST_F(HandlersTest, IdempotencyKeyIgnoredOffPost) {
+  const Headers key{{"Idempotency-Key", "not valid at all"}};
+  EXPECT_EQ(Json(verb::put, "/counters/a", R"({"value":1})", key).result_int(),
+            201);
+  EXPECT_EQ(Call(verb::get, "/counters/a", "", key).result_int(), 200);
+}
+
+// -- threading rule -----------------------------------------------------------
+
+TEST_F(HandlersTest, CompletionOnlyPostsToTheSession) {
+  store_.hold_commits = true;
+  auto ex = Start(verb::post, "/counters/a/increment");
+  store_.CommitPendingBatch();  // the "committer thread" runs the completion
+  EXPECT_FALSE(ex->response) << "response built on the committer thread";
+  ASSERT_TRUE(ex->RunPosted());
+  ASSERT_TRUE(ex->response);
+  ExpectCounter(*ex->response, 200, {"a", 1, 1});
+}
+
+// -- store failures -----------------------------------------------------------
+
+TEST_F(HandlersTest, StoreRefusalsMapToProblems) {
+  store_.health = Status::Unavailable("store failed closed");
+  ExpectProblem(Call(verb::post, "/counters/a/increment"), 503,
+                "store-unavailable");
+  store_.health = Status::ResourceExhausted("disk full");
+  ExpectProblem(Json(verb::put, "/counters/a", R"({"value":1})"), 507,
+                "insufficient-storage");
+}
+
+// -- operations ---------------------------------------------------------------
+
+TEST_F(HandlersTest, LivezAndReadyz) {
+  EXPECT_EQ(Call(verb::get, "/livez").result_int(), 200);
+  EXPECT_EQ(Call(verb::get, "/readyz").result_int(), 200);
+  store_.health = Status::Unavailable("failed closed");
+  ExpectProblem(Call(verb::get, "/readyz"), 503, "not-ready");
+  EXPECT_EQ(Call(verb::get, "/livez").result_int(), 200);
+  store_.health = Status::Ok();
+  state_.draining = true;
+  ExpectProblem(Call(verb::get, "/readyz"), 503, "not-ready");
+}
+
+TEST_F(HandlersTest, RootDescribesTheService) {
+  Response res = Call(verb::get, "/");
+  EXPECT_EQ(res.result_int(), 200);
+  const std::regex shape(
+      R"(\{"name":"counterd","version":"1\.2\.3","hostname":"pod-0",)"
+      R"("uptime_seconds":\d+,"started_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"\})");
+  EXPECT_TRUE(std::regex_match(res.body(), shape)) << res.body();
+}
+
+TEST_F(HandlersTest, MetricsPage) {
+  Call(verb::post, "/counters/a/increment");
+  state_.metrics.Record(Route::kCounter, Method::kGet, 200, 0.001);
+  Response res = Call(verb::get, "/metrics");
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_EQ(res[field::content_type],
+            "text/plain; version=0.0.4; charset=utf-8");
+  const std::string& text = res.body();
+  for (const char* line :
+       {"counterd_http_requests_total{route=\"/counters/"
+        "{name}\",method=\"GET\","
+        "code=\"200\"} 1\n",
+        "# TYPE counterd_http_request_duration_seconds histogram\n",
+        "counterd_http_request_duration_seconds_count{route=\"/counters/"
+        "{name}\"} 1\n",
+        "# TYPE counterd_commit_batch_size histogram\n",
+        "counterd_commit_batch_size_bucket{le=\"+Inf\"} 1\n",
+        "# TYPE counterd_fsync_duration_seconds histogram\n",
+        "counterd_fsyncs_total 1\n", "counterd_mutations_total 1\n",
+        "counterd_commits_total 1\n", "counterd_counters 1\n",
+        "counterd_journal_bytes 100\n", "counterd_idempotency_keys 0\n",
+        "counterd_store_failed 0\n", "counterd_ready 1\n",
+        "counterd_http_connections 0\n",
+        "counterd_build_info{version=\"1.2.3\"} 1\n",
+        "# TYPE counterd_uptime_seconds gauge\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+}
+
+}  // namespace
+}  // namespace counterd::http

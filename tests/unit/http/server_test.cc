@@ -1,0 +1,370 @@
+// The server over a loopback socket on port 0: limits, timeouts, the
+// connection cap and the drain. Timeouts are set to tens of milliseconds and
+// the tests block on the server's own timers, never on sleeps.
+#include "counterd/http/server.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <gtest/gtest.h>
+
+#include "fake_counter_store.h"
+
+namespace counterd::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = net::ip::tcp;
+using Response = bhttp::response<bhttp::string_body>;
+
+// A blocking client connection. Reads give up after 5 s so a broken server
+// fails the test instead of hanging it.
+class Client {
+ public:
+  explicit Client(const ListenAddress& address) : socket_(ioc_) {
+    socket_.connect(
+        tcp::endpoint(net::ip::make_address(address.host), address.port));
+    timeval tv{5, 0};
+    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv,
+               sizeof(tv));
+  }
+
+  void Send(std::string_view data) { net::write(socket_, net::buffer(data)); }
+
+  // Reads one response; nullopt if the server closed first.
+  std::optional<Response> Read(bool head = false) {
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.skip(head);
+    beast::error_code ec;
+    bhttp::read(socket_, buffer_, parser, ec);
+    if (ec) return std::nullopt;
+    return parser.release();
+  }
+
+  // True if the server closes the connection (EOF or reset) before
+  // sending anything more.
+  bool Closed() {
+    char c = 0;
+    beast::error_code ec;
+    const std::size_t n = socket_.read_some(net::buffer(&c, 1), ec);
+    return n == 0 &&
+           (ec == net::error::eof || ec == net::error::connection_reset);
+  }
+
+ private:
+  net::io_context ioc_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;
+};
+
+std::string Get(std::string_view target, std::string_view extra = "") {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n" +
+         std::string(extra) + "\r\n";
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void Start(ServerOptions options = {}) {
+    options.listen = {"127.0.0.1", 0};
+    options.threads = 1;  // the fake store is single-threaded
+    options.version = "9.9.9";
+    options.hostname = "test";
+    auto server = Server::Start(options, service_);
+    ASSERT_TRUE(server) << server.error().ToString();
+    server_ = std::move(*server);
+  }
+
+  void TearDown() override {
+    if (server_) server_->Stop();
+  }
+
+  Client Connect() { return Client(server_->local_address()); }
+
+  // Waits until |n| requests besides the asking one are in flight, by
+  // asking /metrics (bounded; no sleeping).
+  void WaitForRequestsInFlight(int n) {
+    const std::string want =
+        "counterd_http_requests_in_flight " + std::to_string(n + 1) + "\n";
+    for (int i = 0; i < 10000; ++i) {
+      Client probe = Connect();
+      probe.Send(Get("/metrics"));
+      const auto res = probe.Read();
+      ASSERT_TRUE(res);
+      if (res->body().find(want) != std::string::npos) return;
+    }
+    FAIL() << "never saw " << n << " requests in flight";
+  }
+
+  testing::FakeCounterStore store_;
+  service::CounterService service_{store_};
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(ServerTest, ReportsTheBoundPort) {
+  Start();
+  EXPECT_EQ(server_->local_address().host, "127.0.0.1");
+  EXPECT_NE(server_->local_address().port, 0);
+}
+
+TEST_F(ServerTest, BindFailureIsUnavailable) {
+  Start();
+  ServerOptions options;
+  options.listen = server_->local_address();
+  auto again = Server::Start(options, service_);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), StatusCode::kUnavailable);
+}
+
+TEST_F(ServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  Start();
+  Client c = Connect();
+  for (int i = 1; i <= 20; ++i) {
+    c.Send("POST /counters/a/increment HTTP/1.1\r\nHost: t\r\n\r\n");
+    auto res = c.Read();
+    ASSERT_TRUE(res) << i;
+    EXPECT_EQ(res->result_int(), 200);
+    EXPECT_TRUE(res->keep_alive());
+  }
+  c.Send(Get("/counters/a"));
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body(), R"({"name":"a","value":20,"version":20})");
+}
+
+TEST_F(ServerTest, PipelinedRequestsAnsweredInOrder) {
+  Start();
+  Client c = Connect();
+  c.Send("POST /counters/p/increment HTTP/1.1\r\nHost: t\r\n\r\n" +
+         Get("/nope") + Get("/counters/p"));
+  EXPECT_EQ(c.Read()->result_int(), 200);
+  EXPECT_EQ(c.Read()->result_int(), 404);
+  EXPECT_EQ(c.Read()->body(), R"({"name":"p","value":1,"version":1})");
+}
+
+TEST_F(ServerTest, HeadHasLengthButNoBody) {
+  Start();
+  Client c = Connect();
+  c.Send(Get("/counter"));
+  const auto get = c.Read();
+  c.Send("HEAD /counter HTTP/1.1\r\nHost: t\r\n\r\n");
+  const auto head = c.Read(/*head=*/true);
+  ASSERT_TRUE(get && head);
+  EXPECT_EQ((*head)[bhttp::field::content_length],
+            std::to_string(get->body().size()));
+  EXPECT_TRUE(head->body().empty());
+  // The connection is still in step: nothing extra was sent.
+  c.Send(Get("/livez"));
+  EXPECT_EQ(c.Read()->result_int(), 200);
+}
+
+TEST_F(ServerTest, ConnectionCloseAndHttp10AreHonoured) {
+  Start();
+  Client c = Connect();
+  c.Send(Get("/livez", "Connection: close\r\n"));
+  EXPECT_FALSE(c.Read()->keep_alive());
+  EXPECT_TRUE(c.Closed());
+  Client old = Connect();
+  old.Send("GET /livez HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(old.Read()->result_int(), 200);
+  EXPECT_TRUE(old.Closed());
+}
+
+TEST_F(ServerTest, DeclaredBodyOverLimitIs413AndCloses) {
+  ServerOptions options;
+  options.max_body_bytes = 100;
+  Start(options);
+  Client c = Connect();
+  c.Send(
+      "POST /counters/a/increment HTTP/1.1\r\nHost: t\r\n"
+      "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n");
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 413);
+  EXPECT_EQ((*res)[bhttp::field::content_type], "application/problem+json");
+  EXPECT_NE(res->body().find("payload-too-large"), std::string::npos);
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_TRUE(c.Closed());
+  EXPECT_EQ(store_.mutations(), 0u);
+}
+
+TEST_F(ServerTest, ChunkedBodyOverLimitIs413) {
+  ServerOptions options;
+  options.max_body_bytes = 10;
+  Start(options);
+  Client c = Connect();
+  c.Send(
+      "POST /counters/a/increment HTTP/1.1\r\nHost: t\r\n"
+      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "20\r\n{\"by\":1                        }\r\n0\r\n\r\n");
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 413);
+}
+
+TEST_F(ServerTest, HeaderOverLimitIs431AndCloses) {
+  ServerOptions options;
+  options.max_header_bytes = 1024;
+  Start(options);
+  Client c = Connect();
+  c.Send(Get("/livez", "X-Big: " + std::string(4000, 'a') + "\r\n"));
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 431);
+  EXPECT_NE(res->body().find("header-too-large"), std::string::npos);
+  EXPECT_TRUE(c.Closed());
+}
+
+TEST_F(ServerTest, MalformedRequestIs400AndCloses) {
+  Start();
+  for (const std::string& bad :
+       {std::string("GARBAGE\r\n\r\n"),
+        std::string("GET /livez HTTP/1.1\r\nHost t\r\n\r\n"),
+        std::string("GET /livez HTTP/1.1\r\nContent-Length: abc\r\n\r\n"),
+        std::string("\x16\x03\x01\x02\x00\x01\x00\r\n\r\n", 11)}) {
+    Client c = Connect();
+    c.Send(bad);
+    auto res = c.Read();
+    ASSERT_TRUE(res) << bad;
+    EXPECT_EQ(res->result_int(), 400) << bad;
+    EXPECT_EQ((*res)[bhttp::field::content_type], "application/problem+json");
+    EXPECT_TRUE(c.Closed());
+  }
+  Client ok = Connect();
+  ok.Send(Get("/livez"));
+  EXPECT_EQ(ok.Read()->result_int(), 200);
+}
+
+TEST_F(ServerTest, ExpectContinueGetsInterimResponse) {
+  Start();
+  Client c = Connect();
+  c.Send(
+      "POST /counters/e/increment HTTP/1.1\r\nHost: t\r\n"
+      "Content-Type: application/json\r\nContent-Length: 8\r\n"
+      "Expect: 100-continue\r\n\r\n");
+  auto interim = c.Read();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->result_int(), 100);
+  c.Send(R"({"by":4})");
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body(), R"({"name":"e","value":4,"version":1})");
+}
+
+TEST_F(ServerTest, SilentConnectionIsClosedAfterHeaderTimeout) {
+  ServerOptions options;
+  options.header_timeout = std::chrono::milliseconds(50);
+  options.idle_timeout = std::chrono::seconds(60);
+  Start(options);
+  Client c = Connect();
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.Closed());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+}
+
+TEST_F(ServerTest, TrickledHeaderIsCutOff) {
+  ServerOptions options;
+  options.header_timeout = std::chrono::milliseconds(50);
+  Start(options);
+  Client c = Connect();
+  c.Send("GET /livez HTTP/1.1\r\nX-Slow: ");  // and never the rest
+  EXPECT_TRUE(c.Closed());
+}
+
+TEST_F(ServerTest, IdleKeepAliveIsClosedAfterIdleTimeout) {
+  ServerOptions options;
+  options.idle_timeout = std::chrono::milliseconds(50);
+  Start(options);
+  Client c = Connect();
+  c.Send(Get("/livez"));
+  EXPECT_EQ(c.Read()->result_int(), 200);
+  EXPECT_TRUE(c.Closed());
+}
+
+TEST_F(ServerTest, ConnectionsOverTheCapGet503OthersUnaffected) {
+  ServerOptions options;
+  options.max_connections = 1;
+  Start(options);
+  Client held = Connect();
+  held.Send(Get("/livez"));
+  ASSERT_EQ(held.Read()->result_int(), 200);  // registered by now
+
+  Client extra = Connect();
+  extra.Send(Get("/livez"));
+  auto res = extra.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 503);
+  EXPECT_NE(res->body().find("too-many-connections"), std::string::npos);
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_TRUE(extra.Closed());
+
+  held.Send(Get("/livez"));
+  EXPECT_EQ(held.Read()->result_int(), 200);
+}
+
+TEST_F(ServerTest, DrainClosesIdleFinishesInFlightAndRefusesNew) {
+  Start();
+  Client idle = Connect();
+  idle.Send(Get("/livez"));
+  ASSERT_EQ(idle.Read()->result_int(), 200);
+
+  // A request whose header is in but whose body is not: in flight.
+  Client busy = Connect();
+  busy.Send(
+      "POST /counters/d/increment HTTP/1.1\r\nHost: t\r\n"
+      "Content-Type: application/json\r\nContent-Length: 8\r\n\r\n{\"by");
+  WaitForRequestsInFlight(1);
+
+  auto drained = std::async(std::launch::async, [this] {
+    return server_->Drain(std::chrono::seconds(10));
+  });
+  EXPECT_TRUE(idle.Closed()) << "idle keep-alive connection left open";
+
+  busy.Send("\":5}");
+  auto res = busy.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body(), R"({"name":"d","value":5,"version":1})");
+  EXPECT_FALSE(res->keep_alive()) << "responses while draining must close";
+
+  const DrainReport report = drained.get();
+  EXPECT_TRUE(report.completed);
+  EXPECT_EQ(report.requests_in_flight, 0u);
+
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  beast::error_code ec;
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"),
+                          server_->local_address().port),
+            ec);
+  EXPECT_TRUE(ec) << "listener still open after Drain";
+}
+
+TEST_F(ServerTest, DrainTimesOutOnAStuckRequest) {
+  Start();
+  Client stuck = Connect();
+  stuck.Send(
+      "POST /counters/d/increment HTTP/1.1\r\nHost: t\r\n"
+      "Content-Type: application/json\r\nContent-Length: 8\r\n\r\n{");
+  WaitForRequestsInFlight(1);
+  const DrainReport report = server_->Drain(std::chrono::milliseconds(20));
+  EXPECT_FALSE(report.completed);
+  EXPECT_EQ(report.requests_in_flight, 1u);
+}
+
+}  // namespace
+}  // namespace counterd::http
