@@ -59,6 +59,11 @@ Result<std::unique_ptr<CounterStore>> CounterStore::Open(
       recovered->info, recovered->snapshot_bytes));
 }
 
+Result<RecoveryInfo> CounterStore::Verify(platform::FileSystem& fs,
+                                          const std::string& data_dir) {
+  return VerifyDataDir(fs, data_dir);
+}
+
 DurableCounterStore::DurableCounterStore(
     platform::FileSystem& fs, const Clock& clock, StoreOptions options,
     std::unique_ptr<platform::FileLock> lock, StoreState state,

@@ -102,6 +102,12 @@ class CounterStore {
                                                     StoreOptions options);
   virtual ~CounterStore() = default;
 
+  // Checks a data dir offline, as Open would, without changing or locking
+  // it (counterd check). A torn tail is reported in the result, not as an
+  // error; other damage is kDataLoss naming file and byte offset.
+  static Result<RecoveryInfo> Verify(platform::FileSystem& fs,
+                                     const std::string& data_dir);
+
   virtual std::optional<domain::Counter> Get(std::string_view name) const = 0;
   // Counters whose names start with |prefix| and sort after |after|, in
   // name order, at most |limit|.
