@@ -38,7 +38,7 @@ http::ServerOptions ServerOptionsFrom(const Config& config) {
 }
 
 // The line tests and operators look for; its shape is part of the
-// interface (see docs/http-api.md).
+// interface (see README.md, "HTTP API").
 void LogListening(const Config& config, const http::ListenAddress& bound,
                   const storage::RecoveryInfo& recovery) {
   const std::string data_dir = LogValue(config.data_dir);
