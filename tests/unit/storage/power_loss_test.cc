@@ -6,7 +6,11 @@
 //  adversarial  what was not fsynced may or may not be there: a random
 //               subset of the unsynced directory operations (creations,
 //               renames, removals) survives, and each file keeps a random
-//               prefix of its unsynced bytes.
+//               prefix of its unsynced bytes;
+//  adversarial with holes (disabled until the reader treats them as torn
+//               tails, see docs/durability.md "Known limits"): as
+//               adversarial, and the kept bytes may read back as zeros in
+//               places.
 //
 // A seeded random workload (increments, deletes, idempotent retries, clock
 // steps that expire idempotency records, compactions with commits between
@@ -21,13 +25,13 @@
 // every failure message.
 //
 // COUNTERD_POWER_LOSS_SEEDS=N runs N seeds per model instead of the default
-// (a longer run on demand).
+// (8; 1 under a sanitizer): a longer run on demand.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -40,6 +44,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include "counterd/core/clock.h"
 #include "counterd/storage/counter_store.h"
@@ -60,7 +65,14 @@ constexpr std::chrono::milliseconds kRetention{2000};
 // stores run with start_committer=false.
 // ---------------------------------------------------------------------------
 
-enum class CrashModel { kStrict, kAdversarial };
+enum class CrashModel {
+  kStrict,
+  kAdversarial,
+  // As kAdversarial, and the kept unsynced bytes may have holes: 8-byte
+  // blocks that read back as zeros (write-back out of order, the file size
+  // already covering them). Never garbage: zeros or what was written.
+  kAdversarialWithHoles,
+};
 
 struct CrashReport {
   std::uint64_t dir_ops_pending = 0;
@@ -122,7 +134,8 @@ class PowerLossFileSystem final : public platform::FileSystem {
           ns[op.to] = op.inode;
           break;
         case DirOp::kRemove:
-          if (auto it = ns.find(op.to); it != ns.end() && it->second == op.inode)
+          if (auto it = ns.find(op.to);
+              it != ns.end() && it->second == op.inode)
             ns.erase(it);
           break;
         case DirOp::kRename:
@@ -210,7 +223,8 @@ class PowerLossFileSystem final : public platform::FileSystem {
   }
   Status SyncDir(const std::string& dir) override {
     if (lie_syncdir_) return Status::Ok();
-    std::erase_if(durable_, [&](const auto& e) { return DirOf(e.first) == dir; });
+    std::erase_if(durable_,
+                  [&](const auto& e) { return DirOf(e.first) == dir; });
     for (const auto& [path, inode] : live_) {
       if (DirOf(path) == dir) durable_[path] = inode;
     }
@@ -330,7 +344,19 @@ class PowerLossFileSystem final : public platform::FileSystem {
     if (appended) {
       const std::size_t keep = pick(unsynced);
       report.unsynced_bytes_kept += keep;
-      return data.substr(0, durable.size() + keep);
+      std::string out = data.substr(0, durable.size() + keep);
+      if (model == CrashModel::kAdversarialWithHoles) {
+        constexpr std::size_t kBlock = 8;
+        for (std::size_t at = durable.size() / kBlock * kBlock; at < out.size();
+             at += kBlock) {
+          if (rng() % 4 != 0) continue;
+          for (std::size_t i = std::max(at, durable.size());
+               i < std::min(at + kBlock, out.size()); ++i) {
+            out[i] = '\0';
+          }
+        }
+      }
+      return out;
     }
     if (rng() % 2 == 0) return durable;
     const std::size_t keep = pick(data.size());
@@ -430,8 +456,7 @@ class PowerCut final : public platform::FileSystem {
       ++steps_;
       return Status::Ok();
     }
-    return Status::Unavailable(std::string(what) + " " + path +
-                               ": power lost");
+    return Status::Unavailable(std::string(what) + " " + path + ": power lost");
   }
   Result<std::unique_ptr<platform::WritableFile>> Wrap(
       const std::string& path,
@@ -541,8 +566,8 @@ Planner Add(std::string name, std::int64_t delta) {
 // within the retention answers the stored outcome and writes nothing.
 Planner IdempotentAdd(int key_index) {
   const std::string key = KeyName(key_index);
-  const std::string& name =
-      CounterNames()[static_cast<std::size_t>(key_index) % CounterNames().size()];
+  const std::string& name = CounterNames()[static_cast<std::size_t>(key_index) %
+                                           CounterNames().size()];
   const std::int64_t delta = key_index + 1;
   return [key, name, delta](const StateView& view) {
     Plan plan;
@@ -554,8 +579,8 @@ Planner IdempotentAdd(int key_index) {
     plan = Add(name, delta)(view);
     IdempotencyRecord record;
     record.key = key;
-    record.fingerprint = "POST /counters/" + name + "/increment by=" +
-                         std::to_string(delta);
+    record.fingerprint =
+        "POST /counters/" + name + "/increment by=" + std::to_string(delta);
     record.created_at_ms = Millis(view.Now());
     record.outcome = plan.outcome;
     plan.effects.emplace_back(PutIdempotency{std::move(record)});
@@ -577,7 +602,8 @@ struct WorkloadResult {
 // The choice of operations depends only on |seed|, so runs with different
 // power cuts are identical up to the cut.
 WorkloadResult RunWorkload(CounterStore& store, ManualClock& clock,
-                           std::uint64_t seed, int ops, Model start) {
+                           std::uint64_t seed, int ops, Model start,
+                           std::uint64_t max_batch = 4) {
   std::mt19937_64 rng(seed);
   WorkloadResult out;
   out.acked = std::move(start);
@@ -593,8 +619,8 @@ WorkloadResult RunWorkload(CounterStore& store, ManualClock& clock,
       clock.Advance(std::chrono::milliseconds(rng() % 1500));
       continue;
     }
-    // A batch of 1..4 mutations, committed as one record.
-    const auto batch = 1 + rng() % 4;
+    // A batch of 1..max_batch mutations, committed as one record.
+    const auto batch = 1 + rng() % max_batch;
     std::vector<Effect> planned;
     std::vector<domain::MutationOutcome> outcomes;
     for (std::uint64_t j = 0; j < batch; ++j) {
@@ -690,8 +716,8 @@ struct Tally {
 // Opens |fs| with no power cut and checks that it shows |acked| (or
 // |with_in_flight|). Returns the state it shows through |shown|.
 std::string CheckRecovery(PowerLossFileSystem& fs, ManualClock& clock,
-                          bool split, const WorkloadResult& run,
-                          Model* shown, Tally& tally) {
+                          bool split, const WorkloadResult& run, Model* shown,
+                          Tally& tally) {
   auto store = CounterStore::Open(fs, clock, Options(split));
   if (!store) return "recovery refused to start: " + store.error().ToString();
   if ((*store)->Recovery().torn_bytes_truncated > 0) ++tally.torn_tails_cut;
@@ -703,8 +729,8 @@ std::string CheckRecovery(PowerLossFileSystem& fs, ManualClock& clock,
     ++tally.in_flight_recovered;
     return "";
   }
-  std::string what = "recovered " + Describe(seen) + " but acknowledged " +
-                     Describe(acked);
+  std::string what =
+      "recovered " + Describe(seen) + " but acknowledged " + Describe(acked);
   if (run.with_in_flight) {
     what += " (or with the in-flight record " +
             Describe(run.with_in_flight->Visible(clock.Now())) + ")";
@@ -717,13 +743,22 @@ struct ScenarioOptions {
   bool split_compaction = true;
   int ops = 120;
   int ops_after_recovery = 25;
+  std::uint64_t max_batch = 4;  // mutations per record
   bool cut_recovery = true;
   bool lie_fsync = false;
   bool lie_syncdir = false;
 };
 
 std::string ModelName(CrashModel m) {
-  return m == CrashModel::kStrict ? "strict" : "adversarial";
+  switch (m) {
+    case CrashModel::kStrict:
+      return "strict";
+    case CrashModel::kAdversarial:
+      return "adversarial";
+    case CrashModel::kAdversarialWithHoles:
+      return "adversarial-with-holes";
+  }
+  return "?";
 }
 
 // The power fails after |cut| file-system steps of a seeded run. Checks
@@ -740,8 +775,11 @@ std::string RunCrashPoint(std::uint64_t seed, std::uint64_t cut,
   WorkloadResult run;
   {
     PowerCut power(fs, cut);
-    auto store = CounterStore::Open(power, clock, Options(opt.split_compaction));
-    if (store) run = RunWorkload(**store, clock, seed, opt.ops, Model{});
+    auto store =
+        CounterStore::Open(power, clock, Options(opt.split_compaction));
+    if (store) {
+      run = RunWorkload(**store, clock, seed, opt.ops, Model{}, opt.max_batch);
+    }
     if (steps_used != nullptr) *steps_used = power.steps();
   }
   if (!run.read_violation.empty()) return run.read_violation;
@@ -768,8 +806,8 @@ std::string RunCrashPoint(std::uint64_t seed, std::uint64_t cut,
       }
       tally.Add(copy->Crash(opt.model, crash_rng));
       ++tally.recovery_cuts;
-      if (std::string p = CheckRecovery(*copy, clock, opt.split_compaction,
-                                        run, nullptr, tally);
+      if (std::string p = CheckRecovery(*copy, clock, opt.split_compaction, run,
+                                        nullptr, tally);
           !p.empty()) {
         return "after a second power loss " + std::to_string(j) +
                " steps into recovery: " + p;
@@ -799,17 +837,33 @@ std::string RunCrashPoint(std::uint64_t seed, std::uint64_t cut,
   }
   if (after.with_in_flight) return "after recovery: a write was refused";
   tally.Add(fs.Crash(opt.model, crash_rng));
-  if (std::string p = CheckRecovery(fs, clock, opt.split_compaction, after,
-                                    nullptr, tally);
+  if (std::string p =
+          CheckRecovery(fs, clock, opt.split_compaction, after, nullptr, tally);
       !p.empty()) {
     return "after recovery, a second workload and a second power loss: " + p;
   }
   return "";
 }
 
+// Thousands of recoveries would log thousands of torn-tail warnings and
+// compaction lines (and the expected "store failed" errors); keep quiet.
+class QuietLogs {
+ public:
+  QuietLogs() : level_(spdlog::get_level()) {
+    spdlog::set_level(spdlog::level::off);
+  }
+  ~QuietLogs() { spdlog::set_level(level_); }
+  QuietLogs(const QuietLogs&) = delete;
+  QuietLogs& operator=(const QuietLogs&) = delete;
+
+ private:
+  spdlog::level::level_enum level_;
+};
+
 // Every crash point of |seeds| seeded runs; returns the first problem.
 std::string RunSeeds(std::uint64_t first_seed, std::uint64_t seeds,
                      const ScenarioOptions& opt, Tally& tally) {
+  const QuietLogs quiet;
   for (std::uint64_t seed = first_seed; seed < first_seed + seeds; ++seed) {
     // Alternate the compaction style: split (commits between rotation and
     // snapshot) and all at once.
@@ -825,8 +879,7 @@ std::string RunSeeds(std::uint64_t first_seed, std::uint64_t seeds,
     for (std::uint64_t cut = 0; cut <= total; ++cut) {
       if (std::string p = RunCrashPoint(seed, cut, o, tally); !p.empty()) {
         return "seed " + std::to_string(seed) + ", " + ModelName(o.model) +
-               " crash model, " +
-               (o.split_compaction ? "split" : "whole") +
+               " crash model, " + (o.split_compaction ? "split" : "whole") +
                " compaction, power lost after " + std::to_string(cut) + " of " +
                std::to_string(total) + " file-system steps: " + p;
       }
@@ -835,30 +888,38 @@ std::string RunSeeds(std::uint64_t first_seed, std::uint64_t seeds,
   return "";
 }
 
+// Sanitizer builds run everything 5-15 times slower: fewer seeds by
+// default there, so the suite stays within seconds.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 std::uint64_t SeedCount(std::uint64_t fallback) {
   const char* env = std::getenv("COUNTERD_POWER_LOSS_SEEDS");
-  if (env == nullptr || *env == '\0') return fallback;
+  if (env == nullptr || *env == '\0') {
+    return kSanitized ? 1 : fallback;
+  }
   return std::strtoull(env, nullptr, 10);
 }
 
 void Report(const char* name, std::uint64_t seeds, const Tally& t) {
-  std::printf(
-      "[ power-loss ] %s: %llu seeds, %llu file-system steps, %llu crash "
-      "points, %llu recoveries cut short; in-flight records planned %llu, "
-      "recovered %llu; torn tails cut %llu; unsynced dir ops dropped %llu, "
-      "kept %llu (renames kept %llu); unsynced bytes kept %llu\n",
-      name, static_cast<unsigned long long>(seeds),              // NOLINT
-      static_cast<unsigned long long>(t.steps_total),            // NOLINT
-      static_cast<unsigned long long>(t.crash_points),           // NOLINT
-      static_cast<unsigned long long>(t.recovery_cuts),          // NOLINT
-      static_cast<unsigned long long>(t.in_flight_planned),      // NOLINT
-      static_cast<unsigned long long>(t.in_flight_recovered),    // NOLINT
-      static_cast<unsigned long long>(t.torn_tails_cut),         // NOLINT
-      static_cast<unsigned long long>(t.dir_ops_dropped),        // NOLINT
-      static_cast<unsigned long long>(t.dir_ops_kept),           // NOLINT
-      static_cast<unsigned long long>(t.renames_kept),           // NOLINT
-      static_cast<unsigned long long>(t.unsynced_bytes_kept));   // NOLINT
-  std::fflush(stdout);
+  std::cout << "[ power-loss ] " << name << ": " << seeds << " seeds, "
+            << t.steps_total << " file-system steps, " << t.crash_points
+            << " crash points, " << t.recovery_cuts
+            << " recoveries cut short; in-flight records planned "
+            << t.in_flight_planned << ", recovered " << t.in_flight_recovered
+            << "; torn tails cut " << t.torn_tails_cut
+            << "; unsynced dir ops dropped " << t.dir_ops_dropped << ", kept "
+            << t.dir_ops_kept << " (renames kept " << t.renames_kept
+            << "); unsynced bytes kept " << t.unsynced_bytes_kept << std::endl;
 }
 
 // ---------------------------------------------------------------------------
@@ -927,7 +988,7 @@ TEST(PowerLossTest, StrictCrashAtEveryStepRecoversExactlyTheAckedState) {
   ScenarioOptions opt;
   opt.model = CrashModel::kStrict;
   Tally tally;
-  const std::uint64_t seeds = SeedCount(12);
+  const std::uint64_t seeds = SeedCount(8);
   const std::string problem = RunSeeds(1, seeds, opt, tally);
   Report("strict", seeds, tally);
   ASSERT_EQ(problem, "");
@@ -937,11 +998,12 @@ TEST(PowerLossTest, StrictCrashAtEveryStepRecoversExactlyTheAckedState) {
   EXPECT_GT(tally.recovery_cuts, 0u);
 }
 
-TEST(PowerLossTest, AdversarialCrashAtEveryStepKeepsAckedAndShowsNothingUnseen) {
+TEST(PowerLossTest,
+     AdversarialCrashAtEveryStepKeepsAckedAndShowsNothingUnseen) {
   ScenarioOptions opt;
   opt.model = CrashModel::kAdversarial;
   Tally tally;
-  const std::uint64_t seeds = SeedCount(12);
+  const std::uint64_t seeds = SeedCount(8);
   const std::string problem = RunSeeds(101, seeds, opt, tally);
   Report("adversarial", seeds, tally);
   ASSERT_EQ(problem, "");
@@ -950,6 +1012,29 @@ TEST(PowerLossTest, AdversarialCrashAtEveryStepKeepsAckedAndShowsNothingUnseen) 
   EXPECT_GT(tally.torn_tails_cut, 0u) << "no torn tail was ever cut";
   EXPECT_GT(tally.renames_kept, 0u) << "no unsynced rename survived";
   EXPECT_GT(tally.dir_ops_dropped, 0u);
+}
+
+// A power loss during the write-back of a record that was never
+// acknowledged can leave zeros in the middle of it. When the zeros hit the
+// record's length field, the reader sees a shorter record with a bad
+// checksum followed by non-zero bytes, which docs/storage-format.md calls
+// damage: start-up is refused although every acknowledged record is intact.
+// Rare on real disks (a 4 KiB page boundary inside the length field of a
+// record of more than 4 KiB, pages written back out of order), but then an
+// operator must cut the file by hand. See docs/durability.md, "Known
+// limits".
+// TODO(lead): enable once journal_reader.cc treats damage in the newest
+// file that no intact record follows as a torn tail.
+TEST(PowerLossTest,
+     DISABLED_AdversarialCrashWithHolesInUnsyncedDataStillStarts) {
+  ScenarioOptions opt;
+  opt.model = CrashModel::kAdversarialWithHoles;
+  opt.max_batch = 16;  // records of more than 256 bytes
+  Tally tally;
+  const std::uint64_t seeds = SeedCount(8);
+  const std::string problem = RunSeeds(201, seeds, opt, tally);
+  Report("adversarial-with-holes", seeds, tally);
+  ASSERT_EQ(problem, "");
 }
 
 // Negative controls: the same checks catch a file system (or a storage
