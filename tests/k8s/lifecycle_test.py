@@ -39,7 +39,7 @@ from engine import log  # noqa: E402
 
 sys.path.insert(0, os.path.join(engine.SOURCE_DIR, "tests", "integration"))
 from counterd_harness import (CounterdServer, HttpClient, RawConnection,  # noqa: E402
-                              free_port)
+                              free_port, wait_until)
 
 POD = "counterd-0"
 WRITERS = 6
@@ -259,7 +259,12 @@ def main() -> int:
         t_term = time.monotonic()
         srv.terminate()
         srv.wait_for_log(r"draining", 5)
-        refused = srv.connection_refused()
+        # The line is logged as the drain begins; the listener closes right
+        # after it.
+        try:
+            refused = wait_until(srv.connection_refused, 2.0, 0.01, "listener closed")
+        except AssertionError:
+            refused = False
         probe.send(b"\r\n")
         resp = probe.read_response(timeout=5)
         probe.close()
