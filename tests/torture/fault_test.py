@@ -144,7 +144,8 @@ class FaultInjectionTest(CounterdAssertions, unittest.TestCase):
         self.assertEqual(again.stop(), 0)
         RESULTS.append(f"{name:22s} {rule:28s} -> {failure.status} {doc['type'].split(':')[-1]}"
                        f" after {acked} acked; readyz 503, reads ok, later writes 503; "
-                       f"restart recovered {acked}{check_note}")
+                       f"restart recovered {acked}{check_note}\n"
+                       f"{'':25s}detail: {doc['detail']}")
 
 
 def _make(name):
