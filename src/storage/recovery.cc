@@ -121,8 +121,13 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
           std::to_string(scan.live[i + 1].first_seq));
     }
     if (is_last) {
+      // Append to the newest file only if its next record is the next seq;
+      // otherwise (a file the snapshot already covers, or named oddly)
+      // start journal-(last_seq+1), and the old one becomes obsolete.
+      const std::uint64_t next_in_file =
+          result->records > 0 ? result->last_seq + 1 : file.first_seq;
       out.journal_path = path;
-      out.journal_exists = true;
+      out.journal_exists = next_in_file == last_seq + 1;
       if (result->torn_bytes > 0) {
         out.torn_file = path;
         out.info.torn_bytes_truncated = result->torn_bytes;
@@ -132,6 +137,11 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
   }
   if (!out.journal_exists) {
     out.journal_path = dir + "/" + JournalFileName(last_seq + 1);
+    if (!scan.live.empty() &&
+        out.journal_path == dir + "/" + scan.live.back().name) {
+      return Status::DataLoss(out.journal_path +
+                              " at byte offset 0: cannot be continued");
+    }
   }
   out.last_seq = last_seq;
   out.state.PruneExpired(now);

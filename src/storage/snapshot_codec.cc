@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -65,15 +66,34 @@ Status Malformed(std::string_view file, std::size_t offset,
 }
 
 // Throws json exceptions on shape errors; caught by DecodeSnapshot.
+// Types are checked before get<>(): converting a float such as 1e23 to an
+// integer is undefined behaviour (found by tests/fuzz/snapshot_fuzz).
+std::int64_t Int64Field(const json& j, const char* key) {
+  const json& v = j.at(key);
+  if (!v.is_number_integer() ||
+      (v.is_number_unsigned() &&
+       v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))) {
+    throw std::invalid_argument(std::string(key) + " is not an int64");
+  }
+  return v.get<std::int64_t>();
+}
+
+std::uint64_t Uint64Field(const json& j, const char* key) {
+  const json& v = j.at(key);
+  if (!v.is_number_unsigned()) {
+    throw std::invalid_argument(std::string(key) + " is not a uint64");
+  }
+  return v.get<std::uint64_t>();
+}
+
 domain::Counter CounterFromJson(const json& j) {
+  if (!j.is_object() || j.size() != 3) {
+    throw std::invalid_argument("bad counter entry");
+  }
   domain::Counter c;
   c.name = j.at("name").get<std::string>();
-  c.value = j.at("value").get<std::int64_t>();
-  c.version = j.at("version").get<std::uint64_t>();
-  if (!j.at("value").is_number_integer() ||
-      !j.at("version").is_number_unsigned() || j.size() != 3) {
-    throw std::invalid_argument("bad counter entry for " + c.name);
-  }
+  c.value = Int64Field(j, "value");
+  c.version = Uint64Field(j, "version");
   return c;
 }
 
@@ -194,9 +214,9 @@ Result<IdempotencyRecord> ParseIdempotencyLine(std::string_view line) {
     IdempotencyRecord record;
     record.key = r.at("key").get<std::string>();
     record.fingerprint = r.at("fingerprint").get<std::string>();
-    record.created_at_ms = r.at("created_at_ms").get<std::int64_t>();
+    record.created_at_ms = Int64Field(r, "created_at_ms");
     const json& o = r.at("outcome");
-    const int code = o.at("code").get<int>();
+    const std::int64_t code = Int64Field(o, "code");
     if (code < 0 || code > static_cast<int>(StatusCode::kInternal)) {
       return Status::InvalidArgument("bad outcome code");
     }

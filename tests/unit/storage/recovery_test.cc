@@ -173,6 +173,31 @@ TEST_F(RecoveryTest, LeftoverJournalsCoveredBySnapshotAreSkippedAndRemoved) {
   EXPECT_FALSE(*fs_.FileExists(Journal(1)));
 }
 
+// Found by tests/fuzz/recovery_fuzz: when the newest journal file cannot be
+// continued (its records end before the snapshot's seq), appending to it
+// would leave a sequence gap that the next start-up refuses.
+TEST_F(RecoveryTest, NewestJournalEndingBeforeTheSnapshotIsNotAppendedTo) {
+  Populate();  // seqs 1..3 in journal-1
+  const std::string first_three = fs_.Contents(Journal(1));
+  {
+    auto store = MustOpen();
+    RunOne(*store, AddPlanner("a", 1));     // seq 4
+    RunOne(*store, AddPlanner("a", 1));     // seq 5
+    ASSERT_TRUE(store->CompactNow().ok());  // state.json at seq 5, journal-6
+  }
+  ASSERT_TRUE(fs_.RemoveFile(Journal(6)).ok());
+  fs_.SetContents(Journal(1), first_three);
+  {
+    auto store = MustOpen();
+    EXPECT_EQ(Dump(*store)["a"], 5);
+    RunOne(*store, AddPlanner("a", 10));  // seq 6, in a new journal-6
+    ASSERT_TRUE(store->Close().ok());
+  }
+  fs_.SimulateCrash();
+  auto store = MustOpen();
+  EXPECT_EQ(Dump(*store)["a"], 15);
+}
+
 TEST_F(RecoveryTest, SecondOpenOfTheSameDirIsRefusedByTheLock) {
   auto first = MustOpen();
   auto second = Open();
