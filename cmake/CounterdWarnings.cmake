@@ -14,4 +14,9 @@ if(COUNTERD_SANITIZE)
   target_compile_options(counterd_sanitizers INTERFACE
     -fsanitize=${COUNTERD_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   target_link_options(counterd_sanitizers INTERFACE -fsanitize=${COUNTERD_SANITIZE})
+  if(COUNTERD_SANITIZE MATCHES "thread")
+    # g++ warns that TSan does not model atomic_thread_fence, which Asio
+    # uses in its scheduler; with -Werror that would stop the TSan build.
+    target_compile_options(counterd_sanitizers INTERFACE -Wno-tsan)
+  endif()
 endif()
