@@ -13,6 +13,28 @@ bool AllZero(std::string_view bytes) {
                      [](char c) { return c == '\0'; });
 }
 
+// True if an intact record carrying |seq| starts anywhere in |data| at or
+// after |from|. Only the last append can be torn (each record is synced
+// before the next is written), so damage that such a record follows is not
+// a torn tail.
+bool IntactRecordFollows(std::string_view data, std::uint64_t from,
+                         std::uint64_t seq) {
+  for (std::uint64_t at = from; at + kRecordHeaderSize <= data.size(); ++at) {
+    const std::string_view rest = data.substr(static_cast<std::size_t>(at));
+    const RecordHeader header = DecodeHeader(rest);
+    if (header.seq != seq || header.length == 0 ||
+        header.length > kMaxRecordPayload ||
+        kRecordHeaderSize + header.length > rest.size()) {
+      continue;
+    }
+    if (RecordChecksum(rest.substr(0, kRecordHeaderSize + header.length)) ==
+        header.crc) {
+      return true;
+    }
+  }
+  return false;
+}
+
 Status Damage(std::string_view file, std::uint64_t offset,
               std::string_view what) {
   return Status::DataLoss(std::string(file) + " at byte offset " +
@@ -28,12 +50,16 @@ Result<JournalScan> ReadJournal(std::string_view data, std::string_view file,
   std::uint64_t offset = 0;
   std::uint64_t expected_seq = first_seq;
   // A record that cannot be read: a torn tail if it is the last thing in
-  // the newest file (only zeros may follow), else damage.
+  // the newest file (only zeros, or no intact next record, follow), else
+  // damage. A power loss while an unacknowledged record was written back
+  // can leave zeros anywhere in it, its length field included, so what
+  // follows the bad length is not always zeros.
   const auto unreadable = [&](std::uint64_t record_end,
                               std::string_view what) -> Result<JournalScan> {
     const bool tail =
         record_end >= data.size() ||
-        AllZero(data.substr(static_cast<std::size_t>(record_end)));
+        AllZero(data.substr(static_cast<std::size_t>(record_end))) ||
+        !IntactRecordFollows(data, offset + 1, expected_seq + 1);
     if (is_last_file && tail) {
       scan.torn_bytes = data.size() - offset;
       return scan;

@@ -100,5 +100,23 @@ TEST(JournalReaderTest, FirstRecordMustMatchTheFileName) {
   EXPECT_FALSE(scan);
 }
 
+TEST(JournalReaderTest, ZerosInTheLastRecordsLengthFieldAreATornTail) {
+  // A power loss during the write-back of the unacknowledged last record
+  // can leave zeros anywhere in it, its length field included: the record
+  // then reads as a shorter one with a bad checksum and non-zero bytes
+  // after it.
+  std::string data = Records(1, 1);
+  const std::size_t one = data.size();
+  EncodeRecord(2, {PutCounter{{std::string(300, 'x'), 1, 1}}}, data);
+  data[one + 5] = '\0';  // the length's second byte
+  auto scan = Scan(data, true);
+  ASSERT_TRUE(scan) << scan.error().ToString();
+  EXPECT_EQ(scan->valid_bytes, one);
+  EXPECT_EQ(scan->torn_bytes, data.size() - one);
+  // Damage that an intact next record follows is still damage.
+  EncodeRecord(3, {PutCounter{{"c", 1, 1}}}, data);
+  EXPECT_EQ(Scan(data, true).error().code(), StatusCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace counterd::storage

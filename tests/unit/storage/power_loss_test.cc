@@ -7,10 +7,8 @@
 //               subset of the unsynced directory operations (creations,
 //               renames, removals) survives, and each file keeps a random
 //               prefix of its unsynced bytes;
-//  adversarial with holes (disabled until the reader treats them as torn
-//               tails, see docs/durability.md "Known limits"): as
-//               adversarial, and the kept bytes may read back as zeros in
-//               places.
+//  adversarial with holes: as adversarial, and the kept bytes may read
+//               back as zeros in places.
 //
 // A seeded random workload (increments, deletes, idempotent retries, clock
 // steps that expire idempotency records, compactions with commits between
@@ -1017,16 +1015,9 @@ TEST(PowerLossTest,
 // A power loss during the write-back of a record that was never
 // acknowledged can leave zeros in the middle of it. When the zeros hit the
 // record's length field, the reader sees a shorter record with a bad
-// checksum followed by non-zero bytes, which docs/storage-format.md calls
-// damage: start-up is refused although every acknowledged record is intact.
-// Rare on real disks (a 4 KiB page boundary inside the length field of a
-// record of more than 4 KiB, pages written back out of order), but then an
-// operator must cut the file by hand. See docs/durability.md, "Known
-// limits".
-// TODO(lead): enable once journal_reader.cc treats damage in the newest
-// file that no intact record follows as a torn tail.
-TEST(PowerLossTest,
-     DISABLED_AdversarialCrashWithHolesInUnsyncedDataStillStarts) {
+// checksum followed by non-zero bytes. No intact next record follows, so it
+// is a torn tail and is cut (docs/storage-format.md): start-up goes on.
+TEST(PowerLossTest, AdversarialCrashWithHolesInUnsyncedDataStillStarts) {
   ScenarioOptions opt;
   opt.model = CrashModel::kAdversarialWithHoles;
   opt.max_batch = 16;  // records of more than 256 bytes
