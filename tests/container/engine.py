@@ -1,7 +1,9 @@
 """Shared plumbing for the container and Kubernetes tests (stdlib only).
 
 - skip_or_fail(): exit 77 (CTest SKIP_RETURN_CODE) when something the test
-  needs is missing, or 1 under CI=true, where these tests are required.
+  needs is missing, or 1 where these tests are required (CI=true, or
+  COUNTERD_TEST_REQUIRE_ENGINE=1, which scripts/test sets once it has set up
+  an engine).
 - require_docker(): a working `docker` CLI (any engine behind it; here it
   is Podman via ../shared/tools/container-engine).
 - ensure_image(): the image built from the repository's Dockerfile, shared by
@@ -10,6 +12,7 @@
 
 Environment:
   CI=true                   missing engine/tools fail instead of skipping.
+  COUNTERD_TEST_REQUIRE_ENGINE=1  the same, without claiming to be CI.
   COUNTERD_SOURCE_DIR       the repository root (CTest sets it).
   COUNTERD_TEST_IMAGE       image tag to build and use (default counterd:test).
   COUNTERD_TEST_IMAGE_PREBUILT=1  use COUNTERD_TEST_IMAGE as it is, no build.
@@ -36,8 +39,10 @@ DEFAULT_IMAGE = "counterd:test"
 BUILD_TIMEOUT = float(os.environ.get("COUNTERD_TEST_BUILD_TIMEOUT", "900"))
 
 
-def is_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+def is_required() -> bool:
+    """True where a missing engine or tool is a failure, not a skip."""
+    ci = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+    return ci or os.environ.get("COUNTERD_TEST_REQUIRE_ENGINE", "") not in ("", "0")
 
 
 def log(msg: str) -> None:
@@ -45,9 +50,9 @@ def log(msg: str) -> None:
 
 
 def skip_or_fail(reason: str) -> NoReturn:
-    """Skips the test (exit 77), or fails it (exit 1) under CI=true."""
-    if is_ci():
-        log(f"FAIL: {reason}\n(CI=true: this test is required and may not skip)")
+    """Skips the test (exit 77), or fails it (exit 1) where required."""
+    if is_required():
+        log(f"FAIL: {reason}\n(this test is required here and may not skip)")
         sys.exit(1)
     log(f"SKIP: {reason}")
     sys.exit(SKIP)
