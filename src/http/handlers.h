@@ -3,9 +3,11 @@
 // they are tested as plain functions of (request, service).
 //
 // Thread-safety: HandleRequest may run concurrently on any I/O threads. It
-// never blocks: reads are served at once and mutations are queued; their
-// completions arrive on the storage committer thread and are handed to
-// Reply::post at once, so the response is built on the session's executor.
+// never waits for another thread: reads are served at once and mutations go
+// to the store, which may commit them on this very thread when fsyncs are
+// fast (see counter_store.h). Completions arrive on whichever thread
+// committed and are handed to Reply::post at once, so the response is built
+// on the session's executor.
 #ifndef COUNTERD_HTTP_HANDLERS_H_
 #define COUNTERD_HTTP_HANDLERS_H_
 
@@ -28,8 +30,8 @@ struct Reply {
   // Sends the response: called exactly once, on the thread that called
   // HandleRequest or from a task given to |post|.
   std::function<void(Response)> send;
-  // Runs |task| on the session's executor. Callable from any thread; the
-  // committer thread calls nothing else.
+  // Runs |task| on the session's executor. Callable from any thread; a
+  // mutation's completion calls nothing else.
   std::function<void(std::function<void()>)> post;
 };
 

@@ -109,8 +109,8 @@ MutationOutcome Replay(const storage::IdempotencyRecord& record,
   return outcome;
 }
 
-// Runs on the committer thread, in order, against committed state plus the
-// batch's earlier effects.
+// Runs on the thread holding the store's committer role, in order, against
+// committed state plus the batch's earlier effects.
 Plan PlanMutation(const MutationRequest& request, const StateView& view) {
   Plan plan;
   if (request.idempotency) {

@@ -60,9 +60,16 @@ class DurableCounterStore final : public CounterStore {
   };
 
   void CommitterLoop(const std::stop_token& stop);
-  // Takes up to max_batch_mutations queued mutations.
-  std::vector<Pending> TakeBatch();
+  // Takes up to max_batch_mutations queued mutations. REQUIRES: queue_mu_.
+  std::vector<Pending> TakeBatchLocked();
+  // REQUIRES: the committer's role (see committing_).
   void CommitBatch(std::vector<Pending>& batch);
+  // Whether a submitter that finds nobody committing should commit its
+  // batch itself: only while fsyncs are fast (inline_commit_max_fsync).
+  bool InlineCommitPays() const;
+  // Ends an inline commit: wakes the committer for what queued meanwhile,
+  // and for a compaction the journal has grown into.
+  void ReleaseCommitRole();
   // REQUIRES: committer context. Starts a compaction if the journal is
   // large enough and none is running; |synchronous| runs it here.
   Status MaybeCompact(bool force, bool synchronous);
@@ -84,16 +91,21 @@ class DurableCounterStore final : public CounterStore {
   mutable std::shared_mutex state_mu_;
   StoreState state_;  // GUARDED_BY(state_mu_)
 
-  // Committer-owned (the committer thread, or the caller of
-  // CommitPendingBatch/CompactNow when no committer runs).
+  // Owned by whoever holds the committer's role: the committer thread or
+  // an inline committer (committing_), or the caller of
+  // CommitPendingBatch/CompactNow when no committer runs.
   std::unique_ptr<JournalWriter> journal_;
   std::uint64_t last_seq_;
+  // Moving average of fdatasync time, for InlineCommitPays.
+  std::atomic<std::uint64_t> fsync_ewma_ns_{0};
 
   std::mutex queue_mu_;
   std::condition_variable_any queue_cv_;
-  std::deque<Pending> queue_;  // GUARDED_BY(queue_mu_)
-  bool closing_ = false;       // GUARDED_BY(queue_mu_)
-  bool closed_ = false;        // GUARDED_BY(queue_mu_)
+  std::deque<Pending> queue_;    // GUARDED_BY(queue_mu_)
+  bool committing_ = false;      // GUARDED_BY(queue_mu_): the role is held
+  bool compaction_due_ = false;  // GUARDED_BY(queue_mu_)
+  bool closing_ = false;         // GUARDED_BY(queue_mu_)
+  bool closed_ = false;          // GUARDED_BY(queue_mu_)
 
   mutable std::mutex fail_mu_;
   Status failure_;  // GUARDED_BY(fail_mu_)

@@ -3,8 +3,10 @@
 // talks only to this class.
 //
 // Thread-safety: thread-safe. Reads return committed state only and never
-// wait for I/O. Mutate never blocks: it queues the mutation and calls back
-// on the committer thread once the outcome is durable (or refused).
+// wait for I/O. Mutate hands the mutation to the store and calls back once
+// the outcome is durable (or refused), on the thread that committed it:
+// the store's committer, or the caller's own when the store commits inline
+// (storage::StoreOptions::inline_commit_max_fsync).
 #ifndef COUNTERD_SERVICE_COUNTER_SERVICE_H_
 #define COUNTERD_SERVICE_COUNTER_SERVICE_H_
 

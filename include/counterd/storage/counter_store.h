@@ -1,11 +1,16 @@
 // CounterStore: the durable storage engine. It owns the data dir: a JSON
 // snapshot (state.json) plus checksummed journal files, recovery at Open,
-// group commit on one committer thread, and compaction in the background.
+// group commit, and compaction in the background.
 //
 // Thread-safety: all public methods are thread-safe. Reads (Get, List,
-// FindIdempotency) take a shared lock and never wait for I/O. Submit never
-// blocks on I/O: the commit runs on the committer thread, which also runs
-// the completions. See docs/architecture.md and docs/durability.md.
+// FindIdempotency) take a shared lock and never wait for I/O. One thread at
+// a time holds the committer's role: it plans a batch, appends it to the
+// journal, fdatasyncs, applies it and runs the completions. That is the
+// committer thread, except that a Submit which finds the role free while
+// fsyncs are fast takes it for one batch and commits on the caller's
+// thread (StoreOptions::inline_commit_max_fsync); Submit then returns after
+// the fsync. Compaction's copy runs on the committer thread only. See
+// docs/architecture.md and docs/durability.md.
 //
 // Invariants (referenced in the code as "Invariant (n)"):
 //  1. A mutation is acknowledged (its completion runs with OK) only after
@@ -59,6 +64,12 @@ struct StoreOptions {
   // Start the committer thread. Tests turn it off and call
   // CommitPendingBatch() by hand.
   bool start_committer = true;
+  // A submitter that finds nobody committing commits its own batch on its
+  // own thread while the average fdatasync stays below this (0: never).
+  // With a fast disk that saves two thread hand-offs per commit, which cost
+  // as much as the fdatasync; with a slow one the caller's thread stays
+  // free and the committer thread does all the waiting.
+  std::chrono::microseconds inline_commit_max_fsync{1000};
   // Test hook (start_committer=false): CompactNow() alternates between
   // rotating the journal and writing the snapshot, so that tests can commit
   // batches in between, as the committer does while the compactor writes.
@@ -81,14 +92,16 @@ class StateView {
 };
 
 // A planner turns one mutation into effects and the outcome to report. It
-// runs on the committer thread, in submission order, and must not block.
+// runs in submission order on the thread holding the committer's role (see
+// above) and must not block.
 struct Plan {
   std::vector<Effect> effects;
   domain::MutationOutcome outcome;
 };
 using Planner = std::function<Plan(const StateView&)>;
-// Runs once, on the committer thread (or the caller's for an immediate
-// refusal). An OK outcome is durable when it runs.
+// Runs once, on the thread holding the committer's role (possibly the
+// submitter's own, inside Submit), or the caller's for an immediate refusal.
+// An OK outcome is durable when it runs.
 using Completion = std::function<void(domain::MutationOutcome)>;
 
 class CounterStore {
@@ -117,7 +130,7 @@ class CounterStore {
   virtual std::optional<IdempotencyRecord> FindIdempotency(
       std::string_view key) const = 0;
 
-  // Queues a mutation. The planner runs later on the committer thread;
+  // Queues a mutation, or commits it at once on this thread (see above).
   // |done| runs after the batch holding it is durable (Invariant 1), or with
   // kUnavailable/kResourceExhausted if the store has failed or is closing.
   virtual void Submit(Planner planner, Completion done) = 0;

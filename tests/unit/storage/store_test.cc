@@ -189,6 +189,73 @@ TEST_F(StoreTest, CompactionOnThresholdKeepsWritersGoing) {
   EXPECT_EQ(sum, 500);
 }
 
+// With fast fsyncs a submitter that finds nobody committing commits its
+// own mutation: the completion runs inside Submit, on the caller's thread.
+TEST_F(StoreTest, IdleStoreCommitsInlineOnTheSubmittersThread) {
+  StoreOptions options = ManualOptions();
+  options.start_committer = true;
+  auto store = Open(options);
+  std::optional<std::thread::id> ran_on;
+  store->Submit(AddPlanner("a", 1), [&](domain::MutationOutcome o) {
+    EXPECT_TRUE(o.status.ok());
+    ran_on = std::this_thread::get_id();
+  });
+  ASSERT_TRUE(ran_on.has_value()) << "Submit returned before committing";
+  EXPECT_EQ(*ran_on, std::this_thread::get_id());
+  EXPECT_EQ(store->Get("a")->value, 1);
+  EXPECT_EQ(store->Stats().fsyncs, 1u);
+  ASSERT_TRUE(store->Close().ok());
+}
+
+// inline_commit_max_fsync = 0 (as when fsyncs are slow): Submit only
+// queues and the committer thread commits and runs the completion.
+TEST_F(StoreTest, WithoutInlineCommitTheCommitterThreadCommits) {
+  StoreOptions options = ManualOptions();
+  options.start_committer = true;
+  options.inline_commit_max_fsync = std::chrono::microseconds(0);
+  auto store = Open(options);
+  std::promise<std::thread::id> ran_on;
+  store->Submit(AddPlanner("a", 1), [&](domain::MutationOutcome o) {
+    EXPECT_TRUE(o.status.ok());
+    ran_on.set_value(std::this_thread::get_id());
+  });
+  EXPECT_NE(ran_on.get_future().get(), std::this_thread::get_id());
+  EXPECT_EQ(store->Get("a")->value, 1);
+  ASSERT_TRUE(store->Close().ok());
+}
+
+// Writers on many threads racing for the role: every mutation is committed
+// exactly once, whoever commits it, and Close waits for an inline commit.
+TEST_F(StoreTest, InlineAndCommitterThreadCommitsInterleave) {
+  StoreOptions options = ManualOptions();
+  options.start_committer = true;
+  options.compaction_threshold_bytes = 4096;
+  auto store = Open(options);
+  constexpr int kWriters = 8;
+  constexpr int kEach = 200;
+  std::atomic<int> acked{0};
+  {
+    std::vector<std::jthread> writers;
+    for (int w = 0; w < kWriters; ++w) {
+      writers.emplace_back([&, w] {
+        for (int i = 0; i < kEach; ++i) {
+          store->Submit(AddPlanner("c" + std::to_string((w + i) % 5), 1),
+                        [&](domain::MutationOutcome o) {
+                          if (o.status.ok()) ++acked;
+                        });
+        }
+      });
+    }
+  }
+  ASSERT_TRUE(store->Close().ok());
+  EXPECT_EQ(acked.load(), kWriters * kEach);
+  EXPECT_GT(store->Stats().compactions, 0u);
+  store.reset();
+  std::int64_t sum = 0;
+  for (const auto& [name, value] : testing::Dump(*Open())) sum += value;
+  EXPECT_EQ(sum, kWriters * kEach);
+}
+
 // The real file system, a real committer thread and 64 writers that each
 // wait for their acknowledgement before the next increment.
 TEST(StoreOnDiskTest, SixtyFourWritersShareFsyncs) {
