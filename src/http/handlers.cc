@@ -137,9 +137,10 @@ domain::Precondition PreconditionOf(const Request& request,
 }
 
 // Reads the Idempotency-Key of a POST. Returns an error response for a bad
-// or repeated header.
+// or repeated header. |fingerprint| is called only when there is a key.
+template <typename Fingerprint>
 std::optional<Response> ParseIdempotency(const Call& call,
-                                         std::string_view fingerprint,
+                                         Fingerprint fingerprint,
                                          MutationRequest& mutation) {
   const auto [begin, end] = call.request.equal_range("Idempotency-Key");
   if (begin == end) return std::nullopt;
@@ -154,7 +155,7 @@ std::optional<Response> ParseIdempotency(const Call& call,
                         key.error().message(), call);
   }
   mutation.idempotency =
-      service::IdempotencyIntent{std::move(*key), std::string(fingerprint)};
+      service::IdempotencyIntent{std::move(*key), fingerprint()};
   return std::nullopt;
 }
 
@@ -187,9 +188,10 @@ Response RenderOutcome(const domain::MutationOutcome& outcome,
 
 void Submit(const Call& call, MutationRequest mutation, Reply reply) {
   const MutationRequest::Kind kind = mutation.kind;
-  // The completion runs on the storage committer thread: it only hands the
-  // outcome over to the session's executor, where the response is built,
-  // so the committer gets back to committing at once.
+  // The completion runs on whichever thread committed the batch (the
+  // store's committer, or this session's own I/O thread when it committed
+  // inline): it only hands the outcome over to the session's executor,
+  // where the response is built, so the committer gets back to committing.
   call.context.service.Mutate(
       std::move(mutation),
       [kind, instance = call.instance,
@@ -202,9 +204,10 @@ void Submit(const Call& call, MutationRequest mutation, Reply reply) {
       });
 }
 
-// POST .../increment and .../decrement (and the classic /counter/increment).
+// POST .../increment and .../decrement, or the classic /counter/increment
+// (|classic_path| set).
 void AddDelta(const Call& call, domain::CounterName name,
-              MutationRequest::Kind kind, std::string canonical_path,
+              MutationRequest::Kind kind, std::string_view classic_path,
               Reply reply) {
   if (auto error = CheckContentType(call)) return reply.send(*error);
   IntegerOrError by = DecodeDeltaBody(call.request.body());
@@ -216,8 +219,18 @@ void AddDelta(const Call& call, domain::CounterName name,
                            PreconditionOf(call.request, false), std::nullopt};
   // The fingerprint is semantic: the same effective delta on the same
   // counter is the same request, whatever the body's spelling.
-  const std::string fingerprint =
-      "POST " + canonical_path + " by=" + std::to_string(mutation.operand);
+  // Built only for a request with an Idempotency-Key.
+  const auto fingerprint = [&] {
+    std::string f = "POST ";
+    if (classic_path.empty()) {
+      f.append("/counters/").append(mutation.name.str());
+      f.append(kind == MutationRequest::Kind::kAdd ? "/increment"
+                                                   : "/decrement");
+    } else {
+      f.append(classic_path);
+    }
+    return f.append(" by=").append(std::to_string(mutation.operand));
+  };
   if (auto error = ParseIdempotency(call, fingerprint, mutation)) {
     return reply.send(*error);
   }
@@ -388,11 +401,9 @@ void HandleRequest(const Request& request, const HandlerContext& context,
     return ServeCounter(call, std::move(*name), std::move(reply));
   }
   const bool up = match.route == Route::kCounterIncrement;
-  std::string path =
-      "/counters/" + name->str() + (up ? "/increment" : "/decrement");
   AddDelta(call, std::move(*name),
            up ? MutationRequest::Kind::kAdd : MutationRequest::Kind::kSubtract,
-           std::move(path), std::move(reply));
+           {}, std::move(reply));
 }
 
 }  // namespace counterd::http

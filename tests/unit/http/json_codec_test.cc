@@ -1,8 +1,12 @@
 #include "json_codec.h"
 
 #include <climits>
+#include <cstdint>
+#include <limits>
+#include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace counterd::http {
 namespace {
@@ -89,6 +93,28 @@ TEST(DecodeSetBodyTest, RequiresValue) {
 TEST(EncodeTest, Counter) {
   EXPECT_EQ(EncodeCounter({"a", -5, 3}),
             R"({"name":"a","value":-5,"version":3})");
+}
+
+// EncodeCounter writes the common case by hand; it must agree byte for byte
+// with the general encoder, including at the ends of the integer ranges and
+// for a name that needs escaping.
+TEST(EncodeTest, CounterFastPathMatchesTheGeneralEncoder) {
+  const auto general = [](const domain::Counter& c) {
+    return nlohmann::ordered_json{
+        {"name", c.name}, {"value", c.value}, {"version", c.version}}
+        .dump();
+  };
+  const std::vector<domain::Counter> cases = {
+      {"orders:2026-11.eu_west", 0, 1},
+      {"x", std::numeric_limits<std::int64_t>::min(), 1},
+      {"x", std::numeric_limits<std::int64_t>::max(),
+       std::numeric_limits<std::uint64_t>::max()},
+      {"needs \"escaping\"\n", -1, 2},
+      {"", 7, 0},
+  };
+  for (const domain::Counter& c : cases) {
+    EXPECT_EQ(EncodeCounter(c), general(c)) << c.name;
+  }
 }
 
 TEST(EncodeTest, PageWithAndWithoutNext) {
