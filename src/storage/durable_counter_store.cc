@@ -154,8 +154,7 @@ bool DurableCounterStore::InlineCommitPays() const {
 }
 
 void DurableCounterStore::ReleaseCommitRole() {
-  const bool compact =
-      journal_->Size() >= options_.compaction_threshold_bytes;
+  const bool compact = journal_->Size() >= options_.compaction_threshold_bytes;
   std::lock_guard lock(queue_mu_);
   committing_ = false;
   // Compaction copies the whole state: left to the committer thread so a
@@ -186,8 +185,7 @@ void DurableCounterStore::CommitterLoop(const std::stop_token& stop) {
       // fsync (leveldb's group commit). An inline committer holds the role
       // until it is done; then the queue is ours.
       queue_cv_.wait(lock, [&] {
-        return !committing_ &&
-               (!queue_.empty() || compaction_due_ || closing_);
+        return !committing_ && (!queue_.empty() || compaction_due_ || closing_);
       });
       if (queue_.empty() && (closing_ || stop.stop_requested())) return;
       committing_ = true;
