@@ -1,0 +1,19 @@
+-- wrk script for durable increments on one counter with wrk's own static
+-- request (no Lua call per request, as redis-benchmark sends a prepared
+-- command): POST to the URL given, empty body (by = 1).
+--   wrk -t1 -c1 -d10s --latency -s bench/wrk/post.lua http://127.0.0.1:PORT/counters/x/increment
+-- bench/run compares these rows with Redis INCR; the hot-vs-spread rows use
+-- increment.lua for both sides, so that they differ only in the names hit.
+
+wrk.method = "POST"
+wrk.body = ""
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d max_us=%d " ..
+    "status_errors=%d socket_errors=%d\n",
+    summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), latency.max,
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
