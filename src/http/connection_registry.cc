@@ -19,13 +19,16 @@ void ConnectionRegistry::Remove(std::uint64_t id) {
 }
 
 void ConnectionRegistry::RequestStarted() {
-  std::lock_guard lock(mu_);
-  ++requests_;
+  requests_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void ConnectionRegistry::RequestFinished() {
-  std::lock_guard lock(mu_);
-  if (--requests_ == 0) no_requests_.notify_all();
+  if (requests_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // A waiter checks requests_ under mu_ and then waits, atomically
+  // releasing it; taking mu_ here orders this notify after that wait
+  // began (or after the check that already saw zero): no lost wake-up.
+  { std::lock_guard lock(mu_); }
+  no_requests_.notify_all();
 }
 
 std::size_t ConnectionRegistry::open() const {
@@ -34,8 +37,7 @@ std::size_t ConnectionRegistry::open() const {
 }
 
 std::size_t ConnectionRegistry::requests_in_flight() const {
-  std::lock_guard lock(mu_);
-  return requests_;
+  return requests_.load(std::memory_order_acquire);
 }
 
 std::vector<std::weak_ptr<Session>> ConnectionRegistry::Sessions() const {
@@ -50,7 +52,7 @@ bool ConnectionRegistry::WaitForNoRequests(
     std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
   return no_requests_.wait_until(lock, deadline,
-                                 [this] { return requests_ == 0; });
+                                 [this] { return requests_.load() == 0; });
 }
 
 }  // namespace counterd::http

@@ -1,10 +1,13 @@
 // ConnectionRegistry: the server's view of its connections: how many are
 // open (capped at --max-connections), which ones to tell about a drain, and
 // how many requests are in flight, which a drain waits for.
-// Thread-safe. Holds only weak references: sessions own themselves.
+// Thread-safe. Holds only weak references: sessions own themselves. The
+// request count is an atomic, so the per-request calls take the lock only
+// when the count drops to zero (to wake a drain).
 #ifndef COUNTERD_HTTP_CONNECTION_REGISTRY_H_
 #define COUNTERD_HTTP_CONNECTION_REGISTRY_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -47,7 +50,7 @@ class ConnectionRegistry {
   mutable std::mutex mu_;
   std::condition_variable no_requests_;  // signalled when requests_ hits 0
   std::uint64_t next_id_ = 0;            // GUARDED_BY(mu_)
-  std::size_t requests_ = 0;             // GUARDED_BY(mu_)
+  std::atomic<std::size_t> requests_{0};
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>>
       sessions_;  // GUARDED_BY(mu_)
 };

@@ -1,9 +1,12 @@
-// The Server implementation: an io_context run by N threads, an acceptor on
-// its own strand, and one Session per connection on its own strand.
+// The Server implementation: one io_context per I/O thread, each run by
+// exactly one thread, so a connection's handlers are serialized without a
+// strand. The acceptor lives on context 0 and hands accepted sockets to the
+// contexts round-robin.
 #include "counterd/http/server.h"
 
 #include <cstdlib>
 #include <future>
+#include <memory>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -15,7 +18,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <spdlog/spdlog.h>
 
 #include "server_state.h"
@@ -26,6 +28,7 @@ namespace {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+using Executor = net::io_context::executor_type;
 
 // After a failed accept (EMFILE, ENFILE, ENOBUFS) wait before retrying,
 // so running out of descriptors does not become a busy loop.
@@ -45,12 +48,15 @@ std::string HostName(const std::string& configured) {
 class AsioServer final : public Server {
  public:
   AsioServer(ServerOptions options, service::CounterService& service)
-      : ioc_(static_cast<int>(options.threads)),
-        work_(net::make_work_guard(ioc_)),
-        acceptor_(net::make_strand(ioc_)),
-        accept_retry_(acceptor_.get_executor()) {
+      : contexts_(MakeContexts(options.threads)),
+        acceptor_(contexts_.front()->get_executor()),
+        accept_retry_(contexts_.front()->get_executor()) {
     options.hostname = HostName(options.hostname);
     state_ = std::make_shared<ServerState>(std::move(options), service);
+    work_.reserve(contexts_.size());
+    for (const auto& ioc : contexts_) {
+      work_.push_back(net::make_work_guard(ioc->get_executor()));
+    }
   }
 
   ~AsioServer() override { Stop(); }
@@ -85,9 +91,9 @@ class AsioServer final : public Server {
 
   void StartThreads() {
     Accept();
-    threads_.reserve(state_->options.threads);
-    for (unsigned i = 0; i < state_->options.threads; ++i) {
-      threads_.emplace_back([this] { ioc_.run(); });
+    threads_.reserve(contexts_.size());
+    for (const auto& ioc : contexts_) {
+      threads_.emplace_back([ioc = ioc.get()] { ioc->run(); });
     }
   }
 
@@ -97,7 +103,7 @@ class AsioServer final : public Server {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     DrainReport report;
     state_->draining.store(true);
-    // Close the listener on its strand and wait for that, so no connection
+    // Close the listener on its thread and wait for that, so no connection
     // is accepted once Drain has begun its wait.
     std::promise<void> closed;
     net::post(acceptor_.get_executor(), [this, &closed] {
@@ -123,22 +129,35 @@ class AsioServer final : public Server {
   void Stop() override {
     if (stopped_) return;
     stopped_ = true;
-    work_.reset();
-    ioc_.stop();
+    work_.clear();
+    for (const auto& ioc : contexts_) ioc->stop();
     for (std::thread& t : threads_) t.join();
     threads_.clear();
   }
 
  private:
+  // Each context has one thread: concurrency hint 1.
+  static std::vector<std::unique_ptr<net::io_context>> MakeContexts(
+      unsigned threads) {
+    std::vector<std::unique_ptr<net::io_context>> contexts;
+    contexts.reserve(threads);
+    for (unsigned i = 0; i < threads; ++i) {
+      contexts.push_back(std::make_unique<net::io_context>(1));
+    }
+    return contexts;
+  }
+
   void Accept() {
+    net::io_context& ioc = *contexts_[next_context_];
+    next_context_ = (next_context_ + 1) % contexts_.size();
     acceptor_.async_accept(
-        net::make_strand(ioc_),
-        [this](boost::system::error_code ec, tcp::socket socket) {
+        ioc, peer_,
+        [this](boost::system::error_code ec, Session::Socket socket) {
           OnAccept(ec, std::move(socket));
         });
   }
 
-  void OnAccept(boost::system::error_code ec, tcp::socket socket) {
+  void OnAccept(boost::system::error_code ec, Session::Socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
       spdlog::warn("accept failed: {}; retrying in {} ms", ec.message(),
@@ -149,7 +168,7 @@ class AsioServer final : public Server {
       });
       return;
     }
-    auto session = std::make_shared<Session>(std::move(socket), state_);
+    auto session = std::make_shared<Session>(std::move(socket), peer_, state_);
     if (const auto id = state_->connections.Add(session)) {
       session->Run(*id);
     } else {
@@ -159,17 +178,23 @@ class AsioServer final : public Server {
   }
 
   // Declaration order matters for destruction: the acceptor and timer go
-  // before the io_context they belong to; the io_context's destructor then
-  // destroys the queued handlers and with them the sessions, which share
-  // state_ and so never see it dangle.
+  // before the io_contexts they belong to; each io_context's destructor
+  // then destroys its queued handlers and with them its sessions, which
+  // share state_ and so never see it dangle.
   std::shared_ptr<ServerState> state_;
   std::vector<std::thread> threads_;
   ListenAddress local_;
   bool stopped_ = false;
-  net::io_context ioc_;
-  net::executor_work_guard<net::io_context::executor_type> work_;
-  tcp::acceptor acceptor_;
-  net::steady_timer accept_retry_;
+  std::vector<std::unique_ptr<net::io_context>> contexts_;
+  std::vector<net::executor_work_guard<Executor>> work_;
+  // Used only on context 0's thread.
+  net::basic_socket_acceptor<tcp, Executor> acceptor_;
+  net::basic_waitable_timer<std::chrono::steady_clock,
+                            net::wait_traits<std::chrono::steady_clock>,
+                            Executor>
+      accept_retry_;
+  tcp::endpoint peer_;            // of the connection being accepted
+  std::size_t next_context_ = 0;  // for the next accepted socket
 };
 
 }  // namespace

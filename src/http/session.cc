@@ -5,15 +5,14 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/beast/core/bind_handler.hpp>
-#include <boost/beast/core/error.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
 #include "handlers.h"
+#include "response_writer.h"
 #include "uri.h"
 
 namespace counterd::http {
@@ -22,15 +21,21 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
 
 // Bytes read per wait for the next request.
 constexpr std::size_t kFirstReadSize = 4096;
+// Bytes read per wait once a message has begun, as http::async_read did.
+constexpr std::size_t kMaxReadSize = 65536;
 // After a response that closes the connection, unread request bytes are
 // drained for a while before closing: closing a socket with unread data
 // sends RST, which can destroy the response before the client reads it
 // (the 413 for an oversized body, for instance).
 constexpr std::chrono::milliseconds kMaxLinger{2000};
 constexpr std::size_t kMaxLingerBytes = 1 << 20;
+// The response buffer keeps its capacity between requests unless a large
+// response (a long list) grew it past this.
+constexpr std::size_t kMaxKeptResponseBytes = 64 * 1024;
 
 bool IsHttpParseError(const beast::error_code& ec) {
   return ec.category() ==
@@ -45,19 +50,24 @@ bool IsQuietError(const beast::error_code& ec) {
          ec == bhttp::error::partial_message;
 }
 
-std::string PeerOf(const tcp::socket& socket) {
-  beast::error_code ec;
-  const tcp::endpoint peer = socket.remote_endpoint(ec);
-  if (ec) return "?";
-  return peer.address().to_string() + ":" + std::to_string(peer.port());
+// The shortest time limit a session sets per request: its Deadline's
+// floor. The linger limit is left out: it comes once per connection, and
+// a shorter one just restarts the wait.
+Clock::duration ShortestTimeout(const ServerOptions& options) {
+  return std::min({Clock::duration(options.header_timeout),
+                   Clock::duration(options.read_timeout),
+                   Clock::duration(options.write_timeout),
+                   Clock::duration(options.idle_timeout)});
 }
 
 }  // namespace
 
-Session::Session(tcp::socket&& socket, std::shared_ptr<ServerState> state)
-    : stream_(std::move(socket)),
-      executor_(stream_.get_executor()),
-      peer_(PeerOf(stream_.socket())),
+Session::Session(Socket&& socket, const tcp::endpoint& peer,
+                 std::shared_ptr<ServerState> state)
+    : socket_(std::move(socket)),
+      ioc_(socket_.get_executor().context()),
+      deadline_(socket_.get_executor(), ShortestTimeout(state->options)),
+      peer_(peer),
       state_(std::move(state)) {}
 
 Session::~Session() {
@@ -67,14 +77,13 @@ Session::~Session() {
 
 void Session::Run(std::uint64_t id) {
   id_ = id;
-  // The socket was accepted onto a strand; from here on every handler of
-  // this session runs on it.
-  net::dispatch(executor_, beast::bind_front_handler(&Session::WaitForRequest,
-                                                     shared_from_this()));
+  // From here on every handler of this session runs on the socket's
+  // io_context, whose one thread serializes them.
+  net::dispatch(ioc_, [self = shared_from_this()] { self->WaitForRequest(); });
 }
 
 void Session::Reject() {
-  net::dispatch(executor_, [self = shared_from_this()] {
+  net::dispatch(ioc_, [self = shared_from_this()] {
     self->close_after_response_ = true;
     self->Send(MakeProblemResponse(
         MakeProblem(ProblemType::kTooManyConnections,
@@ -83,76 +92,94 @@ void Session::Reject() {
 }
 
 void Session::Drain() {
-  net::post(executor_, [self = shared_from_this()] {
+  net::post(ioc_, [self = shared_from_this()] {
     // Between requests: nothing is lost by closing now. Otherwise the
     // current response carries "Connection: close" (see Send).
-    if (self->phase_ == Phase::kIdle) self->stream_.cancel();
+    if (self->phase_ == Phase::kIdle) {
+      beast::error_code ec;
+      self->socket_.cancel(ec);
+    }
   });
 }
 
 void Session::WaitForRequest() {
   if (state_->draining.load()) return Close();
-  if (buffer_.size() > 0) return ReadHeader();  // pipelined: already here
+  if (buffer_.size() > 0) return StartRequest();  // pipelined: already here
   phase_ = Phase::kIdle;
   // Before the first request the header timeout applies, so a connection
   // that never sends anything is not kept for the longer idle timeout.
-  stream_.expires_after(served_one_ ? state_->options.idle_timeout
-                                    : state_->options.header_timeout);
-  stream_.async_read_some(
+  SetDeadline(Clock::now() + (served_one_ ? state_->options.idle_timeout
+                                          : state_->options.header_timeout));
+  socket_.async_read_some(
       buffer_.prepare(kFirstReadSize),
-      beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
+      [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+        self->OnFirstBytes(ec, bytes);
+      });
 }
 
 void Session::OnFirstBytes(beast::error_code ec, std::size_t bytes) {
   if (ec) {
+    ec = Translate(ec);
     if (!IsQuietError(ec)) {
-      spdlog::warn("connection peer={} read failed: {}", peer_, ec.message());
+      spdlog::warn("connection peer={} read failed: {}", Peer(), ec.message());
     }
     return Close();
   }
   buffer_.commit(bytes);
-  ReadHeader();
+  StartRequest();
 }
 
-void Session::ReadHeader() {
+void Session::StartRequest() {
   phase_ = Phase::kReadingHeader;
   request_in_flight_ = true;
   state_->connections.RequestStarted();
-  request_start_ = std::chrono::steady_clock::now();
+  request_start_ = Clock::now();
   route_ = Route::kOther;
   method_ = Method::kOther;
-  // A fresh parser per message, its limits set before the first octet.
+  // A fresh parser per message, its limits set before the first octet. It
+  // is not eager yet: a put stops at the end of the header, so a body sent
+  // along with "Expect: 100-continue" still gets its 100 (see OnHeader).
   parser_.emplace();
   parser_->header_limit(state_->options.max_header_bytes);
   parser_->body_limit(state_->options.max_body_bytes);
   // One deadline for the whole header: a client trickling bytes is cut off.
-  stream_.expires_after(state_->options.header_timeout);
-  bhttp::async_read_header(
-      stream_, buffer_, *parser_,
-      beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  SetDeadline(request_start_ + state_->options.header_timeout);
+  ParseHeader();
 }
 
-void Session::OnHeader(beast::error_code ec, std::size_t /*bytes*/) {
-  if (ec) return OnReadError(ec);
+void Session::ParseHeader() {
+  while (buffer_.size() > 0) {
+    beast::error_code ec;
+    buffer_.consume(parser_->put(buffer_.data(), ec));
+    if (ec == bhttp::error::need_more) break;
+    if (ec) return OnReadError(ec);
+    if (parser_->is_header_done()) return OnHeader();
+  }
+  ReadMore();
+}
+
+void Session::OnHeader() {
   const Request& request = parser_->get();
   route_ = MatchRoute(SplitTarget(request.target()).path).route;
   method_ = MethodOf(request.method());
-  request_start_ = std::chrono::steady_clock::now();
+  request_start_ = Clock::now();
   if (!parser_->is_done() &&
       beast::iequals(request[bhttp::field::expect], "100-continue")) {
     // The body fits the limit (the parser checked Content-Length): ask
     // for it, as a client that sent Expect waits for this.
-    continue_ = {bhttp::status::continue_, request.version()};
-    stream_.expires_after(state_->options.write_timeout);
-    bhttp::async_write(stream_, continue_,
-                       beast::bind_front_handler(&Session::OnContinueSent,
-                                                 shared_from_this()));
+    WriteContinue(request.version(), out_);
+    SetDeadline(request_start_ + state_->options.write_timeout);
+    net::async_write(
+        socket_, net::buffer(out_),
+        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          self->OnContinueSent(ec);
+        });
     return;
   }
   ReadBody();
 }
 
-void Session::OnContinueSent(beast::error_code ec, std::size_t /*bytes*/) {
+void Session::OnContinueSent(beast::error_code ec) {
   if (ec) return Close();
   ReadBody();
 }
@@ -160,31 +187,66 @@ void Session::OnContinueSent(beast::error_code ec, std::size_t /*bytes*/) {
 void Session::ReadBody() {
   if (parser_->is_done()) return Handle();
   phase_ = Phase::kReadingBody;
-  stream_.expires_after(state_->options.read_timeout);
-  bhttp::async_read(
-      stream_, buffer_, *parser_,
-      beast::bind_front_handler(&Session::OnBody, shared_from_this()));
+  SetDeadline(Clock::now() + state_->options.read_timeout);
+  // The body needs no stop on the way: parse all that is buffered at once.
+  parser_->eager(true);
+  ParseBody();
 }
 
-void Session::OnBody(beast::error_code ec, std::size_t /*bytes*/) {
-  if (ec) return OnReadError(ec);
-  Handle();
+void Session::ParseBody() {
+  while (buffer_.size() > 0) {
+    beast::error_code ec;
+    buffer_.consume(parser_->put(buffer_.data(), ec));
+    if (ec == bhttp::error::need_more) break;
+    if (ec) return OnReadError(ec);
+    if (parser_->is_done()) return Handle();
+  }
+  ReadMore();
+}
+
+void Session::ReadMore() {
+  const std::size_t size = beast::read_size(buffer_, kMaxReadSize);
+  if (size == 0) return OnReadError(bhttp::error::buffer_overflow);
+  socket_.async_read_some(
+      buffer_.prepare(size),
+      [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+        self->OnMoreBytes(ec, bytes);
+      });
+}
+
+void Session::OnMoreBytes(beast::error_code ec, std::size_t bytes) {
+  buffer_.commit(bytes);
+  if (ec == net::error::eof) {
+    // As http::async_read: EOF completes the message only if the parser
+    // allows it (put_eof); a message cut short is partial_message.
+    if (!parser_->got_some()) return OnReadError(bhttp::error::end_of_stream);
+    ec = {};
+    parser_->put_eof(ec);
+    if (ec) return OnReadError(ec);
+    if (phase_ == Phase::kReadingHeader) return OnHeader();
+    return Handle();
+  }
+  if (ec) return OnReadError(Translate(ec));
+  if (phase_ == Phase::kReadingHeader) return ParseHeader();
+  ParseBody();
 }
 
 void Session::Handle() {
   phase_ = Phase::kHandling;
   // No deadline while the service works: a mutation waits for its group
   // commit, and the drain timeout bounds that at shutdown.
-  stream_.expires_never();
+  deadline_.Clear();
   request_ = parser_->release();
   parser_.reset();
-  auto self = shared_from_this();
-  HandleRequest(
-      request_, HandlerContext{state_->service, *state_},
-      Reply{[self](Response response) { self->Send(std::move(response)); },
-            [self](std::function<void()> task) {
-              net::post(self->executor_, std::move(task));
-            }});
+  // |post| captures only the io_context, small enough for std::function
+  // to store without allocating; |send| keeps the session alive.
+  HandleRequest(request_, HandlerContext{state_->service, *state_},
+                Reply{[self = shared_from_this()](Response response) {
+                        self->Send(std::move(response));
+                      },
+                      [ioc = &ioc_](std::function<void()> task) {
+                        net::post(*ioc, std::move(task));
+                      }});
 }
 
 void Session::OnReadError(beast::error_code ec) {
@@ -209,9 +271,9 @@ void Session::OnReadError(beast::error_code ec) {
                        "malformed HTTP request: " + ec.message());
   }
   if (ec == beast::error::timeout) {
-    spdlog::debug("connection peer={} request timed out", peer_);
+    spdlog::debug("connection peer={} request timed out", Peer());
   } else if (!IsQuietError(ec)) {
-    spdlog::warn("connection peer={} read failed: {}", peer_, ec.message());
+    spdlog::warn("connection peer={} read failed: {}", Peer(), ec.message());
   }
   Close();
 }
@@ -235,26 +297,30 @@ void Session::Send(Response response) {
   response.version(request_.version());
   response.keep_alive(keep_alive);
   PreparePayload(response, request_.method() == bhttp::verb::head);
-  response_ = std::move(response);
+  status_ = response.result_int();
+  last_response_ = response.need_eof();
+  WriteResponse(response, out_);
   phase_ = Phase::kWriting;
-  stream_.expires_after(state_->options.write_timeout);
-  bhttp::async_write(
-      stream_, *response_,
-      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  SetDeadline(Clock::now() + state_->options.write_timeout);
+  net::async_write(
+      socket_, net::buffer(out_),
+      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        self->OnWrite(ec);
+      });
 }
 
-void Session::OnWrite(beast::error_code ec, std::size_t /*bytes*/) {
-  EndRequest(response_->result_int());
+void Session::OnWrite(beast::error_code ec) {
+  EndRequest(status_);
   if (ec) {
+    ec = Translate(ec);
     if (!IsQuietError(ec)) {
-      spdlog::warn("connection peer={} write failed: {}", peer_, ec.message());
+      spdlog::warn("connection peer={} write failed: {}", Peer(), ec.message());
     }
     return Close();
   }
-  const bool last = response_->need_eof();
-  response_.reset();
   served_one_ = true;
-  if (last) return Linger();
+  if (out_.capacity() > kMaxKeptResponseBytes) std::string().swap(out_);
+  if (last_response_) return Linger();
   WaitForRequest();
 }
 
@@ -262,8 +328,7 @@ void Session::EndRequest(std::optional<unsigned> status) {
   if (!request_in_flight_) return;
   request_in_flight_ = false;
   if (status) {
-    const std::chrono::duration<double> took =
-        std::chrono::steady_clock::now() - request_start_;
+    const std::chrono::duration<double> took = Clock::now() - request_start_;
     state_->metrics.Record(route_, method_, *status, took.count());
   }
   state_->connections.RequestFinished();
@@ -272,28 +337,71 @@ void Session::EndRequest(std::optional<unsigned> status) {
 void Session::Linger() {
   phase_ = Phase::kClosing;
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
   if (ec) return Close();
-  stream_.expires_after(std::min(kMaxLinger, state_->options.read_timeout));
-  stream_.async_read_some(
+  SetDeadline(Clock::now() +
+              std::min(kMaxLinger, state_->options.read_timeout));
+  socket_.async_read_some(
       net::buffer(discard_),
-      beast::bind_front_handler(&Session::OnLingerRead, shared_from_this()));
+      [self = shared_from_this()](beast::error_code read_ec, std::size_t n) {
+        self->OnLingerRead(read_ec, n);
+      });
 }
 
 void Session::OnLingerRead(beast::error_code ec, std::size_t bytes) {
   discarded_ += bytes;
   if (ec || discarded_ > kMaxLingerBytes) return Close();
-  stream_.async_read_some(
+  socket_.async_read_some(
       net::buffer(discard_),
-      beast::bind_front_handler(&Session::OnLingerRead, shared_from_this()));
+      [self = shared_from_this()](beast::error_code read_ec, std::size_t n) {
+        self->OnLingerRead(read_ec, n);
+      });
 }
 
 void Session::Close() {
   phase_ = Phase::kClosing;
   EndRequest(std::nullopt);
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream_.close();
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  // Lets the pending wait, and with it the last reference, go.
+  deadline_.Stop();
+}
+
+void Session::SetDeadline(Clock::time_point at) {
+  if (deadline_.Set(at)) WaitForDeadline();
+}
+
+void Session::WaitForDeadline() {
+  deadline_.AsyncWait([self = shared_from_this()](beast::error_code ec) {
+    self->OnDeadline(ec);
+  });
+}
+
+void Session::OnDeadline(beast::error_code ec) {
+  switch (deadline_.OnWaitComplete(ec)) {
+    case Deadline::Outcome::kWaitAgain:
+      return WaitForDeadline();
+    case Deadline::Outcome::kIdle:
+      return;
+    case Deadline::Outcome::kExpired: {
+      // As beast::tcp_stream: close the socket, so the operation in
+      // progress fails; its handler sees timeout (Translate).
+      timed_out_ = true;
+      beast::error_code ignored;
+      socket_.close(ignored);
+      return;
+    }
+  }
+}
+
+beast::error_code Session::Translate(beast::error_code ec) const {
+  if (ec && timed_out_) return beast::error::timeout;
+  return ec;
+}
+
+std::string Session::Peer() const {
+  return peer_.address().to_string() + ":" + std::to_string(peer_.port());
 }
 
 }  // namespace counterd::http

@@ -10,6 +10,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -294,6 +295,76 @@ TEST_F(ServerTest, IdleKeepAliveIsClosedAfterIdleTimeout) {
   c.Send(Get("/livez"));
   EXPECT_EQ(c.Read()->result_int(), 200);
   EXPECT_TRUE(c.Closed());
+}
+
+// The header deadline runs from the next request's first byte even though
+// the longer idle deadline was pending when that byte came.
+TEST_F(ServerTest, TrickledHeaderAfterAnIdleWaitIsCutOff) {
+  ServerOptions options;
+  options.header_timeout = std::chrono::milliseconds(100);
+  options.idle_timeout = std::chrono::seconds(60);
+  Start(options);
+  Client c = Connect();
+  c.Send(Get("/livez"));
+  EXPECT_EQ(c.Read()->result_int(), 200);
+  c.Send("GET /livez HTTP/1.1\r\nX-Slow: ");  // and never the rest
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.Closed());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+}
+
+// A body sent along with its Expect header still gets the 100 first.
+TEST_F(ServerTest, ExpectContinueWithTheBodyAlreadySent) {
+  Start();
+  Client c = Connect();
+  c.Send(
+      "POST /counters/e/increment HTTP/1.1\r\nHost: t\r\n"
+      "Content-Type: application/json\r\nContent-Length: 8\r\n"
+      "Expect: 100-continue\r\n\r\n{\"by\":4}");
+  auto interim = c.Read();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->result_int(), 100);
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body(), R"({"name":"e","value":4,"version":1})");
+}
+
+// After a closing response the server lingers for unread bytes for 2 s
+// (then closes), even when every other timeout is longer.
+TEST_F(ServerTest, LingerIsBoundedByItsOwnLimit) {
+  ServerOptions options;
+  options.max_body_bytes = 100;
+  options.header_timeout = std::chrono::seconds(30);
+  options.read_timeout = std::chrono::seconds(30);
+  options.write_timeout = std::chrono::seconds(30);
+  options.idle_timeout = std::chrono::seconds(30);
+  Start(options);
+  Client c = Connect();
+  c.Send(
+      "POST /counters/a/increment HTTP/1.1\r\nHost: t\r\n"
+      "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n");
+  const auto start = std::chrono::steady_clock::now();
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 413);
+  EXPECT_TRUE(c.Closed());  // the server's FIN; it still reads
+  // Polls until the asking connection is the only one open.
+  for (;;) {
+    Client probe = Connect();
+    probe.Send(Get("/metrics"));
+    const auto metrics = probe.Read();
+    ASSERT_TRUE(metrics);
+    if (metrics->body().find("counterd_http_connections 1\n") !=
+        std::string::npos) {
+      break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now() - start,
+              std::chrono::seconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const auto lingered = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(lingered, std::chrono::milliseconds(1500));
+  EXPECT_LT(lingered, std::chrono::seconds(4));
 }
 
 TEST_F(ServerTest, ConnectionsOverTheCapGet503OthersUnaffected) {

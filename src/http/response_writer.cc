@@ -1,0 +1,45 @@
+#include "response_writer.h"
+
+#include <string_view>
+
+namespace counterd::http {
+namespace {
+
+// "HTTP/X.Y ### <reason>\r\n", digit for digit as basic_fields::writer.
+void AppendStatusLine(unsigned version, unsigned code, std::string_view reason,
+                      std::string& out) {
+  char head[] = "HTTP/X.Y ### ";
+  head[5] = static_cast<char>('0' + version / 10);
+  head[7] = static_cast<char>('0' + version % 10);
+  head[9] = static_cast<char>('0' + code / 100);
+  head[10] = static_cast<char>('0' + (code / 10) % 10);
+  head[11] = static_cast<char>('0' + code % 10);
+  out.append(head, sizeof(head) - 1);
+  out.append(reason);
+  out.append("\r\n");
+}
+
+}  // namespace
+
+void WriteResponse(const Response& response, std::string& out) {
+  out.clear();
+  AppendStatusLine(response.version(), response.result_int(), response.reason(),
+                   out);
+  for (const auto& field : response) {
+    out.append(field.name_string());
+    out.append(": ");
+    out.append(field.value());
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+  out.append(response.body());
+}
+
+void WriteContinue(unsigned version, std::string& out) {
+  out.clear();
+  AppendStatusLine(version, 100,
+                   bhttp::obsolete_reason(bhttp::status::continue_), out);
+  out.append("\r\n");
+}
+
+}  // namespace counterd::http
