@@ -149,8 +149,12 @@ bool DurableCounterStore::InlineCommitPays() const {
   if (!options_.start_committer) return false;  // tests commit by hand
   const auto limit = std::chrono::duration_cast<std::chrono::nanoseconds>(
       options_.inline_commit_max_fsync);
-  return fsync_ewma_ns_.load(std::memory_order_relaxed) <
-         static_cast<std::uint64_t>(limit.count());
+  // A batch of more than one says writers are arriving concurrently: then
+  // group commit amortises the hand-offs anyway, and an I/O thread blocked
+  // in fdatasync would hold up every other connection it serves.
+  return last_batch_size_.load(std::memory_order_relaxed) <= 1 &&
+         fsync_ewma_ns_.load(std::memory_order_relaxed) <
+             static_cast<std::uint64_t>(limit.count());
 }
 
 void DurableCounterStore::ReleaseCommitRole() {
@@ -280,6 +284,7 @@ void DurableCounterStore::CommitBatch(std::vector<Pending>& batch) {
     mutations_.fetch_add(changed);
   }
   batch_sizes_.Observe(static_cast<double>(batch.size()));
+  last_batch_size_.store(batch.size(), std::memory_order_relaxed);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     batch[i].done(std::move(outcomes[i]));
   }

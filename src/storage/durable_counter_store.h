@@ -96,8 +96,10 @@ class DurableCounterStore final : public CounterStore {
   // CommitPendingBatch/CompactNow when no committer runs.
   std::unique_ptr<JournalWriter> journal_;
   std::uint64_t last_seq_;
-  // Moving average of fdatasync time, for InlineCommitPays.
+  // Moving average of fdatasync time and the last batch's size, for
+  // InlineCommitPays.
   std::atomic<std::uint64_t> fsync_ewma_ns_{0};
+  std::atomic<std::size_t> last_batch_size_{0};
 
   std::mutex queue_mu_;
   std::condition_variable_any queue_cv_;

@@ -64,8 +64,9 @@ struct StoreOptions {
   // Start the committer thread. Tests turn it off and call
   // CommitPendingBatch() by hand.
   bool start_committer = true;
-  // A submitter that finds nobody committing commits its own batch on its
-  // own thread while the average fdatasync stays below this (0: never).
+  // A submitter that finds nobody committing, after a batch of one, commits
+  // its own batch on its own thread while the average fdatasync stays below
+  // this (0: never).
   // With a fast disk that saves two thread hand-offs per commit, which cost
   // as much as the fdatasync; with a slow one the caller's thread stays
   // free and the committer thread does all the waiting.

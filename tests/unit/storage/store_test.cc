@@ -224,6 +224,53 @@ TEST_F(StoreTest, WithoutInlineCommitTheCommitterThreadCommits) {
   ASSERT_TRUE(store->Close().ok());
 }
 
+// Concurrent writers (a batch of more than one) turn inline commits off:
+// then group commit amortises the hand-offs, and an I/O thread must not sit
+// in fdatasync while its other connections wait. One lone writer again (a
+// batch of one) turns them back on.
+TEST_F(StoreTest, InlineCommitOnlyWhileWritersComeOneAtATime) {
+  StoreOptions options = ManualOptions();
+  options.start_committer = true;
+  auto store = Open(options);
+  // A planner that holds the committer's role until released, so that two
+  // more mutations queue up behind it and form one batch.
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::jthread holder([&] {
+    store->Submit(
+        [&, planner = AddPlanner("a", 1)](const StateView& view) {
+          entered.set_value();
+          released.wait();
+          return planner(view);
+        },
+        [](domain::MutationOutcome) {});
+  });
+  entered.get_future().wait();
+  std::latch two(2);
+  for (int i = 0; i < 2; ++i) {
+    store->Submit(AddPlanner("a", 1),
+                  [&](domain::MutationOutcome) { two.count_down(); });
+  }
+  release.set_value();
+  two.wait();
+  holder.join();
+  const auto submit_and_see_thread = [&] {
+    std::promise<std::thread::id> ran_on;
+    store->Submit(AddPlanner("a", 1), [&](domain::MutationOutcome) {
+      ran_on.set_value(std::this_thread::get_id());
+    });
+    return ran_on.get_future().get();
+  };
+  // The last batch held two: this one goes to the committer thread, as a
+  // batch of one...
+  EXPECT_NE(submit_and_see_thread(), std::this_thread::get_id());
+  // ...after which a lone writer commits inline again.
+  EXPECT_EQ(submit_and_see_thread(), std::this_thread::get_id());
+  EXPECT_EQ(store->Get("a")->value, 5);
+  ASSERT_TRUE(store->Close().ok());
+}
+
 // Writers on many threads racing for the role: every mutation is committed
 // exactly once, whoever commits it, and Close waits for an inline commit.
 TEST_F(StoreTest, InlineAndCommitterThreadCommitsInterleave) {
