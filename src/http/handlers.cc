@@ -188,17 +188,18 @@ Response RenderOutcome(const domain::MutationOutcome& outcome,
 
 void Submit(const Call& call, MutationRequest mutation, Reply reply) {
   const MutationRequest::Kind kind = mutation.kind;
-  // The completion runs on whichever thread committed the batch (the
-  // store's committer, or this session's own I/O thread when it committed
-  // inline): it only hands the outcome over to the session's executor,
-  // where the response is built, so the committer gets back to committing.
+  // The completion runs on whichever thread committed the batch. It hands
+  // the outcome to the session's executor, where the response is built:
+  // from the store's committer thread that is a post, and the committer
+  // gets back to committing at once; on the session's own I/O thread (an
+  // inline commit) the response is written there and then.
   call.context.service.Mutate(
       std::move(mutation),
       [kind, instance = call.instance,
        reply = std::move(reply)](domain::MutationOutcome outcome) mutable {
-        auto post = reply.post;
-        post([kind, instance = std::move(instance),
-              send = std::move(reply.send), outcome = std::move(outcome)] {
+        auto dispatch = reply.dispatch;
+        dispatch([kind, instance = std::move(instance),
+                  send = std::move(reply.send), outcome = std::move(outcome)] {
           send(RenderOutcome(outcome, kind, instance));
         });
       });

@@ -7,7 +7,7 @@
 // to the store, which may commit them on this very thread when fsyncs are
 // fast (see counter_store.h). Completions arrive on whichever thread
 // committed and are handed to Reply::post at once, so the response is built
-// on the session's executor.
+// on the session's executor (at once when the commit ran there).
 #ifndef COUNTERD_HTTP_HANDLERS_H_
 #define COUNTERD_HTTP_HANDLERS_H_
 
@@ -28,11 +28,12 @@ struct HandlerContext {
 // How a handler answers one request; the session provides both.
 struct Reply {
   // Sends the response: called exactly once, on the thread that called
-  // HandleRequest or from a task given to |post|.
+  // HandleRequest or from a task given to |dispatch|.
   std::function<void(Response)> send;
-  // Runs |task| on the session's executor. Callable from any thread; a
-  // mutation's completion calls nothing else.
-  std::function<void(std::function<void()>)> post;
+  // Runs |task| on the session's executor: at once when called there,
+  // queued otherwise. Callable from any thread; a mutation's completion
+  // calls nothing else.
+  std::function<void(std::function<void()>)> dispatch;
 };
 
 // Serves |request|. The response still needs PreparePayload (HEAD, length)

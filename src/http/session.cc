@@ -245,7 +245,10 @@ void Session::Handle() {
                         self->Send(std::move(response));
                       },
                       [ioc = &ioc_](std::function<void()> task) {
-                        net::post(*ioc, std::move(task));
+                        // Inline: a commit this thread made itself (see
+                        // the store's inline commit) is answered without a
+                        // trip through the io_context's queue.
+                        net::dispatch(*ioc, std::move(task));
                       }});
 }
 
