@@ -220,8 +220,9 @@ void DurableCounterStore::CommitBatch(std::vector<Pending>& batch) {
     return;
   }
   // Plan every mutation in order against the committed state plus the
-  // batch's earlier effects. Committed state == durable state here: the
-  // committer is the only writer and every earlier batch is synced.
+  // batch's earlier effects. Committed state == durable state here: only
+  // the holder of the committer's role writes, and every earlier batch is
+  // synced.
   std::vector<Effect> effects;
   std::vector<domain::MutationOutcome> outcomes;
   outcomes.reserve(batch.size());

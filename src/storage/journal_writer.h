@@ -1,5 +1,6 @@
 // JournalWriter: appends encoded records to the current journal file and
-// makes them durable. Owned and used by the committer thread only.
+// makes them durable. Used only by whoever holds the store's committer role
+// (the committer thread or an inline committer; see counter_store.h).
 #ifndef COUNTERD_STORAGE_JOURNAL_WRITER_H_
 #define COUNTERD_STORAGE_JOURNAL_WRITER_H_
 

@@ -72,7 +72,8 @@ class StoreState {
 };
 
 // The StateView a batch is planned against: the committed StoreState plus
-// the effects of the batch's earlier mutations. Used by the committer only.
+// the effects of the batch's earlier mutations. Used by the committer role's
+// holder only.
 class BatchView final : public StateView {
  public:
   // |base| must outlive this view and stay unchanged while it is used.
