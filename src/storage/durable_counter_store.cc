@@ -112,7 +112,7 @@ std::optional<IdempotencyRecord> DurableCounterStore::FindIdempotency(
 
 void DurableCounterStore::Submit(Planner planner, Completion done) {
   if (failed_.load()) {
-    done(Refused(Refusal()));
+    done(Refused(RefuseMutation()));
     return;
   }
   std::vector<Pending> batch;
@@ -216,7 +216,8 @@ std::size_t DurableCounterStore::CommitPendingBatch() {
 
 void DurableCounterStore::CommitBatch(std::vector<Pending>& batch) {
   if (failed_.load()) {
-    for (Pending& p : batch) p.done(Refused(Refusal()));
+    const Status refusal = RefuseMutation();
+    for (Pending& p : batch) p.done(Refused(refusal));
     return;
   }
   // Plan every mutation in order against the committed state plus the
@@ -262,7 +263,7 @@ void DurableCounterStore::CommitBatch(std::vector<Pending>& batch) {
       // Invariant 7. Take back the unacknowledged bytes so that a restart
       // without power loss recovers exactly the acknowledged state; the
       // failed fsync itself is never retried.
-      Fail(s);
+      Fail(s, /*answered=*/true);  // this batch gets |s| itself, below
       if (Status t = fs_.TruncateFile(journal_->path(), size_before); !t.ok()) {
         spdlog::error("could not cut the failed record from {}: {}",
                       journal_->path(), t.ToString());
@@ -316,7 +317,7 @@ Status DurableCounterStore::MaybeCompact(bool force, bool synchronous) {
   if (compaction_running_.load()) return Status::Ok();  // next commit retries
   if (compactor_.joinable()) compactor_.join();
   if (Status s = RotateJournal(); !s.ok()) {
-    Fail(s);
+    Fail(s, /*answered=*/false);
     return s;
   }
   // The copy is the only part that holds up commits; serialising and
@@ -374,7 +375,7 @@ void DurableCounterStore::WriteSnapshot(const SnapshotData& snapshot) {
             std::chrono::steady_clock::now() - started)
             .count());
   } else {
-    Fail(s.WithContext("compaction"));
+    Fail(s.WithContext("compaction"), /*answered=*/false);
   }
   compaction_running_ = false;
 }
@@ -388,10 +389,11 @@ Status DurableCounterStore::CompactNow() {
   return MaybeCompact(true, true);
 }
 
-void DurableCounterStore::Fail(const Status& cause) {
+void DurableCounterStore::Fail(const Status& cause, bool answered) {
   std::lock_guard lock(fail_mu_);
   if (failed_.load()) return;
   failure_ = cause;
+  failure_answered_ = answered;
   failed_ = true;
   spdlog::error(
       "store failed closed: {}; refusing writes until restart (reads go on)",
@@ -403,6 +405,20 @@ Status DurableCounterStore::Refusal() const {
   return Status::Unavailable(
       "store failed closed after: " + failure_.message() +
       "; writes are refused until restart");
+}
+
+Status DurableCounterStore::RefuseMutation() {
+  Status refusal = Refusal();
+  std::lock_guard lock(fail_mu_);
+  if (failure_answered_) return refusal;
+  // The first write to meet a failure that no request has been told about
+  // (one in the background: journal rotation, snapshot) is answered with
+  // its cause, as the write that meets it in the journal is: 507 for a
+  // full disk. Later writes get 503: the store is closed until restart,
+  // and freeing space alone would not reopen it.
+  failure_answered_ = true;
+  if (failure_.code() != StatusCode::kResourceExhausted) return refusal;
+  return Status::ResourceExhausted(refusal.message());
 }
 
 Status DurableCounterStore::Health() const {

@@ -76,9 +76,13 @@ class DurableCounterStore final : public CounterStore {
   Status RotateJournal();
   void WriteSnapshot(const SnapshotData& snapshot);
   // Makes the store fail closed (Invariant 7); keeps the first cause.
-  void Fail(const Status& cause);
-  // The status to refuse a mutation with after a failure.
+  // |answered|: the mutations that met it are refused with |cause| itself.
+  void Fail(const Status& cause, bool answered);
+  // Why the store refuses writes after a failure (kUnavailable).
   Status Refusal() const;
+  // The status to refuse a mutation with: Refusal(), except that the first
+  // mutation to meet an unanswered ENOSPC gets kResourceExhausted (507).
+  Status RefuseMutation();
 
   platform::FileSystem& fs_;
   const Clock& clock_;
@@ -110,7 +114,8 @@ class DurableCounterStore final : public CounterStore {
   bool closed_ = false;          // GUARDED_BY(queue_mu_)
 
   mutable std::mutex fail_mu_;
-  Status failure_;  // GUARDED_BY(fail_mu_)
+  Status failure_;                 // GUARDED_BY(fail_mu_)
+  bool failure_answered_ = false;  // GUARDED_BY(fail_mu_)
   std::atomic<bool> failed_{false};
   std::atomic<bool> closing_flag_{false};
 

@@ -58,8 +58,21 @@ TEST_P(FaultTest, FailsClosedAndRecoversTheAckedState) {
     EXPECT_EQ((*store)->Get("a")->value, 3);
     EXPECT_TRUE((*store)->Stats().failed);
     // ... and every later write is refused, even once the fault is gone:
-    // a failed fsync is never retried.
+    // a failed fsync is never retried. A failure in the background
+    // (compaction) is answered with its cause to the first write that
+    // meets it: 507 for ENOSPC. After that, and after a failure a write
+    // was already told about, 503.
     fs.ClearRules();
+    const bool first_learns_enospc = c.during_compaction && c.err == ENOSPC;
+    const auto first = RunOne(**store, AddPlanner("a", 1));
+    EXPECT_EQ(first.status.code(), first_learns_enospc
+                                       ? StatusCode::kResourceExhausted
+                                       : StatusCode::kUnavailable)
+        << first.status.ToString();
+    EXPECT_NE(first.status.message().find(
+                  c.err == ENOSPC ? "No space left on device" : "(injected)"),
+              std::string::npos)
+        << first.status.ToString();
     const auto later = RunOne(**store, AddPlanner("a", 1));
     EXPECT_EQ(later.status.code(), StatusCode::kUnavailable);
     EXPECT_EQ((*store)->Get("a")->value, 3);
@@ -92,6 +105,7 @@ INSTANTIATE_TEST_SUITE_P(
         FaultCase{FsOp::kWrite, ENOSPC, true, StatusCode::kUnavailable},
         FaultCase{FsOp::kSync, EIO, true, StatusCode::kUnavailable},
         FaultCase{FsOp::kRename, EIO, true, StatusCode::kUnavailable},
+        FaultCase{FsOp::kRename, ENOSPC, true, StatusCode::kUnavailable},
         FaultCase{FsOp::kSyncDir, EIO, true, StatusCode::kUnavailable},
         FaultCase{FsOp::kRemove, EIO, true, StatusCode::kUnavailable}));
 
