@@ -47,9 +47,12 @@
 #include "counterd/core/clock.h"
 #include "counterd/storage/counter_store.h"
 #include "store_test_util.h"
+#include "support/power_cut_file_system.h"
 
 namespace counterd::storage {
 namespace {
+
+using counterd::testing::PowerCut;
 
 constexpr std::string_view kDataDir = "/data";
 constexpr std::chrono::milliseconds kRetention{2000};
@@ -369,104 +372,6 @@ class PowerLossFileSystem final : public platform::FileSystem {
   std::uint64_t epoch_ = 0;
   bool lie_fsync_ = false;
   bool lie_syncdir_ = false;
-};
-
-// ---------------------------------------------------------------------------
-// PowerCut: forwards to a file system until |budget| mutating calls have
-// been made; every call after that fails, as if the process were gone.
-// ---------------------------------------------------------------------------
-
-class PowerCut final : public platform::FileSystem {
- public:
-  PowerCut(platform::FileSystem& base, std::uint64_t budget)
-      : base_(base), budget_(budget) {}
-
-  std::uint64_t steps() const { return steps_; }
-
-  Result<std::unique_ptr<platform::WritableFile>> NewWritableFile(
-      const std::string& path) override {
-    COUNTERD_RETURN_IF_ERROR(Step("open", path));
-    return Wrap(path, base_.NewWritableFile(path));
-  }
-  Result<std::unique_ptr<platform::WritableFile>> NewAppendableFile(
-      const std::string& path) override {
-    COUNTERD_RETURN_IF_ERROR(Step("open", path));
-    return Wrap(path, base_.NewAppendableFile(path));
-  }
-  Result<std::string> ReadFile(const std::string& path) override {
-    return base_.ReadFile(path);
-  }
-  Result<bool> FileExists(const std::string& path) override {
-    return base_.FileExists(path);
-  }
-  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
-    return base_.ListDir(dir);
-  }
-  Status Rename(const std::string& from, const std::string& to) override {
-    COUNTERD_RETURN_IF_ERROR(Step("rename", from));
-    return base_.Rename(from, to);
-  }
-  Status RemoveFile(const std::string& path) override {
-    COUNTERD_RETURN_IF_ERROR(Step("unlink", path));
-    return base_.RemoveFile(path);
-  }
-  Status TruncateFile(const std::string& path, std::uint64_t size) override {
-    COUNTERD_RETURN_IF_ERROR(Step("truncate", path));
-    return base_.TruncateFile(path, size);
-  }
-  Status SyncDir(const std::string& dir) override {
-    COUNTERD_RETURN_IF_ERROR(Step("fsync(dir)", dir));
-    return base_.SyncDir(dir);
-  }
-  Status CreateDir(const std::string& dir) override {
-    return base_.CreateDir(dir);
-  }
-  Result<std::unique_ptr<platform::FileLock>> LockFile(
-      const std::string& path) override {
-    return base_.LockFile(path);
-  }
-
- private:
-  class File final : public platform::WritableFile {
-   public:
-    File(PowerCut& fs, std::string path,
-         std::unique_ptr<platform::WritableFile> base)
-        : fs_(fs), path_(std::move(path)), base_(std::move(base)) {}
-    Status Append(std::string_view data) override {
-      COUNTERD_RETURN_IF_ERROR(fs_.Step("write", path_));
-      return base_->Append(data);
-    }
-    Status Sync() override {
-      COUNTERD_RETURN_IF_ERROR(fs_.Step("fdatasync", path_));
-      return base_->Sync();
-    }
-    Status Close() override { return base_->Close(); }
-    std::uint64_t Size() const override { return base_->Size(); }
-
-   private:
-    PowerCut& fs_;
-    std::string path_;
-    std::unique_ptr<platform::WritableFile> base_;
-  };
-
-  Status Step(std::string_view what, const std::string& path) {
-    if (steps_ < budget_) {
-      ++steps_;
-      return Status::Ok();
-    }
-    return Status::Unavailable(std::string(what) + " " + path + ": power lost");
-  }
-  Result<std::unique_ptr<platform::WritableFile>> Wrap(
-      const std::string& path,
-      Result<std::unique_ptr<platform::WritableFile>> file) {
-    if (!file) return file;
-    return std::unique_ptr<platform::WritableFile>(
-        std::make_unique<File>(*this, path, std::move(*file)));
-  }
-
-  platform::FileSystem& base_;
-  std::uint64_t budget_;
-  std::uint64_t steps_ = 0;
 };
 
 constexpr std::uint64_t kNoCut = ~std::uint64_t{0};
