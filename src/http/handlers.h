@@ -6,7 +6,7 @@
 // never waits for another thread: reads are served at once and mutations go
 // to the store, which may commit them on this very thread when fsyncs are
 // fast (see counter_store.h). Completions arrive on whichever thread
-// committed and are handed to Reply::post at once, so the response is built
+// committed and are handed to Reply::dispatch at once, so the response is built
 // on the session's executor (at once when the commit ran there).
 #ifndef COUNTERD_HTTP_HANDLERS_H_
 #define COUNTERD_HTTP_HANDLERS_H_
