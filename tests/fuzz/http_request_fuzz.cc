@@ -32,8 +32,8 @@
 #include "counterd/core/clock.h"
 #include "counterd/service/counter_service.h"
 #include "counterd/storage/counter_store.h"
-#include "http/handlers.h"
-#include "http/server_state.h"
+#include "http/api/handlers.h"
+#include "http/transport/server_state.h"
 #include "support/mem_file_system.h"
 
 namespace {
@@ -132,7 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes,
     std::optional<Response> response;
     int answers = 0;
     std::deque<std::function<void()>> posted;
-    HandleRequest(request, HandlerContext{service, state},
+    HandleRequest(request, HandlerContext{service, state.status},
                   Reply{[&](Response r) {
                           ++answers;
                           response = std::move(r);

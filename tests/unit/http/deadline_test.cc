@@ -1,7 +1,7 @@
 // Deadline on a real io_context: it expires at the deadline last set, and
 // a deadline moved earlier while a wait is pending is still honoured, with
 // or without restarting the wait.
-#include "deadline.h"
+#include "transport/deadline.h"
 
 #include <chrono>
 

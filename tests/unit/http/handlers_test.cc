@@ -1,6 +1,6 @@
 // Handlers as functions of (request, CounterService) over a FakeCounterStore:
 // no sockets, no threads.
-#include "handlers.h"
+#include "api/handlers.h"
 
 #include <climits>
 #include <deque>
@@ -38,16 +38,15 @@ struct Exchange {
   }
 };
 
+struct NoConnections final : ConnectionGauges {
+  std::size_t open() const override { return 0; }
+  std::size_t requests_in_flight() const override { return 0; }
+};
+
 class HandlersTest : public ::testing::Test {
  protected:
-  HandlersTest() : service_(store_), state_(Options(), service_) {}
-
-  static ServerOptions Options() {
-    ServerOptions options;
-    options.version = "1.2.3";
-    options.hostname = "pod-0";
-    return options;
-  }
+  HandlersTest()
+      : service_(store_), status_(ServerIdentity{"1.2.3", "pod-0"}, gauges_) {}
 
   static Request MakeRequest(verb method, std::string_view target,
                              std::string body, const Headers& headers) {
@@ -65,7 +64,7 @@ class HandlersTest : public ::testing::Test {
     auto ex = std::make_unique<Exchange>();
     Exchange* raw = ex.get();
     const Request req = MakeRequest(method, target, std::move(body), headers);
-    HandleRequest(req, HandlerContext{service_, state_},
+    HandleRequest(req, HandlerContext{service_, status_},
                   Reply{[raw](Response r) {
                           EXPECT_FALSE(raw->response) << "answered twice";
                           raw->response = std::move(r);
@@ -118,7 +117,8 @@ class HandlersTest : public ::testing::Test {
 
   testing::FakeCounterStore store_;
   service::CounterService service_;
-  ServerState state_;
+  NoConnections gauges_;
+  ServerStatus status_;
 };
 
 // -- /counter ---------------------------------------------------------------
@@ -488,7 +488,7 @@ TEST_F(HandlersTest, LivezAndReadyz) {
   ExpectProblem(Call(verb::get, "/readyz"), 503, "not-ready");
   EXPECT_EQ(Call(verb::get, "/livez").result_int(), 200);
   store_.health = Status::Ok();
-  state_.draining = true;
+  status_.draining = true;
   ExpectProblem(Call(verb::get, "/readyz"), 503, "not-ready");
 }
 
@@ -503,7 +503,7 @@ TEST_F(HandlersTest, RootDescribesTheService) {
 
 TEST_F(HandlersTest, MetricsPage) {
   Call(verb::post, "/counters/a/increment");
-  state_.metrics.Record(Route::kCounter, Method::kGet, 200, 0.001);
+  status_.metrics.Record(Route::kCounter, Method::kGet, 200, 0.001);
   Response res = Call(verb::get, "/metrics");
   EXPECT_EQ(res.result_int(), 200);
   EXPECT_EQ(res[field::content_type],

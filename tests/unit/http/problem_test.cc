@@ -1,10 +1,10 @@
-#include "problem.h"
+#include "api/problem.h"
 
 #include <set>
 
 #include <gtest/gtest.h>
 
-#include "content_type.h"
+#include "api/content_type.h"
 
 namespace counterd::http {
 namespace {

@@ -1,6 +1,6 @@
 // WriteResponse and WriteContinue must produce byte for byte what Beast's
 // serializer wrote before them, for every kind of response a session sends.
-#include "response_writer.h"
+#include "transport/response_writer.h"
 
 #include <sstream>
 #include <string>
@@ -9,7 +9,7 @@
 #include <boost/beast/http/write.hpp>
 #include <gtest/gtest.h>
 
-#include "message.h"
+#include "api/message.h"
 
 namespace counterd::http {
 namespace {

@@ -4,8 +4,8 @@
 // Thread-safe. Holds only weak references: sessions own themselves. The
 // request count is an atomic, so the per-request calls take the lock only
 // when the count drops to zero (to wake a drain).
-#ifndef COUNTERD_HTTP_CONNECTION_REGISTRY_H_
-#define COUNTERD_HTTP_CONNECTION_REGISTRY_H_
+#ifndef COUNTERD_HTTP_TRANSPORT_CONNECTION_REGISTRY_H_
+#define COUNTERD_HTTP_TRANSPORT_CONNECTION_REGISTRY_H_
 
 #include <atomic>
 #include <chrono>
@@ -18,11 +18,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "api/server_status.h"
+
 namespace counterd::http {
 
 class Session;
 
-class ConnectionRegistry {
+class ConnectionRegistry final : public ConnectionGauges {
  public:
   explicit ConnectionRegistry(std::size_t max_connections)
       : max_connections_(max_connections) {}
@@ -37,8 +39,8 @@ class ConnectionRegistry {
   void RequestStarted();
   void RequestFinished();
 
-  std::size_t open() const;
-  std::size_t requests_in_flight() const;
+  std::size_t open() const override;
+  std::size_t requests_in_flight() const override;
   std::vector<std::weak_ptr<Session>> Sessions() const;
 
   // Waits (on the calling thread; never call it on an I/O thread) until no
@@ -57,4 +59,4 @@ class ConnectionRegistry {
 
 }  // namespace counterd::http
 
-#endif  // COUNTERD_HTTP_CONNECTION_REGISTRY_H_
+#endif  // COUNTERD_HTTP_TRANSPORT_CONNECTION_REGISTRY_H_

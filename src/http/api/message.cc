@@ -1,9 +1,9 @@
-#include "message.h"
+#include "api/message.h"
 
 #include <utility>
 
-#include "content_type.h"
-#include "json_codec.h"
+#include "api/content_type.h"
+#include "api/json_codec.h"
 
 namespace counterd::http {
 

@@ -2,8 +2,8 @@
 // encodes counters, pages, problems and service info. The only file of the
 // HTTP layer that sees nlohmann/json; its exceptions stop here.
 // Pure functions; thread-safe.
-#ifndef COUNTERD_HTTP_JSON_CODEC_H_
-#define COUNTERD_HTTP_JSON_CODEC_H_
+#ifndef COUNTERD_HTTP_API_JSON_CODEC_H_
+#define COUNTERD_HTTP_API_JSON_CODEC_H_
 
 #include <cstdint>
 #include <string>
@@ -12,7 +12,7 @@
 
 #include "counterd/domain/counter.h"
 #include "counterd/service/counter_service.h"
-#include "problem.h"
+#include "api/problem.h"
 
 namespace counterd::http {
 
@@ -49,4 +49,4 @@ std::string EncodeHealth(std::string_view status);
 
 }  // namespace counterd::http
 
-#endif  // COUNTERD_HTTP_JSON_CODEC_H_
+#endif  // COUNTERD_HTTP_API_JSON_CODEC_H_

@@ -1,7 +1,7 @@
 // Router: maps a request path onto one of counterd's routes and knows which
 // methods each route allows. Pure functions; thread-safe.
-#ifndef COUNTERD_HTTP_ROUTER_H_
-#define COUNTERD_HTTP_ROUTER_H_
+#ifndef COUNTERD_HTTP_API_ROUTER_H_
+#define COUNTERD_HTTP_API_ROUTER_H_
 
 #include <cstddef>
 #include <string_view>
@@ -58,4 +58,4 @@ std::string_view MethodName(Method method);
 
 }  // namespace counterd::http
 
-#endif  // COUNTERD_HTTP_ROUTER_H_
+#endif  // COUNTERD_HTTP_API_ROUTER_H_

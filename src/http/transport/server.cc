@@ -20,8 +20,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
-#include "server_state.h"
-#include "session.h"
+#include "transport/server_state.h"
+#include "transport/session.h"
 
 namespace counterd::http {
 namespace {
@@ -102,7 +102,7 @@ class AsioServer final : public Server {
   DrainReport Drain(std::chrono::milliseconds timeout) override {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     DrainReport report;
-    state_->draining.store(true);
+    state_->status.draining.store(true);
     // Close the listener on its thread and wait for that, so no connection
     // is accepted once Drain has begun its wait.
     std::promise<void> closed;

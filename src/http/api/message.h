@@ -1,7 +1,7 @@
 // The HTTP message types handlers and sessions exchange, and the helpers
 // that build responses. Pure functions; thread-safe.
-#ifndef COUNTERD_HTTP_MESSAGE_H_
-#define COUNTERD_HTTP_MESSAGE_H_
+#ifndef COUNTERD_HTTP_API_MESSAGE_H_
+#define COUNTERD_HTTP_API_MESSAGE_H_
 
 #include <string>
 #include <string_view>
@@ -10,8 +10,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
 
-#include "problem.h"
-#include "router.h"
+#include "api/problem.h"
+#include "api/router.h"
 
 namespace counterd::http {
 
@@ -33,4 +33,4 @@ void PreparePayload(Response& response, bool is_head);
 
 }  // namespace counterd::http
 
-#endif  // COUNTERD_HTTP_MESSAGE_H_
+#endif  // COUNTERD_HTTP_API_MESSAGE_H_

@@ -1,8 +1,8 @@
-#include "router.h"
+#include "api/router.h"
 
 #include <vector>
 
-#include "uri.h"
+#include "api/uri.h"
 
 namespace counterd::http {
 

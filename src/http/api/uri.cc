@@ -1,4 +1,4 @@
-#include "uri.h"
+#include "api/uri.h"
 
 #include <algorithm>
 #include <optional>

@@ -1,4 +1,4 @@
-#include "handlers.h"
+#include "api/handlers.h"
 
 #include <charconv>
 #include <chrono>
@@ -10,14 +10,14 @@
 #include <utility>
 #include <variant>
 
-#include "content_type.h"
+#include "api/content_type.h"
 #include "counterd/domain/counter_name.h"
 #include "counterd/domain/idempotency_key.h"
-#include "etag.h"
-#include "json_codec.h"
-#include "metrics.h"
-#include "router.h"
-#include "uri.h"
+#include "api/etag.h"
+#include "api/json_codec.h"
+#include "api/metrics.h"
+#include "api/router.h"
+#include "api/uri.h"
 
 namespace counterd::http {
 namespace {
@@ -52,14 +52,14 @@ std::string Rfc3339(std::chrono::system_clock::time_point t) {
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
-double UptimeSeconds(const ServerState& state) {
+double UptimeSeconds(const ServerStatus& status) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                       state.started_steady)
+                                       status.identity.started_steady)
       .count();
 }
 
 bool IsReady(const HandlerContext& context, Status* why) {
-  if (context.state.draining.load()) {
+  if (context.status.draining.load()) {
     if (why) *why = Status::Unavailable("draining for shutdown");
     return false;
   }
@@ -312,13 +312,13 @@ Response ServeList(const Call& call, std::string_view query) {
 }
 
 Response ServeRoot(const Call& call) {
-  const ServerState& state = call.context.state;
-  const std::string started_at = Rfc3339(state.started_at);
+  const ServerStatus& status = call.context.status;
+  const std::string started_at = Rfc3339(status.identity.started_at);
   return MakeJsonResponse(
       bhttp::status::ok,
       EncodeServiceInfo(ServiceInfo{
-          "counterd", state.options.version, state.options.hostname,
-          static_cast<std::int64_t>(UptimeSeconds(state)), started_at}));
+          "counterd", status.identity.version, status.identity.hostname,
+          static_cast<std::int64_t>(UptimeSeconds(status)), started_at}));
 }
 
 Response ServeReadyz(const Call& call) {
@@ -330,15 +330,15 @@ Response ServeReadyz(const Call& call) {
 }
 
 Response ServeMetrics(const Call& call) {
-  const ServerState& state = call.context.state;
+  const ServerStatus& status = call.context.status;
   Response res{bhttp::status::ok, 11};
   res.set(bhttp::field::content_type, kPrometheusContentType);
   res.body() = RenderMetrics(
-      state.metrics, call.context.service,
-      ServerGauges{state.options.version, IsReady(call.context, nullptr),
-                   state.connections.open(),
-                   state.connections.requests_in_flight(),
-                   UptimeSeconds(state)});
+      status.metrics, call.context.service,
+      ServerGauges{status.identity.version, IsReady(call.context, nullptr),
+                   status.connections.open(),
+                   status.connections.requests_in_flight(),
+                   UptimeSeconds(status)});
   return res;
 }
 

@@ -3,8 +3,8 @@
 // Prometheus text format (version 0.0.4). Record() is lock-free and
 // thread-safe; rendering reads racy-but-monotonic counters, which
 // Prometheus tolerates.
-#ifndef COUNTERD_HTTP_METRICS_H_
-#define COUNTERD_HTTP_METRICS_H_
+#ifndef COUNTERD_HTTP_API_METRICS_H_
+#define COUNTERD_HTTP_API_METRICS_H_
 
 #include <atomic>
 #include <cstdint>
@@ -15,7 +15,7 @@
 
 #include "counterd/core/histogram.h"
 #include "counterd/service/counter_service.h"
-#include "router.h"
+#include "api/router.h"
 
 namespace counterd::http {
 
@@ -63,4 +63,4 @@ std::string RenderMetrics(const HttpMetrics& http,
 
 }  // namespace counterd::http
 
-#endif  // COUNTERD_HTTP_METRICS_H_
+#endif  // COUNTERD_HTTP_API_METRICS_H_

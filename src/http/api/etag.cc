@@ -1,4 +1,4 @@
-#include "etag.h"
+#include "api/etag.h"
 
 #include <charconv>
 #include <optional>

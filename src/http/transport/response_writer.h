@@ -5,12 +5,12 @@
 // Only for what the session sends: a body that is sent as is (no chunked
 // Transfer-Encoding; PreparePayload always sets Content-Length or, for
 // 204/304, no body). Pure functions; thread-safe.
-#ifndef COUNTERD_HTTP_RESPONSE_WRITER_H_
-#define COUNTERD_HTTP_RESPONSE_WRITER_H_
+#ifndef COUNTERD_HTTP_TRANSPORT_RESPONSE_WRITER_H_
+#define COUNTERD_HTTP_TRANSPORT_RESPONSE_WRITER_H_
 
 #include <string>
 
-#include "message.h"
+#include "api/message.h"
 
 namespace counterd::http {
 
@@ -26,4 +26,4 @@ void WriteContinue(unsigned version, std::string& out);
 
 }  // namespace counterd::http
 
-#endif  // COUNTERD_HTTP_RESPONSE_WRITER_H_
+#endif  // COUNTERD_HTTP_TRANSPORT_RESPONSE_WRITER_H_

@@ -1,4 +1,4 @@
-#include "json_codec.h"
+#include "api/json_codec.h"
 
 #include <algorithm>
 #include <charconv>

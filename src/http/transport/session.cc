@@ -1,4 +1,4 @@
-#include "session.h"
+#include "transport/session.h"
 
 #include <algorithm>
 #include <utility>
@@ -11,9 +11,9 @@
 #include <boost/beast/http/error.hpp>
 #include <spdlog/spdlog.h>
 
-#include "handlers.h"
-#include "response_writer.h"
-#include "uri.h"
+#include "api/handlers.h"
+#include "transport/response_writer.h"
+#include "api/uri.h"
 
 namespace counterd::http {
 namespace {
@@ -103,7 +103,7 @@ void Session::Drain() {
 }
 
 void Session::WaitForRequest() {
-  if (state_->draining.load()) return Close();
+  if (state_->status.draining.load()) return Close();
   if (buffer_.size() > 0) return StartRequest();  // pipelined: already here
   phase_ = Phase::kIdle;
   // Before the first request the header timeout applies, so a connection
@@ -240,7 +240,7 @@ void Session::Handle() {
   parser_.reset();
   // |post| captures only the io_context, small enough for std::function
   // to store without allocating; |send| keeps the session alive.
-  HandleRequest(request_, HandlerContext{state_->service, *state_},
+  HandleRequest(request_, HandlerContext{state_->service, state_->status},
                 Reply{[self = shared_from_this()](Response response) {
                         self->Send(std::move(response));
                       },
@@ -296,7 +296,7 @@ void Session::SendProblem(ProblemType type, std::string detail) {
 
 void Session::Send(Response response) {
   const bool keep_alive = request_.keep_alive() && !close_after_response_ &&
-                          !state_->draining.load();
+                          !state_->status.draining.load();
   response.version(request_.version());
   response.keep_alive(keep_alive);
   PreparePayload(response, request_.method() == bhttp::verb::head);
@@ -332,7 +332,7 @@ void Session::EndRequest(std::optional<unsigned> status) {
   request_in_flight_ = false;
   if (status) {
     const std::chrono::duration<double> took = Clock::now() - request_start_;
-    state_->metrics.Record(route_, method_, *status, took.count());
+    state_->status.metrics.Record(route_, method_, *status, took.count());
   }
   state_->connections.RequestFinished();
 }

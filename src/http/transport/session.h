@@ -11,8 +11,8 @@
 // it (the registry keeps a weak_ptr). Thread-safety: the socket's
 // io_context is run by exactly one thread, and all state is touched only
 // there; Drain() may be called from any thread.
-#ifndef COUNTERD_HTTP_SESSION_H_
-#define COUNTERD_HTTP_SESSION_H_
+#ifndef COUNTERD_HTTP_TRANSPORT_SESSION_H_
+#define COUNTERD_HTTP_TRANSPORT_SESSION_H_
 
 #include <array>
 #include <chrono>
@@ -28,11 +28,11 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 
-#include "deadline.h"
-#include "message.h"
-#include "problem.h"
-#include "router.h"
-#include "server_state.h"
+#include "transport/deadline.h"
+#include "api/message.h"
+#include "api/problem.h"
+#include "api/router.h"
+#include "transport/server_state.h"
 
 namespace counterd::http {
 
@@ -135,4 +135,4 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace counterd::http
 
-#endif  // COUNTERD_HTTP_SESSION_H_
+#endif  // COUNTERD_HTTP_TRANSPORT_SESSION_H_

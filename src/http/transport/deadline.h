@@ -14,8 +14,8 @@
 // shorter, rarer limit) restarts the wait.
 //
 // Thread-safety: none; use it on its io_context's single thread.
-#ifndef COUNTERD_HTTP_DEADLINE_H_
-#define COUNTERD_HTTP_DEADLINE_H_
+#ifndef COUNTERD_HTTP_TRANSPORT_DEADLINE_H_
+#define COUNTERD_HTTP_TRANSPORT_DEADLINE_H_
 
 #include <chrono>
 #include <utility>
@@ -78,4 +78,4 @@ class Deadline {
 
 }  // namespace counterd::http
 
-#endif  // COUNTERD_HTTP_DEADLINE_H_
+#endif  // COUNTERD_HTTP_TRANSPORT_DEADLINE_H_

@@ -1,8 +1,8 @@
 // Entity tags: a counter's ETag is its version as a strong tag ("7"). These
 // functions format it and evaluate If-Match / If-None-Match (RFC 9110
 // section 13.1). Pure functions; thread-safe.
-#ifndef COUNTERD_HTTP_ETAG_H_
-#define COUNTERD_HTTP_ETAG_H_
+#ifndef COUNTERD_HTTP_API_ETAG_H_
+#define COUNTERD_HTTP_API_ETAG_H_
 
 #include <cstdint>
 #include <string>
@@ -31,4 +31,4 @@ bool IsWildcard(std::string_view field_value);
 
 }  // namespace counterd::http
 
-#endif  // COUNTERD_HTTP_ETAG_H_
+#endif  // COUNTERD_HTTP_API_ETAG_H_

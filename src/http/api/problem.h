@@ -2,8 +2,8 @@
 // problem types below, sent as application/problem+json. This file also
 // holds the one mapping from Status codes to HTTP status codes.
 // Pure functions; thread-safe.
-#ifndef COUNTERD_HTTP_PROBLEM_H_
-#define COUNTERD_HTTP_PROBLEM_H_
+#ifndef COUNTERD_HTTP_API_PROBLEM_H_
+#define COUNTERD_HTTP_API_PROBLEM_H_
 
 #include <string>
 #include <string_view>
@@ -69,4 +69,4 @@ Problem ProblemFromStatus(const Status& status, std::string instance);
 
 }  // namespace counterd::http
 
-#endif  // COUNTERD_HTTP_PROBLEM_H_
+#endif  // COUNTERD_HTTP_API_PROBLEM_H_

@@ -1,4 +1,4 @@
-#include "connection_registry.h"
+#include "transport/connection_registry.h"
 
 #include <utility>
 

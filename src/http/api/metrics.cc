@@ -1,4 +1,4 @@
-#include "metrics.h"
+#include "api/metrics.h"
 
 #include <algorithm>
 #include <charconv>

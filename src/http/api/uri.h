@@ -1,7 +1,7 @@
 // Request-target helpers: splitting path from query, percent-decoding and
 // query-string parsing. Pure functions; thread-safe.
-#ifndef COUNTERD_HTTP_URI_H_
-#define COUNTERD_HTTP_URI_H_
+#ifndef COUNTERD_HTTP_API_URI_H_
+#define COUNTERD_HTTP_API_URI_H_
 
 #include <string>
 #include <string_view>
@@ -39,4 +39,4 @@ std::vector<std::string_view> SplitPath(std::string_view path);
 
 }  // namespace counterd::http
 
-#endif  // COUNTERD_HTTP_URI_H_
+#endif  // COUNTERD_HTTP_API_URI_H_

@@ -1,6 +1,6 @@
 // Media-type checks for request bodies. Pure functions; thread-safe.
-#ifndef COUNTERD_HTTP_CONTENT_TYPE_H_
-#define COUNTERD_HTTP_CONTENT_TYPE_H_
+#ifndef COUNTERD_HTTP_API_CONTENT_TYPE_H_
+#define COUNTERD_HTTP_API_CONTENT_TYPE_H_
 
 #include <string_view>
 
@@ -15,4 +15,4 @@ bool IsJsonMediaType(std::string_view content_type);
 
 }  // namespace counterd::http
 
-#endif  // COUNTERD_HTTP_CONTENT_TYPE_H_
+#endif  // COUNTERD_HTTP_API_CONTENT_TYPE_H_

@@ -1,4 +1,4 @@
-#include "response_writer.h"
+#include "transport/response_writer.h"
 
 #include <string_view>
 

@@ -8,21 +8,21 @@
 // fast (see counter_store.h). Completions arrive on whichever thread
 // committed and are handed to Reply::dispatch at once, so the response is built
 // on the session's executor (at once when the commit ran there).
-#ifndef COUNTERD_HTTP_HANDLERS_H_
-#define COUNTERD_HTTP_HANDLERS_H_
+#ifndef COUNTERD_HTTP_API_HANDLERS_H_
+#define COUNTERD_HTTP_API_HANDLERS_H_
 
 #include <functional>
 
 #include "counterd/service/counter_service.h"
-#include "message.h"
-#include "server_state.h"
+#include "api/message.h"
+#include "api/server_status.h"
 
 namespace counterd::http {
 
 // What handlers work with. Both references must outlive every request.
 struct HandlerContext {
   service::CounterService& service;
-  const ServerState& state;
+  const ServerStatus& status;
 };
 
 // How a handler answers one request; the session provides both.
@@ -44,4 +44,4 @@ void HandleRequest(const Request& request, const HandlerContext& context,
 
 }  // namespace counterd::http
 
-#endif  // COUNTERD_HTTP_HANDLERS_H_
+#endif  // COUNTERD_HTTP_API_HANDLERS_H_

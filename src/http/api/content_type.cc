@@ -1,4 +1,4 @@
-#include "content_type.h"
+#include "api/content_type.h"
 
 #include <string>
 

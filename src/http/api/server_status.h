@@ -1,0 +1,56 @@
+// ServerStatus: what the API reports about the server it runs in (GET /,
+// /readyz, /metrics): its identity, the draining flag, the request metrics
+// and the connection gauges. The transport room owns the one instance and
+// keeps it current; handlers only read it.
+//
+// Thread-safety: the identity is immutable; the flag is atomic; HttpMetrics
+// and the ConnectionGauges implementation are thread-safe.
+#ifndef COUNTERD_HTTP_API_SERVER_STATUS_H_
+#define COUNTERD_HTTP_API_SERVER_STATUS_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "api/metrics.h"
+
+namespace counterd::http {
+
+// Open connections and requests in flight, as the transport counts them.
+class ConnectionGauges {
+ public:
+  virtual std::size_t open() const = 0;
+  virtual std::size_t requests_in_flight() const = 0;
+
+ protected:
+  ~ConnectionGauges() = default;
+};
+
+struct ServerIdentity {
+  std::string version;
+  std::string hostname;
+  std::chrono::system_clock::time_point started_at =
+      std::chrono::system_clock::now();
+  std::chrono::steady_clock::time_point started_steady =
+      std::chrono::steady_clock::now();
+};
+
+struct ServerStatus {
+  // |gauges| must outlive this ServerStatus.
+  ServerStatus(ServerIdentity id, const ConnectionGauges& gauges)
+      : identity(std::move(id)), connections(gauges) {}
+  ServerStatus(const ServerStatus&) = delete;
+  ServerStatus& operator=(const ServerStatus&) = delete;
+
+  const ServerIdentity identity;
+  // Set once when shutdown begins: /readyz fails and responses close
+  // their connections.
+  std::atomic<bool> draining{false};
+  HttpMetrics metrics;
+  const ConnectionGauges& connections;
+};
+
+}  // namespace counterd::http
+
+#endif  // COUNTERD_HTTP_API_SERVER_STATUS_H_
