@@ -11,13 +11,13 @@
 #include <variant>
 
 #include "api/content_type.h"
-#include "counterd/domain/counter_name.h"
-#include "counterd/domain/idempotency_key.h"
 #include "api/etag.h"
 #include "api/json_codec.h"
 #include "api/metrics.h"
 #include "api/router.h"
 #include "api/uri.h"
+#include "counterd/domain/counter_name.h"
+#include "counterd/domain/idempotency_key.h"
 
 namespace counterd::http {
 namespace {

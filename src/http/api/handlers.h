@@ -13,9 +13,9 @@
 
 #include <functional>
 
-#include "counterd/service/counter_service.h"
 #include "api/message.h"
 #include "api/server_status.h"
+#include "counterd/service/counter_service.h"
 
 namespace counterd::http {
 

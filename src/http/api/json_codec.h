@@ -10,9 +10,9 @@
 #include <string_view>
 #include <variant>
 
+#include "api/problem.h"
 #include "counterd/domain/counter.h"
 #include "counterd/service/counter_service.h"
-#include "api/problem.h"
 
 namespace counterd::http {
 

@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
+#include "api/router.h"
 #include "counterd/core/histogram.h"
 #include "counterd/service/counter_service.h"
-#include "api/router.h"
 
 namespace counterd::http {
 

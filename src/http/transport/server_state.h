@@ -23,7 +23,8 @@ struct ServerState {
       : options(std::move(opts)),
         service(svc),
         connections(options.max_connections),
-        status(ServerIdentity{options.version, options.hostname}, connections) {}
+        status(ServerIdentity{options.version, options.hostname}, connections) {
+  }
   ServerState(const ServerState&) = delete;
   ServerState& operator=(const ServerState&) = delete;
 

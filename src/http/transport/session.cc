@@ -12,8 +12,8 @@
 #include <spdlog/spdlog.h>
 
 #include "api/handlers.h"
-#include "transport/response_writer.h"
 #include "api/uri.h"
+#include "transport/response_writer.h"
 
 namespace counterd::http {
 namespace {

@@ -28,10 +28,10 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 
-#include "transport/deadline.h"
 #include "api/message.h"
 #include "api/problem.h"
 #include "api/router.h"
+#include "transport/deadline.h"
 #include "transport/server_state.h"
 
 namespace counterd::http {
