@@ -25,6 +25,8 @@ const ProblemTypeInfo& Describe(ProblemType type) {
                                                      "Method not allowed", 405};
   static constexpr ProblemTypeInfo kOverflow{
       "overflow", "Result would overflow a 64-bit integer", 409};
+  static constexpr ProblemTypeInfo kLimitExceeded{
+      "limit-exceeded", "Change would pass the counter's limit", 409};
   static constexpr ProblemTypeInfo kInFlight{
       "idempotency-key-in-flight",
       "A request with this Idempotency-Key is still in progress", 409};
@@ -70,6 +72,8 @@ const ProblemTypeInfo& Describe(ProblemType type) {
       return kMethodNotAllowed;
     case ProblemType::kOverflow:
       return kOverflow;
+    case ProblemType::kLimitExceeded:
+      return kLimitExceeded;
     case ProblemType::kIdempotencyKeyInFlight:
       return kInFlight;
     case ProblemType::kPreconditionFailed:
@@ -112,6 +116,7 @@ unsigned HttpStatusFor(StatusCode code) {
       return 412;
     case StatusCode::kOutOfRange:
     case StatusCode::kAborted:
+    case StatusCode::kLimitExceeded:
       return 409;
     case StatusCode::kAlreadyExists:
       return 422;
@@ -137,6 +142,8 @@ ProblemType ProblemTypeFor(StatusCode code) {
       return ProblemType::kPreconditionFailed;
     case StatusCode::kOutOfRange:
       return ProblemType::kOverflow;
+    case StatusCode::kLimitExceeded:
+      return ProblemType::kLimitExceeded;
     case StatusCode::kAborted:
       return ProblemType::kIdempotencyKeyInFlight;
     case StatusCode::kAlreadyExists:

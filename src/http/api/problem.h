@@ -23,6 +23,7 @@ enum class ProblemType {
   kNotFound,                // 404 no such counter
   kMethodNotAllowed,        // 405
   kOverflow,                // 409 result outside int64
+  kLimitExceeded,           // 409 a bounded change would pass min/max
   kIdempotencyKeyInFlight,  // 409
   kPreconditionFailed,      // 412
   kPayloadTooLarge,         // 413
