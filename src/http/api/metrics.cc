@@ -69,6 +69,7 @@ void AppendGauge(std::string& out, std::string_view name, std::string_view type,
 void AppendHistogramSeries(std::string& out, std::string_view name,
                            const std::string& labels,
                            const Histogram::Snapshot& s) {
+  if (s.cumulative.size() != s.bounds.size() + 1) return;  // none kept
   const std::string prefix = labels.empty() ? "" : labels + ",";
   for (std::size_t i = 0; i <= s.bounds.size(); ++i) {
     const std::string le =
