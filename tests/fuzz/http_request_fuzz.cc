@@ -1,8 +1,8 @@
 // libFuzzer target: the HTTP request path as a session drives it, minus the
 // socket: the bytes are parsed by Beast with the server's limits (one or
-// more pipelined requests), each parsed request goes through HandleRequest
-// (route, headers, JSON body, validation, CounterService) on a real
-// DurableCounterStore over the in-memory file system, and the response is
+// more pipelined requests), each parsed request goes through Dispatch and an
+// Exchange (route, headers, JSON body, validation, CounterService) on a real
+// FileRepository over the in-memory file system, and the response is
 // prepared and serialised. Checked beyond "no crash, no sanitizer report":
 //  - every request is answered exactly once, never with a 500;
 //  - the serialised response parses back as HTTP/1.1, and a JSON or
@@ -12,8 +12,6 @@
 //    same counters.
 #include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -31,24 +29,26 @@
 
 #include "counterd/core/clock.h"
 #include "counterd/service/counter_service.h"
-#include "counterd/storage/counter_store.h"
+#include "counterd/storage/file_repository.h"
+#include "http/api/exchange.h"
 #include "http/api/handlers.h"
+#include "http/api/uri.h"
 #include "http/transport/server_state.h"
+#include "support/completions.h"
 #include "support/mem_file_system.h"
 
 namespace {
 
 namespace bhttp = boost::beast::http;
 using counterd::domain::Counter;
+using counterd::http::Exchange;
 using counterd::http::HandlerContext;
-using counterd::http::HandleRequest;
 using counterd::http::PreparePayload;
-using counterd::http::Reply;
 using counterd::http::Request;
 using counterd::http::Response;
 using counterd::http::ServerOptions;
 using counterd::http::ServerState;
-using counterd::storage::CounterStore;
+using counterd::storage::FileRepository;
 
 constexpr std::uint32_t kHeaderLimit = 8 * 1024;  // the server's defaults
 constexpr std::uint64_t kBodyLimit = 64 * 1024;
@@ -58,14 +58,23 @@ void Require(bool condition) {
   if (!condition) __builtin_trap();
 }
 
-std::map<std::string, Counter> Counters(const CounterStore& store) {
+std::map<std::string, Counter> Counters(FileRepository& store) {
+  counterd::testing::Captured<counterd::Result<std::vector<Counter>>> listed;
+  store.List(counterd::storage::ListRequest{"", "", 1u << 20}, listed);
+  Require(listed.done() && listed.value().has_value());
   std::map<std::string, Counter> out;
-  for (const Counter& c : store.List("", "", 1u << 20)) out[c.name] = c;
+  for (const Counter& c : *listed.value()) out[c.name] = c;
   return out;
 }
 
-counterd::storage::StoreOptions Options() {
-  counterd::storage::StoreOptions options;
+// Counts the exchange's answers.
+struct Ready final : Exchange::Sink {
+  void OnReady() override { ++calls; }
+  int calls = 0;
+};
+
+counterd::storage::FileRepositoryOptions Options() {
+  counterd::storage::FileRepositoryOptions options;
   options.data_dir = "/data";
   options.start_committer = false;
   return options;
@@ -107,7 +116,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes,
   counterd::testing::MemFileSystem fs;
   const counterd::ManualClock clock(std::chrono::system_clock::time_point(
       std::chrono::milliseconds(1'763'683'200'000)));
-  auto store = CounterStore::Open(fs, clock, Options());
+  auto store = FileRepository::Open(fs, clock, Options());
   Require(store.has_value());
   counterd::service::CounterService service(**store);
   ServerOptions options;
@@ -129,24 +138,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes,
     input.remove_prefix(used);
 
     const Request request = parser.release();
-    std::optional<Response> response;
-    int answers = 0;
-    std::deque<std::function<void()>> posted;
-    HandleRequest(request, HandlerContext{service, state.status},
-                  Reply{[&](Response r) {
-                          ++answers;
-                          response = std::move(r);
-                        },
-                        [&](std::function<void()> task) {
-                          posted.push_back(std::move(task));
-                        }});
+    Ready ready;
+    Exchange exchange(ready);
+    const auto match = counterd::http::MatchRoute(
+        counterd::http::SplitTarget(request.target()).path);
+    exchange.Start(request,
+                   counterd::http::Dispatch(
+                       request, match, HandlerContext{service, state.status}),
+                   service);
     (*store)->CommitPendingBatch();
-    while (!posted.empty()) {
-      auto task = std::move(posted.front());
-      posted.pop_front();
-      task();
-    }
-    Require(answers == 1);
+    Require(ready.calls == 1);
+    std::optional<Response> response = exchange.TakeResponse();
     const unsigned status = response->result_int();
     Require(status >= 100 && status < 600 && status != 500);
     const bool is_head = request.method() == bhttp::verb::head;
@@ -163,7 +165,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes,
   Require((*store)->CompactNow().ok());
   store->reset();
   fs.SimulateCrash();
-  auto reopened = CounterStore::Open(fs, clock, Options());
+  auto reopened = FileRepository::Open(fs, clock, Options());
   Require(reopened.has_value());
   Require(Counters(**reopened) == before);
   return 0;

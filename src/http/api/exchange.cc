@@ -1,12 +1,15 @@
 #include "api/exchange.h"
 
+#include <chrono>
 #include <utility>
 
 namespace counterd::http {
 
 void Exchange::Start(const Request& request, Action action,
-                     service::CounterService& service) {
+                     const HandlerContext& context) {
   request_ = &request;
+  context_ = &context;
+  service::CounterService& service = context.service;
   action_ = std::move(action);
   result_ = std::monostate{};
   if (auto* read = std::get_if<ReadCall>(&action_)) {
@@ -50,8 +53,12 @@ Response Exchange::TakeResponse() {
   if (std::holds_alternative<ListCall>(action_)) {
     return RenderList(request, std::get<Result<service::ListPage>>(result_));
   }
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          context_->status.clock.Now().time_since_epoch())
+          .count();
   return RenderCommit(request, std::get<CommitCall>(action_),
-                      std::get<domain::TransactionOutcome>(result_));
+                      std::get<domain::TransactionOutcome>(result_), now_ms);
 }
 
 }  // namespace counterd::http

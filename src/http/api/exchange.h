@@ -38,9 +38,9 @@ class Exchange final
   Exchange& operator=(const Exchange&) = delete;
 
   // Starts |action| for |request|, which must stay alive and unchanged
-  // until TakeResponse.
+  // until TakeResponse. |context| must outlive the exchange.
   void Start(const Request& request, Action action,
-             service::CounterService& service);
+             const HandlerContext& context);
   // The response. REQUIRES: OnReady was called for this Start.
   Response TakeResponse();
 
@@ -51,6 +51,7 @@ class Exchange final
 
   Sink& sink_;
   const Request* request_ = nullptr;
+  const HandlerContext* context_ = nullptr;
   Action action_;
   std::variant<std::monostate, Result<std::optional<domain::Counter>>,
                Result<service::ListPage>, domain::TransactionOutcome>

@@ -1,7 +1,9 @@
 #include "api/handlers.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -85,6 +87,36 @@ Response CounterResponse(const Request& request,
   return res;
 }
 
+// Whole seconds from |now_ms| until |at_ms|, rounded up, at least 1.
+std::int64_t SecondsUntil(std::int64_t at_ms, std::int64_t now_ms) {
+  constexpr std::int64_t kMsPerSecond = 1000;
+  return std::max<std::int64_t>(
+      1, (at_ms - now_ms + kMsPerSecond - 1) / kMsPerSecond);
+}
+
+// draft-ietf-httpapi-ratelimit-headers: the policy (quota q per window w)
+// and the state of this window (r remaining, t seconds until it resets).
+void SetRateLimitFields(const RateLimitPolicy& policy,
+                        const std::optional<domain::Counter>& counter,
+                        std::int64_t now_ms, Response& res) {
+  res.set("RateLimit-Policy",
+          "\"counter\";q=" + std::to_string(policy.quota) +
+              ";w=" + std::to_string(policy.window_seconds));
+  const std::int64_t used = counter ? counter->value : 0;
+  // Saturating: a counter below a negative quota cannot overflow this.
+  std::int64_t remaining = 0;
+  if (__builtin_sub_overflow(policy.quota, used, &remaining)) {
+    remaining = used < 0 ? INT64_MAX : 0;
+  }
+  std::string state =
+      "\"counter\";r=" + std::to_string(std::max<std::int64_t>(0, remaining));
+  if (counter && counter->expires_at_ms != 0) {
+    state +=
+        ";t=" + std::to_string(SecondsUntil(counter->expires_at_ms, now_ms));
+  }
+  res.set("RateLimit", state);
+}
+
 Result<domain::CounterName> ParseName(std::string_view raw_name) {
   Result<std::string> decoded = PercentDecode(raw_name);
   if (!decoded) return decoded.error();
@@ -154,17 +186,61 @@ domain::Operation MakeOperation(OpKind kind, domain::CounterName name,
 }
 
 // POST .../increment and .../decrement, and the classic /counter/increment.
-Action AddDelta(const Request& request, domain::CounterName name,
-                OpKind kind) {
+Action AddDelta(const Request& request, domain::CounterName name, OpKind kind) {
   if (auto error = CheckContentType(request)) return std::move(*error);
-  IntegerOrError by = DecodeDeltaBody(request.body());
-  if (auto* error = std::get_if<BodyError>(&by)) {
+  Decoded<DeltaBody> body = DecodeDeltaBody(request.body());
+  if (auto* error = std::get_if<BodyError>(&body)) {
     return ProblemReply(error->type, std::move(error->detail), request);
   }
-  CommitCall call{domain::SingleOperation(MakeOperation(
-                      kind, std::move(name), std::get<std::int64_t>(by),
-                      PreconditionOf(request, false))),
-                  CommitShape::kCounter};
+  DeltaBody& delta = std::get<DeltaBody>(body);
+  domain::Operation op = MakeOperation(kind, std::move(name), delta.by,
+                                       PreconditionOf(request, false));
+  op.min = delta.min;
+  op.max = delta.max;
+  op.ttl_seconds = delta.ttl_seconds;
+  CommitCall call{domain::SingleOperation(std::move(op)), CommitShape::kCounter,
+                  std::nullopt};
+  if (delta.max && delta.ttl_seconds) {
+    call.rate_limit = RateLimitPolicy{*delta.max, *delta.ttl_seconds};
+  }
+  if (auto error = ParseIdempotency(request, call.tx)) {
+    return std::move(*error);
+  }
+  return call;
+}
+
+// POST /batch: every operation validated before anything is committed.
+Action ServeBatch(const Request& request) {
+  if (auto error = CheckContentType(request)) return std::move(*error);
+  Decoded<std::vector<BatchOperation>> body = DecodeBatchBody(request.body());
+  if (auto* error = std::get_if<BodyError>(&body)) {
+    return ProblemReply(error->type, std::move(error->detail), request);
+  }
+  CommitCall call{{}, CommitShape::kBatch, std::nullopt};
+  call.tx.batch = true;
+  std::vector<BatchOperation>& ops =
+      std::get<std::vector<BatchOperation>>(body);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    BatchOperation& sent = ops[i];
+    Result<domain::CounterName> name = domain::CounterName::Parse(sent.name);
+    if (!name) {
+      Problem problem = MakeProblem(
+          ProblemType::kInvalidName,
+          "operations[" + std::to_string(i) + "]: " + name.error().message(),
+          Instance(request));
+      problem.operation = i;
+      return MakeProblemResponse(problem);
+    }
+    domain::Precondition pre;
+    if (sent.if_match) AddIfMatch(*sent.if_match, pre);
+    pre.must_be_absent = sent.if_none_match;
+    domain::Operation op = MakeOperation(sent.kind, std::move(*name),
+                                         sent.operand, std::move(pre));
+    op.min = sent.min;
+    op.max = sent.max;
+    op.ttl_seconds = sent.ttl_seconds;
+    call.tx.ops.push_back(std::move(op));
+  }
   if (auto error = ParseIdempotency(request, call.tx)) {
     return std::move(*error);
   }
@@ -179,22 +255,22 @@ Action ServeCounter(const Request& request, Method method,
       return ReadCall{std::move(name), false};
     case Method::kPut: {
       if (auto error = CheckContentType(request)) return std::move(*error);
-      IntegerOrError value = DecodeSetBody(request.body());
-      if (auto* error = std::get_if<BodyError>(&value)) {
+      Decoded<SetBody> body = DecodeSetBody(request.body());
+      if (auto* error = std::get_if<BodyError>(&body)) {
         return ProblemReply(error->type, std::move(error->detail), request);
       }
-      return CommitCall{domain::SingleOperation(MakeOperation(
-                            OpKind::kSet, std::move(name),
-                            std::get<std::int64_t>(value),
-                            PreconditionOf(request, true))),
-                        CommitShape::kPut};
+      domain::Operation op = MakeOperation(OpKind::kSet, std::move(name),
+                                           std::get<SetBody>(body).value,
+                                           PreconditionOf(request, true));
+      op.ttl_seconds = std::get<SetBody>(body).ttl_seconds;
+      return CommitCall{domain::SingleOperation(std::move(op)),
+                        CommitShape::kPut, std::nullopt};
     }
     case Method::kDelete:
-      return CommitCall{
-          domain::SingleOperation(MakeOperation(
-              OpKind::kDelete, std::move(name), 0,
-              PreconditionOf(request, false))),
-          CommitShape::kDelete};
+      return CommitCall{domain::SingleOperation(
+                            MakeOperation(OpKind::kDelete, std::move(name), 0,
+                                          PreconditionOf(request, false))),
+                        CommitShape::kDelete, std::nullopt};
     case Method::kPost:
     case Method::kOther:
       break;
@@ -225,9 +301,9 @@ Action ServeList(const Request& request, std::string_view query) {
     } else if (key == "prefix" || key == "after") {
       for (const char c : value) {
         if (!domain::IsCounterNameChar(c)) {
-          return ProblemReply(ProblemType::kInvalidQuery,
-                              key + " may only contain A-Z a-z 0-9 . _ - :",
-                              request);
+          return ProblemReply(
+              ProblemType::kInvalidQuery,
+              key + " may only contain A-Z a-z 0-9 . _ - :", request);
         }
       }
       (key == "prefix" ? list.prefix : list.after) = std::move(value);
@@ -276,8 +352,7 @@ Action Dispatch(const Request& request, const RouteMatch& match,
 
   if (target.path.empty() || target.path.front() != '/') {
     return ProblemReply(ProblemType::kBadRequest,
-                        "the request target must be an absolute path",
-                        request);
+                        "the request target must be an absolute path", request);
   }
   if (match.route == Route::kOther) {
     return ProblemReply(ProblemType::kRouteNotFound, "no resource at this path",
@@ -306,6 +381,8 @@ Action Dispatch(const Request& request, const RouteMatch& match,
       return AddDelta(request, domain::CounterName::Default(), OpKind::kAdd);
     case Route::kCounterList:
       return ServeList(request, target.query);
+    case Route::kBatch:
+      return ServeBatch(request);
     case Route::kCounter:
     case Route::kCounterIncrement:
     case Route::kCounterDecrement:
@@ -352,20 +429,35 @@ Response RenderList(const Request& request,
 }
 
 Response RenderCommit(const Request& request, const CommitCall& call,
-                      const domain::TransactionOutcome& outcome) {
+                      const domain::TransactionOutcome& outcome,
+                      std::int64_t now_ms) {
   Response res;
+  // The counter the answer is about: the new state, or the refused
+  // operation's counter as it stood.
+  std::optional<domain::Counter> subject = outcome.current;
   if (!outcome.status.ok()) {
-    res = MakeProblemResponse(
-        ProblemFromStatus(outcome.status, Instance(request)));
+    Problem problem = ProblemFromStatus(outcome.status, Instance(request));
+    if (call.shape == CommitShape::kBatch)
+      problem.operation = outcome.failed_op;
+    res = MakeProblemResponse(problem);
+    // A refused bounded change can succeed once its window is over.
+    if (outcome.status.code() == StatusCode::kLimitExceeded && subject &&
+        subject->expires_at_ms != 0) {
+      res.set(bhttp::field::retry_after,
+              std::to_string(SecondsUntil(subject->expires_at_ms, now_ms)));
+    }
   } else if (call.shape == CommitShape::kDelete) {
     res = Response{bhttp::status::no_content, 11};
+  } else if (call.shape == CommitShape::kBatch) {
+    res = MakeJsonResponse(bhttp::status::ok,
+                           EncodeBatchResults(outcome.results));
   } else if (outcome.results.empty() || !outcome.results[0].counter) {
-    res = MakeProblemResponse(
-        MakeProblem(ProblemType::kInternal,
-                    "mutation succeeded without a counter state",
-                    Instance(request)));
+    res = MakeProblemResponse(MakeProblem(
+        ProblemType::kInternal, "mutation succeeded without a counter state",
+        Instance(request)));
   } else {
     const domain::OpResult& result = outcome.results[0];
+    subject = result.counter;
     const bool created = call.shape == CommitShape::kPut && result.created;
     res = MakeJsonResponse(created ? bhttp::status::created : bhttp::status::ok,
                            EncodeCounter(*result.counter));
@@ -373,6 +465,9 @@ Response RenderCommit(const Request& request, const CommitCall& call,
     if (created) {
       res.set(bhttp::field::location, "/counters/" + result.counter->name);
     }
+  }
+  if (call.rate_limit && res.result() != bhttp::status::internal_server_error) {
+    SetRateLimitFields(*call.rate_limit, subject, now_ms, res);
   }
   if (outcome.replayed) res.set("Idempotent-Replayed", "true");
   return res;

@@ -10,6 +10,7 @@
 #ifndef COUNTERD_HTTP_API_HANDLERS_H_
 #define COUNTERD_HTTP_API_HANDLERS_H_
 
+#include <cstdint>
 #include <optional>
 #include <variant>
 
@@ -43,10 +44,18 @@ enum class CommitShape {
   kCounter,  // the counter, 200 (increment, decrement)
   kPut,      // the counter, 201 + Location when created, else 200
   kDelete,   // 204
+  kBatch,    // {"results": [...]}, 200
+};
+// A fixed-window rate limit a request asked for (an increment with both
+// "max" and "ttl_seconds"): its answers carry the IETF RateLimit fields.
+struct RateLimitPolicy {
+  std::int64_t quota = 0;            // max
+  std::uint32_t window_seconds = 0;  // ttl_seconds
 };
 struct CommitCall {
   domain::Transaction tx;
   CommitShape shape = CommitShape::kCounter;
+  std::optional<RateLimitPolicy> rate_limit;
 };
 
 using Action = std::variant<Response, ReadCall, ListCall, CommitCall>;
@@ -61,8 +70,10 @@ Response RenderRead(const Request& request, const ReadCall& call,
                     const Result<std::optional<domain::Counter>>& result);
 Response RenderList(const Request& request,
                     const Result<service::ListPage>& result);
+// |now_ms|: the server's wall clock, for Retry-After and RateLimit.
 Response RenderCommit(const Request& request, const CommitCall& call,
-                      const domain::TransactionOutcome& outcome);
+                      const domain::TransactionOutcome& outcome,
+                      std::int64_t now_ms);
 
 }  // namespace counterd::http
 

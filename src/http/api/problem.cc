@@ -163,12 +163,12 @@ ProblemType ProblemTypeFor(StatusCode code) {
 Problem MakeProblem(ProblemType type, std::string detail,
                     std::string instance) {
   return Problem{type, Describe(type).status, std::move(detail),
-                 std::move(instance)};
+                 std::move(instance), std::nullopt};
 }
 
 Problem ProblemFromStatus(const Status& status, std::string instance) {
   return Problem{ProblemTypeFor(status.code()), HttpStatusFor(status.code()),
-                 status.message(), std::move(instance)};
+                 status.message(), std::move(instance), std::nullopt};
 }
 
 }  // namespace counterd::http

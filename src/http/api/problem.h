@@ -5,6 +5,8 @@
 #ifndef COUNTERD_HTTP_API_PROBLEM_H_
 #define COUNTERD_HTTP_API_PROBLEM_H_
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -52,6 +54,8 @@ struct Problem {
   unsigned status = 500;
   std::string detail;    // this occurrence, for humans
   std::string instance;  // the request path
+  // POST /batch: the 0-based index of the operation that was refused.
+  std::optional<std::size_t> operation;
 
   std::string TypeUri() const;
   std::string_view Title() const { return Describe(type).title; }

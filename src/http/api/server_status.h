@@ -14,6 +14,7 @@
 #include <string>
 
 #include "api/metrics.h"
+#include "counterd/core/clock.h"
 
 namespace counterd::http {
 
@@ -37,9 +38,10 @@ struct ServerIdentity {
 };
 
 struct ServerStatus {
-  // |gauges| must outlive this ServerStatus.
-  ServerStatus(ServerIdentity id, const ConnectionGauges& gauges)
-      : identity(std::move(id)), connections(gauges) {}
+  // |gauges| and |wall_clock| must outlive this ServerStatus.
+  ServerStatus(ServerIdentity id, const ConnectionGauges& gauges,
+               const Clock& wall_clock)
+      : identity(std::move(id)), connections(gauges), clock(wall_clock) {}
   ServerStatus(const ServerStatus&) = delete;
   ServerStatus& operator=(const ServerStatus&) = delete;
 
@@ -49,6 +51,9 @@ struct ServerStatus {
   std::atomic<bool> draining{false};
   HttpMetrics metrics;
   const ConnectionGauges& connections;
+  // Wall-clock time for what a response says about expiries (Retry-After,
+  // RateLimit).
+  const Clock& clock;
 };
 
 }  // namespace counterd::http

@@ -23,13 +23,14 @@ struct ServerState {
       : options(std::move(opts)),
         service(svc),
         connections(options.max_connections),
-        status(ServerIdentity{options.version, options.hostname}, connections) {
-  }
+        status(ServerIdentity{options.version, options.hostname}, connections,
+               clock) {}
   ServerState(const ServerState&) = delete;
   ServerState& operator=(const ServerState&) = delete;
 
   const ServerOptions options;
   service::CounterService& service;
+  const SystemClock clock;
   ConnectionRegistry connections;
   ServerStatus status;
 };

@@ -68,7 +68,8 @@ Session::Session(Socket&& socket, const tcp::endpoint& peer,
       ioc_(socket_.get_executor().context()),
       deadline_(socket_.get_executor(), ShortestTimeout(state->options)),
       peer_(peer),
-      state_(std::move(state)) {}
+      state_(std::move(state)),
+      context_{state_->service, state_->status} {}
 
 Session::~Session() {
   EndRequest(std::nullopt);
@@ -240,10 +241,9 @@ void Session::Handle() {
   parser_.reset();
   // The match points into the parser's target: match again on request_'s.
   match_ = MatchRoute(SplitTarget(request_.target()).path);
-  Action action =
-      Dispatch(request_, match_, HandlerContext{state_->service, state_->status});
+  Action action = Dispatch(request_, match_, context_);
   if (!std::holds_alternative<Response>(action)) awaiting_ = shared_from_this();
-  exchange_.Start(request_, std::move(action), state_->service);
+  exchange_.Start(request_, std::move(action), context_);
 }
 
 void Session::OnReady() {
@@ -341,8 +341,7 @@ void Session::EndRequest(std::optional<unsigned> status) {
   request_in_flight_ = false;
   if (status) {
     const std::chrono::duration<double> took = Clock::now() - request_start_;
-    state_->status.metrics.Record(match_.route, method_, *status,
-                                  took.count());
+    state_->status.metrics.Record(match_.route, method_, *status, took.count());
   }
   state_->connections.RequestFinished();
 }

@@ -38,7 +38,7 @@
 namespace counterd::http {
 
 class Session final : public std::enable_shared_from_this<Session>,
-                private Exchange::Sink {
+                      private Exchange::Sink {
  public:
   using Executor = boost::asio::io_context::executor_type;
   using Socket =
@@ -133,6 +133,7 @@ class Session final : public std::enable_shared_from_this<Session>,
   Method method_ = Method::kOther;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request request_;
+  HandlerContext context_;
   Exchange exchange_{*this};
   // Keeps the session alive while the service works on its request: the
   // service holds only the Exchange.

@@ -53,7 +53,8 @@ struct TestExchange final : Exchange::Sink {
 class HandlersTest : public ::testing::Test {
  protected:
   HandlersTest()
-      : service_(store_), status_(ServerIdentity{"1.2.3", "pod-0"}, gauges_) {}
+      : service_(store_),
+        status_(ServerIdentity{"1.2.3", "pod-0"}, gauges_, clock_) {}
 
   static Request MakeRequest(verb method, std::string_view target,
                              std::string body, const Headers& headers) {
@@ -70,12 +71,9 @@ class HandlersTest : public ::testing::Test {
                                       const Headers& headers = {}) {
     auto ex = std::make_unique<TestExchange>(
         MakeRequest(method, target, std::move(body), headers));
-    const RouteMatch match =
-        MatchRoute(SplitTarget(ex->request.target()).path);
-    ex->exchange.Start(
-        ex->request,
-        Dispatch(ex->request, match, HandlerContext{service_, status_}),
-        service_);
+    const RouteMatch match = MatchRoute(SplitTarget(ex->request.target()).path);
+    ex->exchange.Start(ex->request, Dispatch(ex->request, match, context_),
+                       context_);
     return ex;
   }
 
@@ -125,6 +123,7 @@ class HandlersTest : public ::testing::Test {
   service::CounterService service_;
   NoConnections gauges_;
   ServerStatus status_;
+  const HandlerContext context_{service_, status_};
 };
 
 // -- /counter ---------------------------------------------------------------
