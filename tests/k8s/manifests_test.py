@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""deploy/ renders, validates, and fits the binary and the image (issue 7).
+"""deploy/ renders, validates, and fits the binary and the image (issues 7,
+10 §4, 14 §4).
 
-For every overlay (base, dev, local-pv):
+For every overlay (base, dev, local-pv, tls):
 1. `kubectl kustomize` + ../shared/k8s/validate --restricted: strict schema
    validation against Kubernetes' OpenAPI plus the restricted Pod Security
    Standard.
@@ -10,14 +11,26 @@ For every overlay (base, dev, local-pv):
    template; Service targetPorts, probe ports and NetworkPolicy ports are the
    port counterd listens on (COUNTERD_LISTEN in the ConfigMap); the data
    volume is mounted where COUNTERD_DATA_DIR points; the grace period
-   outlasts the drain timeout; the PDB does not block node drains; no
-   Service link variable lands in counterd's COUNTERD_* namespace; uid/gid
-   match the Dockerfile's USER; a pre-provisioned claim (local-pv) has the
-   name and spec the StatefulSet adopts; recommended labels everywhere.
-3. Against the real binary ($COUNTERD_BIN): every ConfigMap key is an option
-   `counterd --help` lists, and counterd started with exactly the
-   environment the kubelet would build (ConfigMap + env, Service links
-   as configured) comes up and answers every probe path with 200.
+   outlasts the drain timeout; the PDB does not block node drains; service
+   links are off (counterd never reads them); uid/gid match the
+   Dockerfile's USER; a pre-provisioned claim (local-pv) has the name and
+   spec the StatefulSet adopts; recommended labels everywhere; the tokens
+   file and the TLS pair come from read-only, whole-directory Secret mounts
+   (counterd-tokens, counterd-tls of type kubernetes.io/tls); probes use
+   HTTPS exactly where TLS is on; no Secret outside the dev overlay, whose
+   tokens are the ones deploy/README.md documents.
+3. deploy/monitoring: the validator (CRDs have no schema here), the
+   PrometheusRule holds the rules file's alerts, the ServiceMonitor selects
+   only the client Service, through a port it has, with the metrics token.
+4. Against the real binary ($COUNTERD_BIN): every ConfigMap key is an option
+   `counterd --help` lists (or a PENDING_OPTIONS entry of k8s_render.py
+   while counterd lacks it), and counterd started with exactly the
+   environment the kubelet would build (ConfigMap + env, the Secrets' files
+   where the pod mounts them) answers every probe the way the kubelet asks
+   with 200, without a token; with authentication on, /metrics answers 401
+   without a token and 200 with the metrics token. It also starts with the
+   service links of several counterd-* Services and still refuses
+   COUNTERD_PORT=8080.
 
 Skips (exit 77) without kubectl or the validator; fails instead under CI=true.
 """
@@ -135,11 +148,10 @@ class Checker:
         self.need(mounts.get("data") == env.get("COUNTERD_DATA_DIR", "/data"),
                   f"volume 'data' is mounted at {mounts.get('data')}, but counterd writes "
                   f"{env.get('COUNTERD_DATA_DIR', '/data')}")
-        links = k8s.service_link_env(k8s.find(objs, "Service"))
-        clash = sorted(k for k in links if k.startswith("COUNTERD_"))
-        self.need(pspec.get("enableServiceLinks") is False or not clash,
-                  f"Service links would inject {clash} and counterd rejects unknown "
-                  "COUNTERD_* variables: set enableServiceLinks: false")
+        # counterd ignores the links of counterd-* Services (the binary check
+        # below), but never uses them: they only fill the environment.
+        self.need(pspec.get("enableServiceLinks") is False,
+                  "enableServiceLinks must be false (counterd never reads the links)")
 
         # Probes: HTTP on the listening port; liveness never on the disk.
         paths = {}
