@@ -114,6 +114,9 @@ int main(int argc, char** argv, char** envp) {
   }
 
   counterd::app::SetUpLogging(config.log_format, config.log_level);
+  for (const std::string& name : invocation->ignored_service_links) {
+    spdlog::debug("ignoring a Kubernetes service link variable name={}", name);
+  }
   // Before the store starts its threads, so they inherit the signal mask.
   counterd::app::ShutdownSignals signals;
 

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "counterd/core/result.h"
 #include "counterd/http/listen_address.h"
@@ -52,6 +53,9 @@ struct Invocation {
   Command command = Command::kServe;
   Config config;
   std::string text;  // for kHelp and kVersion
+  // Kubernetes service-link variables that were recognised and ignored
+  // (kServe), in environment order: main logs them at debug level.
+  std::vector<std::string> ignored_service_links;
 };
 
 // Parses |args| (args[0] is the program name) and |environment| ("NAME=value"
@@ -61,7 +65,10 @@ struct Invocation {
 // a malformed value or one out of range.
 //
 // Kubernetes service links (COUNTERD_SERVICE_HOST, COUNTERD_PORT_8080_TCP,
-// ... for a Service named "counterd") are not options and are ignored.
+// COUNTERD_POSTGRES_SERVICE_PORT, ... for any Service whose name is
+// "counterd" or starts with "counterd-") are not options: a variable with
+// exactly the name and value shape the kubelet injects is ignored and listed
+// in |ignored_service_links|; any other unknown COUNTERD_* is still an error.
 Result<Invocation> ParseCommandLine(std::span<const char* const> args,
                                     std::span<const char* const> environment);
 
