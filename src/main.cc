@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -13,7 +14,9 @@
 #include "counterd/app/logging.h"
 #include "counterd/app/serve.h"
 #include "counterd/app/shutdown_signals.h"
+#include "counterd/app/token_file.h"
 #include "counterd/core/clock.h"
+#include "counterd/http/auth.h"
 #include "counterd/platform/fault_injection_file_system.h"
 #include "counterd/platform/posix_file_system.h"
 #include "counterd/storage/counter_store.h"
@@ -54,6 +57,30 @@ int RunCheck(const std::string& data_dir) {
         "cuts it\n",
         static_cast<unsigned long long>(info->torn_bytes_truncated));
   }
+  return 0;
+}
+
+// counterd hash-token: the token on stdin, the line for the tokens file on
+// stdout. Reads at most 64 KiB: a token is at most 4 KiB.
+int RunHashToken() {
+  std::string input;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), stdin)) > 0) {
+    input.append(buf, n);
+    if (input.size() > 64 * 1024) break;
+  }
+  if (std::ferror(stdin)) {
+    std::fprintf(stderr, "counterd hash-token: cannot read standard input\n");
+    return kExitUsage;
+  }
+  const auto hex = counterd::http::HashTokenInput(input);
+  if (!hex) {
+    std::fprintf(stderr, "counterd hash-token: %s\n",
+                 hex.error().message().c_str());
+    return kExitUsage;
+  }
+  std::printf("%s\n", hex->c_str());
   return 0;
 }
 
@@ -103,6 +130,8 @@ int main(int argc, char** argv, char** envp) {
       return counterd::app::RunHealthcheck(config.listen);
     case Command::kCheck:
       return RunCheck(config.data_dir);
+    case Command::kHashToken:
+      return RunHashToken();
     case Command::kServe:
       break;
   }
@@ -116,6 +145,18 @@ int main(int argc, char** argv, char** envp) {
     std::fprintf(stderr, "counterd: %s\n", fs.error().message().c_str());
     return kExitUsage;
   }
+  // An unusable tokens file is a configuration error, found before the
+  // store opens: one line naming the file and the entry, exit code 2.
+  std::optional<counterd::app::TokenFile> tokens;
+  if (!config.auth_tokens_file.empty()) {
+    auto loaded =
+        counterd::app::TokenFile::Load(*fs->posix, config.auth_tokens_file);
+    if (!loaded) {
+      std::fprintf(stderr, "counterd: %s\n", loaded.error().message().c_str());
+      return kExitUsage;
+    }
+    tokens = std::move(*loaded);
+  }
   const counterd::SystemClock clock;
   auto store = counterd::storage::CounterStore::Open(
       fs->active(), clock, counterd::app::StoreOptionsFrom(config));
@@ -123,5 +164,6 @@ int main(int argc, char** argv, char** envp) {
     spdlog::error("cannot open the store: {}", store.error().ToString());
     return kExitFailure;
   }
-  return counterd::app::Serve(config, **store, signals);
+  return counterd::app::Serve(config, **store, signals,
+                              tokens ? &*tokens : nullptr);
 }

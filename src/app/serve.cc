@@ -19,6 +19,10 @@ namespace counterd::app {
 namespace {
 
 constexpr std::chrono::milliseconds kHealthcheckTimeout{2000};
+// How often the tokens file is checked for a change. A Kubernetes Secret
+// update takes up to a minute or so to reach the pod; a second more is
+// nothing, and a stat(2) a second costs nothing.
+constexpr std::chrono::milliseconds kTokenPollInterval{1000};
 
 http::ServerOptions ServerOptionsFrom(const Config& config) {
   http::ServerOptions options;
@@ -55,6 +59,61 @@ void LogListening(const Config& config, const http::ListenAddress& bound,
   }
 }
 
+void LogAuth(const Config& config, const TokenFile* tokens) {
+  if (tokens == nullptr) {
+    spdlog::warn(
+        "authentication is off: anyone who can reach {} can read, change and "
+        "delete every counter; set --auth-tokens-file (docs/security.md), or "
+        "listen on loopback only",
+        config.listen.ToString());
+    return;
+  }
+  spdlog::info("authentication on: bearer tokens required tokens={} path={}",
+               http::TokenCount(*tokens->tokens()), LogValue(tokens->path()));
+}
+
+// Reads the tokens file again and puts it in force, or keeps the tokens in
+// force and says why not. The message names the file and the entry, never
+// a token (the file holds only hashes).
+void ReloadTokens(TokenFile& tokens, http::Server& server,
+                  std::string_view reason) {
+  Result<std::shared_ptr<const http::TokenSet>> loaded = tokens.Reload();
+  if (!loaded) {
+    server.CountFailedTokenReload();
+    spdlog::error(
+        "auth: tokens reload failed; the previous tokens stay in force "
+        "reason={} error={}",
+        reason, LogValue(loaded.error().message()));
+    return;
+  }
+  server.ReplaceTokens(*loaded);
+  spdlog::info("auth: tokens reloaded reason={} tokens={} path={}", reason,
+               http::TokenCount(**loaded), LogValue(tokens.path()));
+}
+
+// Serves until SIGTERM or SIGINT, which it returns; SIGHUP and changes of
+// the tokens file reload the tokens meanwhile.
+Signal ServeUntilShutdown(ShutdownSignals& signals, http::Server& server,
+                          TokenFile* tokens) {
+  std::optional<std::chrono::milliseconds> poll;
+  if (tokens != nullptr) poll = kTokenPollInterval;
+  for (;;) {
+    const std::optional<Signal> signal = signals.Wait(poll);
+    if (!signal) {
+      if (tokens->Changed()) ReloadTokens(*tokens, server, "file-changed");
+      continue;
+    }
+    if (*signal != Signal::kHangup) return *signal;
+    if (tokens != nullptr) {
+      ReloadTokens(*tokens, server, "SIGHUP");
+    } else {
+      spdlog::info(
+          "SIGHUP received; nothing to reload (authentication is "
+          "off)");
+    }
+  }
+}
+
 std::int64_t MillisSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now() - start)
@@ -74,10 +133,13 @@ storage::StoreOptions StoreOptionsFrom(const Config& config) {
 }
 
 int Serve(const Config& config, storage::CounterStore& store,
-          ShutdownSignals& signals) {
+          ShutdownSignals& signals, TokenFile* tokens) {
   service::CounterService service(store);
+  http::ServerOptions options = ServerOptionsFrom(config);
+  if (tokens != nullptr) options.tokens = tokens->tokens();
+  LogAuth(config, tokens);
   Result<std::unique_ptr<http::Server>> server =
-      http::Server::Start(ServerOptionsFrom(config), service);
+      http::Server::Start(std::move(options), service);
   if (!server) {
     spdlog::error("cannot serve: {}", server.error().message());
     if (Status closed = store.Close(); !closed.ok()) {
@@ -87,7 +149,8 @@ int Serve(const Config& config, storage::CounterStore& store,
   }
   LogListening(config, (*server)->local_address(), store.Recovery());
 
-  const std::string_view signal = signals.Wait();
+  const std::string_view signal =
+      SignalName(ServeUntilShutdown(signals, **server, tokens));
   const auto started = std::chrono::steady_clock::now();
   spdlog::info("shutdown: {} received; draining signal={} drain_timeout_ms={}",
                signal, signal, config.drain_timeout.count());

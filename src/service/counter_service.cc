@@ -115,7 +115,7 @@ Plan PlanMutation(const MutationRequest& request, const StateView& view) {
   Plan plan;
   if (request.idempotency) {
     const IdempotencyIntent& intent = *request.idempotency;
-    if (const auto* record = view.FindIdempotency(intent.key.str())) {
+    if (const auto* record = view.FindIdempotency(intent.StoredKey())) {
       plan.outcome = Replay(*record, intent.fingerprint);
       return plan;
     }
@@ -125,7 +125,7 @@ Plan PlanMutation(const MutationRequest& request, const StateView& view) {
     // The outcome is journaled with the change it describes, in the same
     // record, so a retry after a crash sees both or neither.
     storage::IdempotencyRecord record;
-    record.key = request.idempotency->key.str();
+    record.key = request.idempotency->StoredKey();
     record.fingerprint = request.idempotency->fingerprint;
     record.created_at_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -138,6 +138,15 @@ Plan PlanMutation(const MutationRequest& request, const StateView& view) {
 }
 
 }  // namespace
+
+std::string IdempotencyIntent::StoredKey() const {
+  if (scope.empty()) return key.str();
+  std::string stored;
+  stored.reserve(scope.size() + 1 + key.str().size());
+  stored.append(scope).push_back('\x1f');
+  stored.append(key.str());
+  return stored;
+}
 
 CounterService::CounterService(storage::CounterStore& store) : store_(store) {}
 
@@ -169,12 +178,13 @@ void CounterService::Mutate(MutationRequest request, Callback done) {
   if (request.idempotency) {
     const IdempotencyIntent& intent = *request.idempotency;
     // A finished request is answered from the committed table at once.
-    if (auto record = store_.FindIdempotency(intent.key.str())) {
+    const std::string stored_key = intent.StoredKey();
+    if (auto record = store_.FindIdempotency(stored_key)) {
       done(Replay(*record, intent.fingerprint));
       return;
     }
     std::lock_guard lock(in_flight_mu_);
-    if (!in_flight_keys_.insert(intent.key.str()).second) {
+    if (!in_flight_keys_.insert(stored_key).second) {
       MutationOutcome outcome;
       outcome.status = Status::Aborted(
           "a request with this Idempotency-Key is still in flight; retry "
@@ -182,7 +192,7 @@ void CounterService::Mutate(MutationRequest request, Callback done) {
       done(std::move(outcome));
       return;
     }
-    key = intent.key.str();
+    key = stored_key;
   }
   store_.Submit(
       [request = std::move(request)](const StateView& view) {

@@ -46,6 +46,15 @@ struct IdempotencyIntent {
   // Equal for the same request (method, path, semantic body); a reuse of the
   // key with another fingerprint is refused with kAlreadyExists.
   std::string fingerprint;
+  // Whose key it is: the caller's token name ("" with authentication off).
+  // Keys of different scopes never meet: the same key from another token is
+  // another key, so one caller can never replay another's answer.
+  std::string scope;
+
+  // The key as the store keeps it: |key| alone when |scope| is empty (as
+  // before authentication existed), else scope + '\x1f' + key. Neither a
+  // token name nor a key can contain 0x1f, so the two never collide.
+  std::string StoredKey() const;
 };
 
 struct MutationRequest {

@@ -16,6 +16,7 @@
 #include "api/metrics.h"
 #include "api/router.h"
 #include "api/uri.h"
+#include "api/visible_list.h"
 #include "counterd/domain/counter_name.h"
 #include "counterd/domain/idempotency_key.h"
 
@@ -154,8 +155,10 @@ std::optional<Response> ParseIdempotency(const Call& call,
     return ProblemReply(ProblemType::kInvalidIdempotencyKey,
                         key.error().message(), call);
   }
-  mutation.idempotency =
-      service::IdempotencyIntent{std::move(*key), fingerprint()};
+  // Scoped by token name: another token's key is another key.
+  const Principal* principal = call.context.principal;
+  mutation.idempotency = service::IdempotencyIntent{
+      std::move(*key), fingerprint(), principal ? principal->name() : ""};
   return std::nullopt;
 }
 
@@ -307,8 +310,13 @@ Response ServeList(const Call& call, std::string_view query) {
       (key == "prefix" ? list.prefix : list.after) = std::move(value);
     }
   }
-  return MakeJsonResponse(bhttp::status::ok,
-                          EncodeCounterPage(call.context.service.List(list)));
+  // A token limited to prefixes sees only its counters.
+  const Principal* principal = call.context.principal;
+  return MakeJsonResponse(
+      bhttp::status::ok,
+      EncodeCounterPage(
+          principal ? ListVisible(call.context.service, list, *principal)
+                    : call.context.service.List(list)));
 }
 
 Response ServeRoot(const Call& call) {
@@ -338,7 +346,7 @@ Response ServeMetrics(const Call& call) {
       ServerGauges{status.identity.version, IsReady(call.context, nullptr),
                    status.connections.open(),
                    status.connections.requests_in_flight(),
-                   UptimeSeconds(status)});
+                   UptimeSeconds(status), status.auth.Read()});
   return res;
 }
 

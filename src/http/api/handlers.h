@@ -14,6 +14,7 @@
 #include <functional>
 
 #include "api/message.h"
+#include "api/principal.h"
 #include "api/server_status.h"
 #include "counterd/service/counter_service.h"
 
@@ -23,6 +24,11 @@ namespace counterd::http {
 struct HandlerContext {
   service::CounterService& service;
   const ServerStatus& status;
+  // Who the request runs as, once the session's authorizer let it through;
+  // null with authentication off. Read only during HandleRequest: it scopes
+  // Idempotency-Keys and filters GET /counters. Whether the request is
+  // allowed at all was decided before its body was read (src/http/auth).
+  const Principal* principal = nullptr;
 };
 
 // How a handler answers one request; the session provides both.

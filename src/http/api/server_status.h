@@ -48,6 +48,8 @@ struct ServerStatus {
   // their connections.
   std::atomic<bool> draining{false};
   HttpMetrics metrics;
+  // Counted by the authorizer (failures) and the server (token reloads).
+  AuthMetrics auth;
   const ConnectionGauges& connections;
 };
 

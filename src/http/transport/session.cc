@@ -136,6 +136,7 @@ void Session::StartRequest() {
   request_start_ = Clock::now();
   route_ = Route::kOther;
   method_ = Method::kOther;
+  principal_.reset();
   // A fresh parser per message, its limits set before the first octet. It
   // is not eager yet: a put stops at the end of the header, so a body sent
   // along with "Expect: 100-continue" still gets its 100 (see OnHeader).
@@ -160,9 +161,15 @@ void Session::ParseHeader() {
 
 void Session::OnHeader() {
   const Request& request = parser_->get();
-  route_ = MatchRoute(SplitTarget(request.target()).path).route;
+  const RouteMatch match = MatchRoute(SplitTarget(request.target()).path);
+  route_ = match.route;
   method_ = MethodOf(request.method());
   request_start_ = Clock::now();
+  // Bearer token, scope and prefix, from the header alone: a refused
+  // request is answered before its body is read (or 100 Continue sent).
+  Authorizer::Decision auth = state_->authorizer.Authorize(request, match);
+  if (auth.refusal) return Refuse(std::move(*auth.refusal));
+  principal_ = std::move(auth.principal);
   if (!parser_->is_done() &&
       beast::iequals(request[bhttp::field::expect], "100-continue")) {
     // The body fits the limit (the parser checked Content-Length): ask
@@ -240,7 +247,9 @@ void Session::Handle() {
   parser_.reset();
   // |post| captures only the io_context, small enough for std::function
   // to store without allocating; |send| keeps the session alive.
-  HandleRequest(request_, HandlerContext{state_->service, state_->status},
+  const HandlerContext context{state_->service, state_->status,
+                               principal_.get()};
+  HandleRequest(request_, context,
                 Reply{[self = shared_from_this()](Response response) {
                         self->Send(std::move(response));
                       },
@@ -279,6 +288,15 @@ void Session::OnReadError(beast::error_code ec) {
     spdlog::warn("connection peer={} read failed: {}", Peer(), ec.message());
   }
   Close();
+}
+
+void Session::Refuse(Response response) {
+  // Closes: the body, if any, stays unread and Linger drains it. The
+  // request's HTTP version and method (HEAD) still shape the answer.
+  close_after_response_ = true;
+  request_ = parser_->release();
+  parser_.reset();
+  Send(std::move(response));
 }
 
 void Session::SendProblem(ProblemType type, std::string detail) {

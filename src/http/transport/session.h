@@ -29,6 +29,7 @@
 #include <boost/beast/http/parser.hpp>
 
 #include "api/message.h"
+#include "api/principal.h"
 #include "api/problem.h"
 #include "api/router.h"
 #include "transport/deadline.h"
@@ -84,6 +85,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnMoreBytes(boost::beast::error_code ec, std::size_t bytes);
   void Handle();
   void OnReadError(boost::beast::error_code ec);
+  // Sends the authorizer's 401/403 and closes.
+  void Refuse(Response response);
   void SendProblem(ProblemType type, std::string detail);
   void Send(Response response);
   void OnWrite(boost::beast::error_code ec);
@@ -126,6 +129,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Method method_ = Method::kOther;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request request_;
+  // Who the current request runs as (auth on); shares the TokenSet.
+  std::shared_ptr<const Principal> principal_;
   // The serialized response (or 100 Continue) being written; its capacity
   // is kept across requests.
   std::string out_;

@@ -50,7 +50,7 @@ class CounterServiceTest : public ::testing::Test {
   static MutationRequest WithKey(MutationRequest r, const char* key,
                                  std::string fingerprint) {
     r.idempotency = IdempotencyIntent{*domain::IdempotencyKey::Parse(key),
-                                      std::move(fingerprint)};
+                                      std::move(fingerprint), ""};
     return r;
   }
 
@@ -178,6 +178,53 @@ TEST_F(CounterServiceTest, IdempotentRetryReplaysAndSurvivesRestart) {
       Run(WithKey(Request(Kind::kAdd, "a", 3), "key-1", "POST a by=3"));
   EXPECT_EQ(other.status.code(), StatusCode::kAlreadyExists);
   EXPECT_EQ(service_->Get(*CounterName::Parse("a"))->value, 2);
+}
+
+// Idempotency-Keys are scoped by token name: the same key sent by another
+// token is another key (it runs, and never replays the first caller's
+// answer), and each scope keeps its own record across a restart.
+TEST_F(CounterServiceTest, SameKeyInAnotherScopeIsAnotherKey) {
+  auto as = [](MutationRequest r, const char* scope) {
+    r.idempotency->scope = scope;
+    return r;
+  };
+  const auto req = WithKey(Request(Kind::kAdd, "a", 2), "key-1", "POST a by=2");
+  auto billing = Run(as(req, "billing"));
+  ASSERT_TRUE(billing.status.ok());
+  EXPECT_FALSE(billing.replayed);
+  EXPECT_EQ(billing.counter->value, 2);
+
+  auto ops = Run(as(req, "ops"));
+  ASSERT_TRUE(ops.status.ok());
+  EXPECT_FALSE(ops.replayed) << "another token replayed billing's answer";
+  EXPECT_EQ(ops.counter->value, 4);
+
+  // Unscoped (authentication off) is a scope of its own as well.
+  auto unscoped = Run(req);
+  EXPECT_FALSE(unscoped.replayed);
+  EXPECT_EQ(unscoped.counter->value, 6);
+
+  // A different request under ops' key is refused for ops only.
+  auto reused = Run(
+      as(WithKey(Request(Kind::kAdd, "a", 9), "key-1", "POST a by=9"), "ops"));
+  EXPECT_EQ(reused.status.code(), StatusCode::kAlreadyExists);
+
+  Reopen();
+  auto billing_again = Run(as(req, "billing"));
+  EXPECT_TRUE(billing_again.replayed);
+  EXPECT_EQ(billing_again.counter->value, 2);
+  auto ops_again = Run(as(req, "ops"));
+  EXPECT_TRUE(ops_again.replayed);
+  EXPECT_EQ(ops_again.counter->value, 4);
+  EXPECT_EQ(service_->Get(*CounterName::Parse("a"))->value, 6);
+}
+
+TEST_F(CounterServiceTest, StoredKeyKeepsUnscopedKeysAsTheyWere) {
+  IdempotencyIntent intent{*domain::IdempotencyKey::Parse("k-1"), "f", ""};
+  EXPECT_EQ(intent.StoredKey(), "k-1");
+  intent.scope = "billing";
+  EXPECT_EQ(intent.StoredKey(), std::string("billing\x1f"
+                                            "k-1"));
 }
 
 TEST_F(CounterServiceTest, RefusalsAreReplayedToo) {
