@@ -369,6 +369,15 @@ Result<Invocation> ParseCommandLine(std::span<const char* const> args,
       return invocation;
     }
     if (command == "hash-token") {
+      // A token given as an argument would sit in the shell history and in
+      // ps; it is refused without being repeated.
+      for (const char* arg : rest) {
+        if (arg != nullptr && arg[0] != '-') {
+          return Status::InvalidArgument(
+              "hash-token reads the token on standard input and takes no "
+              "arguments");
+        }
+      }
       po::options_description hash("Options of counterd hash-token");
       hash.add_options()("help", "print this help and exit");
       COUNTERD_RETURN_IF_ERROR(
