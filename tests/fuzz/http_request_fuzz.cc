@@ -119,14 +119,17 @@ std::shared_ptr<const counterd::http::TokenSet> FuzzTokens() {
     };
     const std::string text =
         R"({"tokens":[)"
-        R"({"name":"fuzz-all","sha256":")" + hash("fuzz-all-secret") +
+        R"({"name":"fuzz-all","sha256":")" +
+        hash("fuzz-all-secret") +
         R"(","scopes":["read","write","metrics","admin"]},)"
-        R"({"name":"fuzz-read-a","sha256":")" + hash("fuzz-read-a-secret") +
+        R"({"name":"fuzz-read-a","sha256":")" +
+        hash("fuzz-read-a-secret") +
         R"(","scopes":["read"],"prefixes":["a"]},)"
-        R"({"name":"fuzz-write-b","sha256":")" + hash("fuzz-write-b-secret") +
+        R"({"name":"fuzz-write-b","sha256":")" +
+        hash("fuzz-write-b-secret") +
         R"(","scopes":["write"],"prefixes":["b:","default"]},)"
-        R"({"name":"fuzz-metrics","sha256":")" + hash("fuzz-metrics-secret") +
-        R"(","scopes":["metrics"]}]})";
+        R"({"name":"fuzz-metrics","sha256":")" +
+        hash("fuzz-metrics-secret") + R"(","scopes":["metrics"]}]})";
     auto parsed = counterd::http::ParseTokenFile("fuzz-tokens.json", text);
     Require(parsed.has_value());
     return new std::shared_ptr<const counterd::http::TokenSet>(*parsed);
