@@ -80,7 +80,10 @@ Requirement RequirementOf(Route route, Method method, std::string_view raw_name,
       need.scope = Scope::kRead;
       if (auto params = ParseQuery(query)) {
         for (auto& [key, value] : *params) {
-          if (key == "prefix") need.list_prefixes.push_back(std::move(value));
+          // An empty prefix is no prefix, as the handler reads it.
+          if (key == "prefix" && !value.empty()) {
+            need.list_prefixes.push_back(std::move(value));
+          }
         }
       }
       break;

@@ -38,7 +38,8 @@ struct Requirement {
   // /counter. Empty for routes without one, and for a {name} that is not a
   // valid name, which the handler refuses with 400 before touching anything.
   std::string counter;
-  // Every ?prefix= of GET /counters (the handler uses the last).
+  // Every non-empty ?prefix= of GET /counters (the handler uses the last;
+  // an empty one means no prefix there too).
   std::vector<std::string> list_prefixes;
 };
 

@@ -290,6 +290,8 @@ TEST_F(AuthorizerTest, ForbiddenDetailsNameTheScopeOrThePrefixRule) {
   ASSERT_TRUE(d.refusal);
   d = Decide(verb::get, "/counters?prefix=b&prefix=a:", "Bearer s3-p1");
   ASSERT_TRUE(d.refusal);
+  // An empty prefix is no prefix: the filtered listing.
+  EXPECT_FALSE(Decide(verb::get, "/counters?prefix=", "Bearer s3-p1").refusal);
   EXPECT_EQ(metrics_.Read()
                 .failures[static_cast<std::size_t>(AuthFailure::kForbidden)],
             5u);
