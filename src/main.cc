@@ -4,16 +4,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
-
 
 #include "counterd/app/config.h"
 #include "counterd/app/logging.h"
 #include "counterd/app/serve.h"
 #include "counterd/app/shutdown_signals.h"
+#include "counterd/app/token_file.h"
 #include "counterd/core/clock.h"
 #include "counterd/core/log.h"
+#include "counterd/http/auth.h"
 #include "counterd/platform/fault_injection_file_system.h"
 #include "counterd/platform/posix_file_system.h"
 #include "counterd/storage/file_repository.h"
@@ -63,6 +65,30 @@ int RunCheck(const std::string& data_dir) {
   return 0;
 }
 
+// counterd hash-token: the token on stdin, the line for the tokens file on
+// stdout. Reads at most 64 KiB: a token is at most 4 KiB.
+int RunHashToken() {
+  std::string input;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), stdin)) > 0) {
+    input.append(buf, n);
+    if (input.size() > 64 * 1024) break;
+  }
+  if (std::ferror(stdin)) {
+    std::fprintf(stderr, "counterd hash-token: cannot read standard input\n");
+    return kExitUsage;
+  }
+  const auto hex = counterd::http::HashTokenInput(input);
+  if (!hex) {
+    std::fprintf(stderr, "counterd hash-token: %s\n",
+                 hex.error().message().c_str());
+    return kExitUsage;
+  }
+  std::printf("%s\n", hex->c_str());
+  return 0;
+}
+
 // The file system the store uses: POSIX, or, when COUNTERD_TEST_FAULTS is
 // set (end-to-end fault tests only), POSIX behind injected failures.
 struct FileSystems {
@@ -109,13 +135,16 @@ int main(int argc, char** argv, char** envp) {
       return counterd::app::RunHealthcheck(config.listen);
     case Command::kCheck:
       return RunCheck(config.data_dir);
+    case Command::kHashToken:
+      return RunHashToken();
     case Command::kServe:
       break;
   }
 
   counterd::app::SetUpLogging(config.log_format, config.log_level);
   for (const std::string& name : invocation->ignored_service_links) {
-    spdlog::debug("ignoring a Kubernetes service link variable name={}", name);
+    counterd::log::Debug("ignoring a Kubernetes service link variable",
+                         {{"name", name}});
   }
   // Before the store starts its threads, so they inherit the signal mask.
   counterd::app::ShutdownSignals signals;
@@ -124,6 +153,18 @@ int main(int argc, char** argv, char** envp) {
   if (!fs) {
     std::fprintf(stderr, "counterd: %s\n", fs.error().message().c_str());
     return kExitUsage;
+  }
+  // An unusable tokens file is a configuration error, found before the
+  // store opens: one line naming the file and the entry, exit code 2.
+  std::optional<counterd::app::TokenFile> tokens;
+  if (!config.auth_tokens_file.empty()) {
+    auto loaded =
+        counterd::app::TokenFile::Load(*fs->posix, config.auth_tokens_file);
+    if (!loaded) {
+      std::fprintf(stderr, "counterd: %s\n", loaded.error().message().c_str());
+      return kExitUsage;
+    }
+    tokens = std::move(*loaded);
   }
   const counterd::SystemClock clock;
   auto repository = counterd::storage::FileRepository::Open(
@@ -137,5 +178,5 @@ int main(int argc, char** argv, char** envp) {
   return counterd::app::Serve(
       config, **repository,
       counterd::app::StartupReport{recovery.counters, recovery.duration},
-      signals);
+      signals, tokens ? &*tokens : nullptr);
 }

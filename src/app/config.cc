@@ -238,7 +238,12 @@ po::options_description ServeOptions() {
      "write a snapshot and start a new journal past this journal size")
     ("idempotency-retention-seconds",
      po::value<std::string>()->default_value("86400"),
-     "how long Idempotency-Key outcomes are kept");
+     "how long Idempotency-Key outcomes are kept")
+    ("auth-tokens-file", po::value<std::string>()->default_value(""),
+     "JSON file of bearer-token hashes with scopes (docs/security.md); "
+     "every request but GET /livez and /readyz then needs "
+     "\"Authorization: Bearer <token>\". Reloaded when it changes and on "
+     "SIGHUP. Unset: authentication is off");
   // clang-format on
   return desc;
 }
@@ -263,7 +268,9 @@ std::string HelpText(const po::options_description& serve,
          "                                          exit 0 if GET /readyz "
          "answers 200\n"
          "  counterd check [--data-dir DIR]         verify a data dir offline "
-         "(exit 0 sound, 1 not)\n\n"
+         "(exit 0 sound, 1 not)\n"
+         "  counterd hash-token < TOKEN             print the sha256 of a "
+         "token for --auth-tokens-file\n\n"
       << serve << "\n"
       << healthcheck << "\n";
   return out.str();
@@ -385,6 +392,7 @@ Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
                                        366ull * 86'400, retention));
   c.idempotency_retention =
       std::chrono::seconds(static_cast<std::int64_t>(retention));
+  c.auth_tokens_file = vm["auth-tokens-file"].as<std::string>();
   return Status::Ok();
 }
 
@@ -499,6 +507,33 @@ Result<Invocation> ParseCommandLine(std::span<const char* const> args,
       }
       invocation.command = Command::kCheck;
       invocation.config.data_dir = vm["data-dir"].as<std::string>();
+      return invocation;
+    }
+    if (command == "hash-token") {
+      // A token given as an argument would sit in the shell history and in
+      // ps; it is refused without being repeated.
+      for (const char* arg : rest) {
+        if (arg != nullptr && arg[0] != '-') {
+          return Status::InvalidArgument(
+              "hash-token reads the token on standard input and takes no "
+              "arguments");
+        }
+      }
+      po::options_description hash("Options of counterd hash-token");
+      hash.add_options()("help", "print this help and exit");
+      COUNTERD_RETURN_IF_ERROR(
+          ParseInto(hash, rest, {}, std::nullopt, vm, sources));
+      invocation.command = Command::kHashToken;
+      if (vm.count("help")) {
+        std::ostringstream text;
+        text << "Usage: counterd hash-token < TOKEN\n"
+                "Reads one bearer token on standard input (one trailing "
+                "newline is not part of it)\nand prints the 64-hex SHA-256 "
+                "to paste as \"sha256\" in --auth-tokens-file.\n\n"
+             << hash;
+        invocation.command = Command::kHelp;
+        invocation.text = text.str();
+      }
       return invocation;
     }
     if (command != "healthcheck") {

@@ -1,7 +1,5 @@
 #include "counterd/app/logging.h"
 
-#include "counterd/core/log.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -15,6 +13,8 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include "counterd/core/log.h"
 
 namespace counterd::app {
 namespace {

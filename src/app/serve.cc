@@ -18,6 +18,10 @@ namespace counterd::app {
 namespace {
 
 constexpr std::chrono::milliseconds kHealthcheckTimeout{2000};
+// How often the tokens file is checked for a change. A Kubernetes Secret
+// update takes up to a minute or so to reach the pod; a second more is
+// nothing, and a stat(2) a second costs nothing.
+constexpr std::chrono::milliseconds kTokenPollInterval{1000};
 
 http::ServerOptions ServerOptionsFrom(const Config& config) {
   http::ServerOptions options;
@@ -56,6 +60,59 @@ void LogListening(const Config& config, const http::ListenAddress& bound,
              {"recovery_ms", startup.recovery.count()}});
 }
 
+void LogAuth(const Config& config, const TokenFile* tokens) {
+  if (tokens == nullptr) {
+    log::Warn(
+        "authentication is off: anyone who can reach the listener can read, "
+        "change and delete every counter; set --auth-tokens-file "
+        "(docs/security.md), or listen on loopback only",
+        {{"listen", config.listen.ToString()}});
+    return;
+  }
+  log::Info("authentication on: bearer tokens required",
+            {{"tokens", http::TokenCount(*tokens->tokens())},
+             {"path", tokens->path()}});
+}
+
+// Reads the tokens file again and puts it in force, or keeps the tokens in
+// force and says why not. The message names the file and the entry, never
+// a token (the file holds only hashes).
+void ReloadTokens(TokenFile& tokens, http::Server& server,
+                  std::string_view reason) {
+  Result<std::shared_ptr<const http::TokenSet>> loaded = tokens.Reload();
+  if (!loaded) {
+    server.CountFailedTokenReload();
+    log::Error("auth: tokens reload failed; the previous tokens stay in force",
+               {{"reason", reason}, {"error", loaded.error().message()}});
+    return;
+  }
+  server.ReplaceTokens(*loaded);
+  log::Info("auth: tokens reloaded", {{"reason", reason},
+                                      {"tokens", http::TokenCount(**loaded)},
+                                      {"path", tokens.path()}});
+}
+
+// Serves until SIGTERM or SIGINT, which it returns; SIGHUP and changes of
+// the tokens file reload the tokens meanwhile.
+Signal ServeUntilShutdown(ShutdownSignals& signals, http::Server& server,
+                          TokenFile* tokens) {
+  std::optional<std::chrono::milliseconds> poll;
+  if (tokens != nullptr) poll = kTokenPollInterval;
+  for (;;) {
+    const std::optional<Signal> signal = signals.Wait(poll);
+    if (!signal) {
+      if (tokens->Changed()) ReloadTokens(*tokens, server, "file-changed");
+      continue;
+    }
+    if (*signal != Signal::kHangup) return *signal;
+    if (tokens != nullptr) {
+      ReloadTokens(*tokens, server, "SIGHUP");
+    } else {
+      log::Info("SIGHUP received; nothing to reload (authentication is off)");
+    }
+  }
+}
+
 std::int64_t MillisSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now() - start)
@@ -64,8 +121,7 @@ std::int64_t MillisSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-storage::FileRepositoryOptions FileRepositoryOptionsFrom(
-    const Config& config) {
+storage::FileRepositoryOptions FileRepositoryOptionsFrom(const Config& config) {
   storage::FileRepositoryOptions options;
   options.data_dir = config.data_dir;
   options.compaction_threshold_bytes = config.compaction_threshold_bytes;
@@ -76,10 +132,14 @@ storage::FileRepositoryOptions FileRepositoryOptionsFrom(
 }
 
 int Serve(const Config& config, storage::CounterRepository& repository,
-          const StartupReport& startup, ShutdownSignals& signals) {
+          const StartupReport& startup, ShutdownSignals& signals,
+          TokenFile* tokens) {
   service::CounterService service(repository);
+  http::ServerOptions options = ServerOptionsFrom(config);
+  if (tokens != nullptr) options.tokens = tokens->tokens();
+  LogAuth(config, tokens);
   Result<std::unique_ptr<http::Server>> server =
-      http::Server::Start(ServerOptionsFrom(config), service);
+      http::Server::Start(std::move(options), service);
   if (!server) {
     log::Error("cannot serve", {{"error", server.error().message()}});
     if (Status closed = repository.Close(); !closed.ok()) {
@@ -90,11 +150,12 @@ int Serve(const Config& config, storage::CounterRepository& repository,
   }
   LogListening(config, (*server)->local_address(), startup);
 
-  const std::string_view signal = signals.Wait();
+  const std::string_view signal =
+      SignalName(ServeUntilShutdown(signals, **server, tokens));
   const auto started = std::chrono::steady_clock::now();
-  log::Info("shutdown: " + std::string(signal) + " received; draining",
-            {{"signal", signal},
-             {"drain_timeout_ms", config.drain_timeout.count()}});
+  log::Info(
+      "shutdown: " + std::string(signal) + " received; draining",
+      {{"signal", signal}, {"drain_timeout_ms", config.drain_timeout.count()}});
 
   const http::DrainReport drained = (*server)->Drain(config.drain_timeout);
   if (drained.completed) {

@@ -6,28 +6,87 @@
 
 namespace counterd::service {
 
-// Turns a repository listing of limit + 1 counters into a page.
+// One listing: a repository List of limit + 1 counters turned into a page;
+// for a restricted query, a walk over its ranges, one List per range, then
+// a probe of the later ranges for whether a next page exists.
 class CounterService::ListCall final
     : public Completion<Result<std::vector<domain::Counter>>> {
  public:
-  ListCall(std::size_t limit, Completion<Result<ListPage>>& done)
-      : limit_(limit), done_(done) {}
+  ListCall(storage::CounterRepository& repository, ListQuery query,
+           std::size_t limit, Completion<Result<ListPage>>& done)
+      : repository_(repository),
+        query_(std::move(query)),
+        limit_(limit),
+        need_(limit),
+        done_(done) {}
+
+  void Start() {
+    if (!query_.restricted) {
+      return Ask(query_.prefix, limit_ + 1);  // one more: is there a next?
+    }
+    if (query_.ranges.empty()) return Finish(ListPage{});
+    Ask(query_.ranges[0], need_ + 1);
+  }
 
   void Complete(Result<std::vector<domain::Counter>> result) override {
-    // Owned by this call from here: the repository completes exactly once.
-    const std::unique_ptr<ListCall> self(this);
-    if (!result) return done_.Complete(result.error());
-    ListPage page;
-    page.counters = std::move(*result);
-    if (page.counters.size() > limit_) {
-      page.counters.resize(limit_);
-      page.next = page.counters.back().name;
+    if (!result) return Finish(result.error());
+    if (!query_.restricted) {
+      page_.counters = std::move(*result);
+      if (page_.counters.size() > limit_) {
+        page_.counters.resize(limit_);
+        page_.next = page_.counters.back().name;
+      }
+      return Finish(std::move(page_));
     }
-    done_.Complete(std::move(page));
+    if (probing_) {
+      // A later range holds a counter after the page: there is a next.
+      if (!result->empty()) {
+        page_.next = page_.counters.back().name;
+        return Finish(std::move(page_));
+      }
+      return NextProbe();
+    }
+    std::vector<domain::Counter>& got = *result;
+    const bool more_in_range = got.size() > need_;
+    if (more_in_range) got.resize(need_);
+    need_ -= got.size();
+    for (domain::Counter& c : got) page_.counters.push_back(std::move(c));
+    if (more_in_range) {
+      page_.next = page_.counters.back().name;
+      return Finish(std::move(page_));
+    }
+    if (need_ > 0) {
+      if (++range_ == query_.ranges.size()) return Finish(std::move(page_));
+      return Ask(query_.ranges[range_], need_ + 1);
+    }
+    // Full at the end of a range: a next page exists only if a later range
+    // holds a counter.
+    probing_ = true;
+    NextProbe();
   }
 
  private:
+  void Ask(const std::string& prefix, std::size_t limit) {
+    repository_.List(storage::ListRequest{prefix, query_.after, limit}, *this);
+  }
+  void NextProbe() {
+    if (++range_ >= query_.ranges.size()) return Finish(std::move(page_));
+    Ask(query_.ranges[range_], 1);
+  }
+  void Finish(Result<ListPage> page) {
+    // Owned by this call: the repository completes each List once, and
+    // nothing is asked after Finish.
+    const std::unique_ptr<ListCall> self(this);
+    done_.Complete(std::move(page));
+  }
+
+  storage::CounterRepository& repository_;
+  const ListQuery query_;
   const std::size_t limit_;
+  std::size_t need_;
+  std::size_t range_ = 0;
+  bool probing_ = false;
+  ListPage page_;
   Completion<Result<ListPage>>& done_;
 };
 
@@ -66,9 +125,7 @@ void CounterService::List(const ListQuery& query,
                           Completion<Result<ListPage>>& done) {
   const std::size_t limit =
       std::clamp<std::size_t>(query.limit, 1, ListQuery::kMaxLimit);
-  // One more than asked: whether a next page exists.
-  storage::ListRequest request{query.prefix, query.after, limit + 1};
-  repository_.List(request, *new ListCall(limit, done));
+  (new ListCall(repository_, query, limit, done))->Start();
 }
 
 void CounterService::Commit(domain::Transaction tx,

@@ -232,6 +232,26 @@ def http_seeds():
     write(t, "method", req("PATCH", "/counters/a"))
     write(t, "http10", b"GET /livez HTTP/1.0\r\n\r\n")
     write(t, "expect", req("PUT", "/counters/e", b'{"value":1}', js + ("Expect: 100-continue",)))
+    # With an Authorization header anywhere the harness turns the fuzz
+    # tokens file on (see FuzzTokens in http_request_fuzz.cc).
+    def bearer(name):
+        return (f"Authorization: Bearer {name}-secret",)
+    write(t, "auth-scopes",
+          req("PUT", "/counters/b:1", b'{"value":1}', js + bearer("fuzz-write-b"))
+          + req("POST", "/counter/increment", headers=bearer("fuzz-write-b"))
+          + req("GET", "/counters?prefix=a&limit=2", headers=bearer("fuzz-read-a"))
+          + req("GET", "/metrics", headers=bearer("fuzz-metrics"))
+          + req("GET", "/", headers=bearer("fuzz-all")))
+    write(t, "auth-forbidden",
+          req("POST", "/counters/a/increment", b'{"by":1}', js + bearer("fuzz-write-b")))
+    write(t, "auth-missing", req("GET", "/livez") + req("DELETE", "/counters/a",
+                                                        headers=("Authorization: Basic eDp5",)))
+    write(t, "auth-unknown", req("GET", "/counter", headers=("Authorization: Bearer not-a-token",)))
+    write(t, "auth-idempotent",
+          req("POST", "/counters/b:k/increment", b'{"by":1}',
+              js + bearer("fuzz-write-b") + ("Idempotency-Key: k1",))
+          + req("POST", "/counters/b:k/increment", b'{"by":1}',
+                js + bearer("fuzz-all") + ("Idempotency-Key: k1",)))
 
 
 def main() -> int:

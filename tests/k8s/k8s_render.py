@@ -230,7 +230,6 @@ def listen_port(env: dict) -> int:
 # tests leave that variable out when they start it. Once the binary lists
 # it, the tests FAIL until its line here is deleted, so the list cannot rot.
 PENDING_OPTIONS = {
-    "COUNTERD_AUTH_TOKENS_FILE": "--auth-tokens-file (authentication, issue 10 §2)",
     "COUNTERD_TLS_CERT_FILE": "--tls-cert-file (TLS, issue 10 §3)",
     "COUNTERD_TLS_KEY_FILE": "--tls-key-file (TLS, issue 10 §3)",
 }

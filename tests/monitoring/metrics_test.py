@@ -44,27 +44,18 @@ MON = os.path.join(ROOT, "deploy", "monitoring")
 # Export labelled counters with every known label value at 0 from the start
 # (or at least their # HELP/# TYPE lines), so a fresh process shows them.
 PENDING = {
-    # auth (issue 10 §2)
-    "counterd_auth_failures_total": "auth: 401/403 by reason",
-    "counterd_auth_reloads_total": "auth: token-file reloads by result",
     # transport (issue 10 §1, §3)
     "counterd_http_connections_refused_total": "transport: refusals over a cap, by reason",
     "counterd_tls_handshake_failures_total": "TLS",
     # expiry and watch (the lead's engine work)
-    "counterd_expired_total": "counters removed by expiry",
     "counterd_watchers": "open watch streams",
     "counterd_watch_events_total": "watch events sent",
     "counterd_watch_resets_total": "watchers that fell behind",
     # full disk that heals (issue 14 §2)
     "counterd_data_dir_free_bytes": "statvfs free bytes of the data dir",
     "counterd_data_dir_size_bytes": "bytes counterd keeps in the data dir",
-    "counterd_snapshot_bytes": "size of the last snapshot",
     "counterd_writes_refused_total": "writes refused, reason=low-disk",
     "counterd_low_disk": "1 while free space < --min-free-bytes",
-    "counterd_recovery_duration_seconds": "start-up recovery time",
-    # backends (PostgreSQL issue); the file backend exports these too
-    "counterd_backend_info": "backend=file|postgres, always 1",
-    "counterd_backend_up": "1 while the backend can write",
 }
 # Exported only while the PostgreSQL backend runs; a file-backend process
 # must not show them. (Once that backend lands, a run against PostgreSQL can

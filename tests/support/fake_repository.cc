@@ -94,8 +94,8 @@ domain::TransactionOutcome FakeRepository::Decide(
   service::WorkingSet ws;
   for (const std::string& name : ws.MissingCounters(tx)) {
     const auto it = counters_.find(name);
-    ws.SeedCounter(name, it == counters_.end() ? std::nullopt
-                                               : std::optional(it->second));
+    ws.SeedCounter(
+        name, it == counters_.end() ? std::nullopt : std::optional(it->second));
   }
   if (ws.NeedsIdempotency(tx)) {
     const auto& intent = *tx.idempotency;

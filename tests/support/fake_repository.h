@@ -29,9 +29,9 @@ class FakeRepository final : public storage::CounterRepository {
   void Get(const domain::CounterName& name,
            storage::Completion<Result<std::optional<domain::Counter>>>& done)
       override;
-  void List(const storage::ListRequest& request,
-            storage::Completion<Result<std::vector<domain::Counter>>>& done)
-      override;
+  void List(
+      const storage::ListRequest& request,
+      storage::Completion<Result<std::vector<domain::Counter>>>& done) override;
   void Commit(domain::Transaction tx,
               storage::Completion<domain::TransactionOutcome>& done) override;
   void SetChangeSink(storage::ChangeSink* sink) override { sink_ = sink; }
@@ -60,8 +60,7 @@ class FakeRepository final : public storage::CounterRepository {
 
   const Clock& clock_;
   mutable Mutex mu_;
-  std::map<std::string, domain::Counter, std::less<>> counters_
-      GUARDED_BY(mu_);
+  std::map<std::string, domain::Counter, std::less<>> counters_ GUARDED_BY(mu_);
   std::map<std::string, domain::IdempotencyRecord> records_ GUARDED_BY(mu_);
   std::deque<Held> held_ GUARDED_BY(mu_);
   storage::ChangeSink* sink_ = nullptr;

@@ -36,6 +36,8 @@ struct Config {
   std::chrono::milliseconds drain_timeout{10'000};
   std::uint64_t compaction_threshold_bytes = 64ull << 20;
   std::chrono::seconds idempotency_retention{86'400};
+  // --auth-tokens-file: the tokens file; empty: authentication is off.
+  std::string auth_tokens_file;
 
   friend bool operator==(const Config&, const Config&) = default;
 };
@@ -45,6 +47,7 @@ enum class Command {
   kServe,        // counterd [OPTIONS]
   kHealthcheck,  // counterd healthcheck [--listen ADDR:PORT]
   kCheck,        // counterd check [--data-dir DIR]: offline verification
+  kHashToken,    // counterd hash-token: token on stdin, sha256 line out
   kHelp,         // --help: print |text|, exit 0
   kVersion,      // --version: print |text|, exit 0
 };

@@ -5,6 +5,7 @@
 
 #include "counterd/app/config.h"
 #include "counterd/app/shutdown_signals.h"
+#include "counterd/app/token_file.h"
 #include "counterd/http/listen_address.h"
 #include "counterd/storage/counter_repository.h"
 #include "counterd/storage/file_repository.h"
@@ -22,11 +23,16 @@ struct StartupReport {
 
 // Serves |repository| over HTTP until SIGTERM/SIGINT, then drains: readiness
 // off, listener closed, requests in flight finished (up to the drain
-// timeout), repository closed (journal synced), I/O threads stopped. Returns the
-// process exit code: 0 after a clean shutdown, 1 if the server could not
+// timeout), repository closed (journal synced), I/O threads stopped. Returns
+// the process exit code: 0 after a clean shutdown, 1 if the server could not
 // listen or the store reported an error when closing. Logs each phase.
+// With |tokens| (--auth-tokens-file) every request but the probes needs a
+// bearer token; the file is reloaded when it changes (checked about once a
+// second) and on SIGHUP. Null |tokens|: authentication is off, and a
+// warning says so.
 int Serve(const Config& config, storage::CounterRepository& repository,
-          const StartupReport& startup, ShutdownSignals& signals);
+          const StartupReport& startup, ShutdownSignals& signals,
+          TokenFile* tokens);
 
 // `counterd healthcheck`: GET /readyz on |listen| (a wildcard address
 // probes loopback) with a 2 s timeout. Returns 0 on 200, else 1 (with one

@@ -39,8 +39,8 @@ class Field {
   Field(std::string_view key, bool value) : key_(key), value_(value) {}
   Field(std::string_view key, double value) : key_(key), value_(value) {}
   template <typename T>
-    requires(std::is_integral_v<T> && !std::is_same_v<T, bool>)
-  Field(std::string_view key, T value)
+  requires(std::is_integral_v<T> && !std::is_same_v<T, bool>)
+      Field(std::string_view key, T value)
       : key_(key),
         value_(std::is_signed_v<T> ? Value(static_cast<std::int64_t>(value))
                                    : Value(static_cast<std::uint64_t>(value))) {

@@ -32,6 +32,13 @@ struct ListQuery {
   std::string after;   // only names sorting after this ("" = from the start)
   std::size_t limit = 100;
   static constexpr std::size_t kMaxLimit = 1000;
+  // For a caller limited to some name prefixes (an authentication token's):
+  // the sorted, disjoint name ranges it may see within |prefix|. The page
+  // walks them in order and is paginated as an unrestricted listing is
+  // (|next| only when more visible counters follow). Restricted with no
+  // range lists nothing.
+  bool restricted = false;
+  std::vector<std::string> ranges;
 };
 
 struct ListPage {

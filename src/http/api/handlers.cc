@@ -156,6 +156,7 @@ domain::Precondition PreconditionOf(const Request& request,
 // Reads the Idempotency-Key of a POST into |tx|. Returns an error response
 // for a bad or repeated header.
 std::optional<Response> ParseIdempotency(const Request& request,
+                                         const Principal* principal,
                                          domain::Transaction& tx) {
   const auto [begin, end] = request.equal_range("Idempotency-Key");
   if (begin == end) return std::nullopt;
@@ -169,8 +170,9 @@ std::optional<Response> ParseIdempotency(const Request& request,
     return ProblemReply(ProblemType::kInvalidIdempotencyKey,
                         key.error().message(), request);
   }
-  // Scope: the authenticated caller; "" without authentication.
-  tx.idempotency = domain::IdempotencyIntent{"", std::move(*key)};
+  // Scoped by token name: another token's key is another key.
+  tx.idempotency = domain::IdempotencyIntent{
+      principal != nullptr ? principal->name() : "", std::move(*key)};
   return std::nullopt;
 }
 
@@ -186,7 +188,8 @@ domain::Operation MakeOperation(OpKind kind, domain::CounterName name,
 }
 
 // POST .../increment and .../decrement, and the classic /counter/increment.
-Action AddDelta(const Request& request, domain::CounterName name, OpKind kind) {
+Action AddDelta(const Request& request, const Principal* principal,
+                domain::CounterName name, OpKind kind) {
   if (auto error = CheckContentType(request)) return std::move(*error);
   Decoded<DeltaBody> body = DecodeDeltaBody(request.body());
   if (auto* error = std::get_if<BodyError>(&body)) {
@@ -203,14 +206,47 @@ Action AddDelta(const Request& request, domain::CounterName name, OpKind kind) {
   if (delta.max && delta.ttl_seconds) {
     call.rate_limit = RateLimitPolicy{*delta.max, *delta.ttl_seconds};
   }
-  if (auto error = ParseIdempotency(request, call.tx)) {
+  if (auto error = ParseIdempotency(request, principal, call.tx)) {
     return std::move(*error);
   }
   return call;
 }
 
+// A batch operation the token may not do: its scope (a get needs read; the
+// batch itself needed write) or its prefixes. Nothing of the batch runs.
+std::optional<Response> ForbidOperation(const Request& request,
+                                        const HandlerContext& context,
+                                        std::size_t index,
+                                        const domain::Operation& op) {
+  const Principal* principal = context.principal;
+  if (principal == nullptr) return std::nullopt;
+  std::string detail;
+  if (op.kind == OpKind::kGet && !principal->HasScope(Scope::kRead)) {
+    detail = "token '" + principal->name() +
+             "' lacks the read scope that a get operation needs (it has: " +
+             principal->ScopeList() + ")";
+  } else if (!principal->MayTouch(op.name.str())) {
+    detail = "token '" + principal->name() +
+             "' may only touch counters whose names start with " +
+             principal->PrefixList() + "; '" + op.name.str() + "' does not";
+  } else {
+    return std::nullopt;
+  }
+  context.status.auth.CountFailure(AuthFailure::kForbidden);
+  Problem problem =
+      MakeProblem(ProblemType::kForbidden,
+                  "operations[" + std::to_string(index) + "]: " + detail,
+                  Instance(request));
+  problem.operation = index;
+  Response res = MakeProblemResponse(problem);
+  res.set(bhttp::field::www_authenticate,
+          "Bearer realm=\"counterd\", error=\"insufficient_scope\"");
+  return res;
+}
+
 // POST /batch: every operation validated before anything is committed.
-Action ServeBatch(const Request& request) {
+Action ServeBatch(const Request& request, const HandlerContext& context) {
+  const Principal* principal = context.principal;
   if (auto error = CheckContentType(request)) return std::move(*error);
   Decoded<std::vector<BatchOperation>> body = DecodeBatchBody(request.body());
   if (auto* error = std::get_if<BodyError>(&body)) {
@@ -239,9 +275,12 @@ Action ServeBatch(const Request& request) {
     op.min = sent.min;
     op.max = sent.max;
     op.ttl_seconds = sent.ttl_seconds;
+    if (auto refused = ForbidOperation(request, context, i, op)) {
+      return std::move(*refused);
+    }
     call.tx.ops.push_back(std::move(op));
   }
-  if (auto error = ParseIdempotency(request, call.tx)) {
+  if (auto error = ParseIdempotency(request, principal, call.tx)) {
     return std::move(*error);
   }
   return call;
@@ -278,7 +317,8 @@ Action ServeCounter(const Request& request, Method method,
   return ProblemReply(ProblemType::kInternal, "unrouted method", request);
 }
 
-Action ServeList(const Request& request, std::string_view query) {
+Action ServeList(const Request& request, const Principal* principal,
+                 std::string_view query) {
   auto params = ParseQuery(query);
   if (!params) {
     return ProblemReply(ProblemType::kInvalidQuery, params.error().message(),
@@ -308,6 +348,12 @@ Action ServeList(const Request& request, std::string_view query) {
       }
       (key == "prefix" ? list.prefix : list.after) = std::move(value);
     }
+  }
+  // A token limited to prefixes sees only its counters: the listing walks
+  // the name ranges it may read, in order.
+  if (principal != nullptr && principal->is_limited()) {
+    list.ranges = principal->ListPrefixes(list.prefix);
+    list.restricted = true;
   }
   return ListCall{std::move(list)};
 }
@@ -339,7 +385,7 @@ Response ServeMetrics(const HandlerContext& context) {
       ServerGauges{status.identity.version, IsReady(context, nullptr),
                    status.connections.open(),
                    status.connections.requests_in_flight(),
-                   UptimeSeconds(status)});
+                   UptimeSeconds(status), status.auth.Read()});
   return res;
 }
 
@@ -378,11 +424,12 @@ Action Dispatch(const Request& request, const RouteMatch& match,
     case Route::kDefaultCounter:
       return ReadCall{domain::CounterName::Default(), true};
     case Route::kDefaultIncrement:
-      return AddDelta(request, domain::CounterName::Default(), OpKind::kAdd);
+      return AddDelta(request, context.principal,
+                      domain::CounterName::Default(), OpKind::kAdd);
     case Route::kCounterList:
-      return ServeList(request, target.query);
+      return ServeList(request, context.principal, target.query);
     case Route::kBatch:
-      return ServeBatch(request);
+      return ServeBatch(request, context);
     case Route::kCounter:
     case Route::kCounterIncrement:
     case Route::kCounterDecrement:
@@ -399,7 +446,7 @@ Action Dispatch(const Request& request, const RouteMatch& match,
   if (match.route == Route::kCounter) {
     return ServeCounter(request, method, std::move(*name));
   }
-  return AddDelta(request, std::move(*name),
+  return AddDelta(request, context.principal, std::move(*name),
                   match.route == Route::kCounterIncrement ? OpKind::kAdd
                                                           : OpKind::kSubtract);
 }

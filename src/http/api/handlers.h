@@ -15,6 +15,7 @@
 #include <variant>
 
 #include "api/message.h"
+#include "api/principal.h"
 #include "api/router.h"
 #include "api/server_status.h"
 #include "counterd/core/result.h"
@@ -28,6 +29,12 @@ namespace counterd::http {
 struct HandlerContext {
   service::CounterService& service;
   const ServerStatus& status;
+  // Who the request runs as, once the session's authorizer let it through;
+  // null with authentication off. It scopes Idempotency-Keys and filters
+  // GET /counters; whether the request is allowed at all was decided
+  // before its body was read (src/http/auth). The session points it at the
+  // current request's principal.
+  const Principal* principal = nullptr;
 };
 
 // GET/HEAD of one counter. |classic|: /counter, where a counter never

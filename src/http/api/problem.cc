@@ -17,6 +17,9 @@ const ProblemTypeInfo& Describe(ProblemType type) {
       "invalid-query", "Invalid query parameter", 400};
   static constexpr ProblemTypeInfo kInvalidIdempotencyKey{
       "invalid-idempotency-key", "Invalid Idempotency-Key header", 400};
+  static constexpr ProblemTypeInfo kUnauthorized{
+      "unauthorized", "Authentication required", 401};
+  static constexpr ProblemTypeInfo kForbidden{"forbidden", "Forbidden", 403};
   static constexpr ProblemTypeInfo kRouteNotFound{"route-not-found",
                                                   "No such resource", 404};
   static constexpr ProblemTypeInfo kNotFound{"not-found", "Counter not found",
@@ -64,6 +67,10 @@ const ProblemTypeInfo& Describe(ProblemType type) {
       return kInvalidQuery;
     case ProblemType::kInvalidIdempotencyKey:
       return kInvalidIdempotencyKey;
+    case ProblemType::kUnauthorized:
+      return kUnauthorized;
+    case ProblemType::kForbidden:
+      return kForbidden;
     case ProblemType::kRouteNotFound:
       return kRouteNotFound;
     case ProblemType::kNotFound:

@@ -21,6 +21,8 @@ enum class ProblemType {
   kInvalidName,             // 400 counter name rules
   kInvalidQuery,            // 400 bad list parameter
   kInvalidIdempotencyKey,   // 400
+  kUnauthorized,            // 401 missing, malformed or unknown bearer token
+  kForbidden,               // 403 the token lacks the scope or prefix
   kRouteNotFound,           // 404 no such path
   kNotFound,                // 404 no such counter
   kMethodNotAllowed,        // 405

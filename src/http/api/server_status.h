@@ -50,6 +50,10 @@ struct ServerStatus {
   // their connections.
   std::atomic<bool> draining{false};
   HttpMetrics metrics;
+  // Counted by the authorizer (failures) and the server (token reloads).
+  // Mutable: the handlers count per-operation refusals of a batch on the
+  // const status they are given; the counters are atomics.
+  mutable AuthMetrics auth;
   const ConnectionGauges& connections;
   // Wall-clock time for what a response says about expiries (Retry-After,
   // RateLimit).

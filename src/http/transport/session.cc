@@ -137,6 +137,7 @@ void Session::StartRequest() {
   request_start_ = Clock::now();
   match_ = RouteMatch{};
   method_ = Method::kOther;
+  principal_.reset();
   // A fresh parser per message, its limits set before the first octet. It
   // is not eager yet: a put stops at the end of the header, so a body sent
   // along with "Expect: 100-continue" still gets its 100 (see OnHeader).
@@ -164,6 +165,11 @@ void Session::OnHeader() {
   match_ = MatchRoute(SplitTarget(request.target()).path);
   method_ = MethodOf(request.method());
   request_start_ = Clock::now();
+  // Bearer token, scope and prefix, from the header alone: a refused
+  // request is answered before its body is read (or 100 Continue sent).
+  Authorizer::Decision auth = state_->authorizer.Authorize(request, match_);
+  if (auth.refusal) return Refuse(std::move(*auth.refusal));
+  principal_ = std::move(auth.principal);
   if (!parser_->is_done() &&
       beast::iequals(request[bhttp::field::expect], "100-continue")) {
     // The body fits the limit (the parser checked Content-Length): ask
@@ -241,6 +247,7 @@ void Session::Handle() {
   parser_.reset();
   // The match points into the parser's target: match again on request_'s.
   match_ = MatchRoute(SplitTarget(request_.target()).path);
+  context_.principal = principal_.get();
   Action action = Dispatch(request_, match_, context_);
   if (!std::holds_alternative<Response>(action)) awaiting_ = shared_from_this();
   exchange_.Start(request_, std::move(action), context_);
@@ -288,6 +295,15 @@ void Session::OnReadError(beast::error_code ec) {
     spdlog::warn("connection peer={} read failed: {}", Peer(), ec.message());
   }
   Close();
+}
+
+void Session::Refuse(Response response) {
+  // Closes: the body, if any, stays unread and Linger drains it. The
+  // request's HTTP version and method (HEAD) still shape the answer.
+  close_after_response_ = true;
+  request_ = parser_->release();
+  parser_.reset();
+  Send(std::move(response));
 }
 
 void Session::SendProblem(ProblemType type, std::string detail) {

@@ -30,6 +30,7 @@
 
 #include "api/exchange.h"
 #include "api/message.h"
+#include "api/principal.h"
 #include "api/problem.h"
 #include "api/router.h"
 #include "transport/deadline.h"
@@ -90,6 +91,8 @@ class Session final : public std::enable_shared_from_this<Session>,
   void OnReady() override;
   void Respond();
   void OnReadError(boost::beast::error_code ec);
+  // Sends the authorizer's 401/403 and closes.
+  void Refuse(Response response);
   void SendProblem(ProblemType type, std::string detail);
   void Send(Response response);
   void OnWrite(boost::beast::error_code ec);
@@ -133,6 +136,9 @@ class Session final : public std::enable_shared_from_this<Session>,
   Method method_ = Method::kOther;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request request_;
+  // Who the current request runs as (auth on); shares the TokenSet.
+  std::shared_ptr<const Principal> principal_;
+  // What the handlers work with; its principal is the current request's.
   HandlerContext context_;
   Exchange exchange_{*this};
   // Keeps the session alive while the service works on its request: the

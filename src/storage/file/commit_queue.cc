@@ -94,9 +94,8 @@ void CommitQueue::Loop(const std::stop_token& stop) {
       // No linger timer: a batch is whatever queued up during the previous
       // fsync (leveldb's group commit). An inline committer holds the role
       // until it is done; then the queue is ours.
-      while (committing_ ||
-             (queue_.empty() && !duties_due_ && !closing_ &&
-              std::chrono::steady_clock::now() < next_duties_)) {
+      while (committing_ || (queue_.empty() && !duties_due_ && !closing_ &&
+                             std::chrono::steady_clock::now() < next_duties_)) {
         if (next_duties_ == std::chrono::steady_clock::time_point::max()) {
           cv_.Wait(mu_);
         } else {

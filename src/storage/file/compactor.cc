@@ -13,8 +13,8 @@ namespace counterd::storage {
 void Compactor::Start(SnapshotData snapshot) {
   Wait();
   running_.store(true, std::memory_order_release);
-  thread_ = std::jthread(
-      [this, snapshot = std::move(snapshot)] { Write(snapshot); });
+  thread_ =
+      std::jthread([this, snapshot = std::move(snapshot)] { Write(snapshot); });
 }
 
 void Compactor::Wait() {
@@ -54,13 +54,14 @@ void Compactor::Write(const SnapshotData& snapshot) {
   if (s.ok()) {
     compactions_.fetch_add(1);
     snapshot_bytes_ = encoded.size();
-    log::Info("compaction: snapshot written",
-              {{"seq", snapshot.last_seq},
-               {"counters", snapshot.counters.size()},
-               {"bytes", encoded.size()},
-               {"took_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::steady_clock::now() - started)
-                               .count()}});
+    log::Info(
+        "compaction: snapshot written",
+        {{"seq", snapshot.last_seq},
+         {"counters", snapshot.counters.size()},
+         {"bytes", encoded.size()},
+         {"took_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - started)
+                         .count()}});
   } else {
     latch_.Fail(s.WithContext("compaction"), /*answered=*/false);
   }

@@ -22,8 +22,8 @@ namespace counterd::storage {
 class Compactor {
  public:
   // |fs| and |latch| must outlive the Compactor.
-  Compactor(platform::FileSystem& fs, std::string data_dir,
-            FailureLatch& latch, std::uint64_t snapshot_bytes_at_start)
+  Compactor(platform::FileSystem& fs, std::string data_dir, FailureLatch& latch,
+            std::uint64_t snapshot_bytes_at_start)
       : fs_(fs),
         dir_(std::move(data_dir)),
         latch_(latch),

@@ -69,9 +69,9 @@ Result<RecoveryInfo> FileRepository::Verify(platform::FileSystem& fs,
 }
 
 FileRepositoryImpl::FileRepositoryImpl(
-    platform::FileSystem& fs, const Clock& clock,
-    FileRepositoryOptions options, std::unique_ptr<platform::FileLock> lock,
-    StoreState state, std::uint64_t last_seq, std::unique_ptr<Journal> journal,
+    platform::FileSystem& fs, const Clock& clock, FileRepositoryOptions options,
+    std::unique_ptr<platform::FileLock> lock, StoreState state,
+    std::uint64_t last_seq, std::unique_ptr<Journal> journal,
     RecoveryInfo recovery, std::uint64_t snapshot_bytes)
     : fs_(fs),
       clock_(clock),
@@ -82,9 +82,9 @@ FileRepositoryImpl::FileRepositoryImpl(
       journal_(std::move(journal)),
       last_seq_(last_seq),
       compactor_(fs, options_.data_dir, latch_, snapshot_bytes),
-      queue_(*this, CommitQueue::Options{options_.max_batch,
-                                         options_.start_committer,
-                                         options_.inline_commit_max_fsync}) {
+      queue_(*this,
+             CommitQueue::Options{options_.max_batch, options_.start_committer,
+                                  options_.inline_commit_max_fsync}) {
   journal_bytes_ = journal_->Size();
   last_seq_stat_ = last_seq_;
   ReaderLock lock_state(state_mu_);
@@ -110,7 +110,8 @@ std::chrono::steady_clock::time_point FileRepositoryImpl::SteadyAt(
   return std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
 }
 
-// -- reads ----------------------------------------------------------------------
+// -- reads
+// ----------------------------------------------------------------------
 
 void FileRepositoryImpl::Get(
     const domain::CounterName& name,
@@ -136,7 +137,8 @@ void FileRepositoryImpl::List(
   done.Complete(std::move(counters));
 }
 
-// -- commits --------------------------------------------------------------------
+// -- commits
+// --------------------------------------------------------------------
 
 void FileRepositoryImpl::Commit(domain::Transaction tx,
                                 Completion<TransactionOutcome>& done) {
@@ -182,8 +184,8 @@ std::vector<TransactionOutcome> FileRepositoryImpl::Decide(
       const domain::IdempotencyIntent& intent = *p.tx.idempotency;
       const domain::IdempotencyRecord* record =
           state_.FindIdempotency(intent.scope, intent.key.str(), now_ms);
-      ws.SeedIdempotency(intent, record ? std::optional(*record)
-                                        : std::nullopt);
+      ws.SeedIdempotency(intent,
+                         record ? std::optional(*record) : std::nullopt);
     }
     TransactionOutcome outcome =
         service::MutationRules::Apply(p.tx, ws, now_ms);
@@ -289,7 +291,8 @@ void FileRepositoryImpl::Publish(const ChangeBatch& batch) {
   if (ChangeSink* sink = sink_.load()) sink->OnCommitted(batch);
 }
 
-// -- background duties ------------------------------------------------------------
+// -- background duties
+// ------------------------------------------------------------
 
 std::chrono::steady_clock::time_point FileRepositoryImpl::RunDuties() {
   const std::chrono::steady_clock::time_point next = SweepExpired();
@@ -334,9 +337,8 @@ Status FileRepositoryImpl::RotateJournal() {
   // Invariant 8. A crash before Create returns leaves an empty, zero-filled
   // or header-only file: recovery takes it for a creation cut short, and
   // the old journal holds every record so far.
-  auto journal =
-      Journal::Create(fs_, options_.data_dir, last_seq_ + 1,
-                      options_.slow_fsync_warning);
+  auto journal = Journal::Create(fs_, options_.data_dir, last_seq_ + 1,
+                                 options_.slow_fsync_warning);
   if (!journal) return journal.error();
   std::unique_ptr<Journal> old = std::move(journal_);
   journal_ = std::move(*journal);
@@ -380,7 +382,8 @@ Status FileRepositoryImpl::CompactNow() {
   return MaybeCompact(/*force=*/true, /*synchronous=*/true);
 }
 
-// -- health, stats, close -------------------------------------------------------
+// -- health, stats, close
+// -------------------------------------------------------
 
 Status FileRepositoryImpl::Health() const {
   if (latch_.failed()) return latch_.Refusal();
@@ -403,6 +406,8 @@ RepositoryStats FileRepositoryImpl::Stats() const {
   s.journal_bytes = journal_bytes_.load();
   s.compactions = compactor_.compactions();
   s.snapshot_bytes = compactor_.snapshot_bytes();
+  s.recovery_seconds =
+      std::chrono::duration<double>(recovery_.duration).count();
   s.batch_sizes = batch_sizes_.Read();
   s.commit_seconds = fsync_seconds_.Read();
   return s;

@@ -30,10 +30,9 @@ class FileRepositoryImpl final : public FileRepository,
   // Use FileRepository::Open.
   FileRepositoryImpl(platform::FileSystem& fs, const Clock& clock,
                      FileRepositoryOptions options,
-                     std::unique_ptr<platform::FileLock> lock,
-                     StoreState state, std::uint64_t last_seq,
-                     std::unique_ptr<Journal> journal, RecoveryInfo recovery,
-                     std::uint64_t snapshot_bytes);
+                     std::unique_ptr<platform::FileLock> lock, StoreState state,
+                     std::uint64_t last_seq, std::unique_ptr<Journal> journal,
+                     RecoveryInfo recovery, std::uint64_t snapshot_bytes);
   ~FileRepositoryImpl() override;
   FileRepositoryImpl(const FileRepositoryImpl&) = delete;
   FileRepositoryImpl& operator=(const FileRepositoryImpl&) = delete;

@@ -46,12 +46,12 @@ Status Journal::Sync(std::chrono::nanoseconds& took) {
   Status s = file_->Sync();
   took = std::chrono::steady_clock::now() - start;
   if (took >= slow_sync_) {
-    log::Warn("slow fdatasync",
-              {{"file", path_},
-               {"took_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                               took)
-                               .count()},
-               {"threshold_ms", slow_sync_.count()}});
+    log::Warn(
+        "slow fdatasync",
+        {{"file", path_},
+         {"took_ms",
+          std::chrono::duration_cast<std::chrono::milliseconds>(took).count()},
+         {"threshold_ms", slow_sync_.count()}});
   }
   return s;
 }

@@ -22,8 +22,8 @@ class Journal {
   // version-2 header and makes file and directory entry durable: records
   // appended to it can then be acknowledged. |fs| must outlive the Journal.
   static Result<std::unique_ptr<Journal>> Create(
-      platform::FileSystem& fs, const std::string& dir,
-      std::uint64_t first_seq, std::chrono::milliseconds slow_sync);
+      platform::FileSystem& fs, const std::string& dir, std::uint64_t first_seq,
+      std::chrono::milliseconds slow_sync);
   // Opens an existing version-2 journal for appending after its last
   // record (recovery has cut any torn tail).
   static Result<std::unique_ptr<Journal>> OpenForAppend(

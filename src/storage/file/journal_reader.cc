@@ -46,8 +46,8 @@ Status Damage(std::string_view file, std::uint64_t offset,
 // returns where the records begin.
 Result<std::uint64_t> ReadFileHeader(std::string_view data,
                                      std::string_view file,
-                                     std::uint64_t first_seq,
-                                     bool is_last_file, JournalScan& scan) {
+                                     std::uint64_t first_seq, bool is_last_file,
+                                     JournalScan& scan) {
   // A file whose creation a crash cut short: empty, shorter than a header,
   // or never written back (zeros). Only the newest file can be one, and it
   // holds no record: the header is synced before any record is written.

@@ -16,7 +16,7 @@
 namespace counterd::storage {
 
 struct JournalScan {
-  int format = 2;                 // 1: no file header (counterd 0.1)
+  int format = 2;  // 1: no file header (counterd 0.1)
   // The newest file's creation was cut short (shorter than its header, or
   // only zeros): it holds no record and its header must be written again.
   bool header_torn = false;

@@ -112,9 +112,9 @@ Result<std::vector<Effect>> DecodeV1Payload(std::string_view payload) {
         std::optional<domain::Fingerprint> request =
             TranslateV1Fingerprint(fingerprint);
         if (code > kV1LastStatus || !status || !request) {
-          return Status::DataLoss(
-              "version-1 idempotency record '" + r.key +
-              "' has an unknown status or fingerprint '" + fingerprint + "'");
+          return Status::DataLoss("version-1 idempotency record '" + r.key +
+                                  "' has an unknown status or fingerprint '" +
+                                  fingerprint + "'");
         }
         r.request = std::move(*request);
         r.outcome = TranslateV1Outcome(

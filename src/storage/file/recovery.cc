@@ -5,8 +5,8 @@
 #include <utility>
 #include <vector>
 
-#include "journal_reader.h"
 #include "journal.h"
+#include "journal_reader.h"
 #include "snapshot_codec.h"
 #include "snapshot_file.h"
 
@@ -122,9 +122,8 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
           return Status::Ok();
         });
     if (!result) return result.error();
-    if (result->records > 0 &&
-        (out.info.journal_format == 0 ||
-         result->format < out.info.journal_format)) {
+    if (result->records > 0 && (out.info.journal_format == 0 ||
+                                result->format < out.info.journal_format)) {
       out.info.journal_format = result->format;
     }
     if (!is_last && result->records > 0 &&

@@ -41,8 +41,8 @@ void AppendQuoted(std::string& out, std::string_view s) {
     out += '"';
     return;
   }
-  out += json(std::string(s)).dump(-1, ' ', false,
-                                   json::error_handler_t::replace);
+  out +=
+      json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 template <typename Integer>
@@ -111,11 +111,12 @@ json OutcomeToJson(const domain::TransactionOutcome& o) {
 json IdempotencyToJson(const IdempotencyRecord& r) {
   json ops = json::array();
   for (const Operation& op : r.request.ops) ops.push_back(OperationToJson(op));
-  return json{{"scope", r.scope},
-              {"key", r.key},
-              {"created_at_ms", r.created_at_ms},
-              {"request", {{"batch", r.request.batch}, {"ops", std::move(ops)}}},
-              {"outcome", OutcomeToJson(r.outcome)}};
+  return json{
+      {"scope", r.scope},
+      {"key", r.key},
+      {"created_at_ms", r.created_at_ms},
+      {"request", {{"batch", r.request.batch}, {"ops", std::move(ops)}}},
+      {"outcome", OutcomeToJson(r.outcome)}};
 }
 
 std::string Hex(std::uint32_t v) {
@@ -164,7 +165,8 @@ std::string StringField(const json& j, const char* key) {
 bool TrueField(const json& j, const char* key) {
   const auto it = j.find(key);
   if (it == j.end()) return false;
-  if (!it->is_boolean() || !it->get<bool>()) Bad(std::string(key) + " must be true");
+  if (!it->is_boolean() || !it->get<bool>())
+    Bad(std::string(key) + " must be true");
   return true;
 }
 // Every member of |j| is one of |allowed|.
@@ -189,7 +191,8 @@ Counter CounterFromJson(const json& j, bool with_expiry) {
   c.version = Uint64Field(j, "version");
   if (j.contains("expires_at_ms")) {
     c.expires_at_ms = Int64Field(j, "expires_at_ms");
-    if (c.expires_at_ms == 0) Bad("expires_at_ms 0 is written by leaving it out");
+    if (c.expires_at_ms == 0)
+      Bad("expires_at_ms 0 is written by leaving it out");
   }
   return c;
 }
@@ -205,10 +208,10 @@ Operation OperationFromJson(const json& j) {
       domain::CounterName::Parse(StringField(j, "name"));
   if (!name) Bad("invalid counter name");
   op.name = std::move(*name);
-  const char* operand = op.kind == OpKind::kSet ? "value"
-                        : (op.kind == OpKind::kAdd || op.kind == OpKind::kSubtract)
-                            ? "by"
-                            : nullptr;
+  const char* operand =
+      op.kind == OpKind::kSet                                     ? "value"
+      : (op.kind == OpKind::kAdd || op.kind == OpKind::kSubtract) ? "by"
+                                                                  : nullptr;
   if (operand != nullptr) op.operand = Int64Field(j, operand);
   if ((operand == nullptr || std::string_view(operand) != "value") &&
       j.contains("value")) {
@@ -239,7 +242,8 @@ Operation OperationFromJson(const json& j) {
 domain::TransactionOutcome OutcomeFromJson(const json& j) {
   OnlyKeys(j, {"status", "message", "failed_op", "results", "current"});
   domain::TransactionOutcome o;
-  const std::optional<StatusCode> code = StatusFromName(StringField(j, "status"));
+  const std::optional<StatusCode> code =
+      StatusFromName(StringField(j, "status"));
   if (!code) Bad("unknown status");
   if (*code != StatusCode::kOk) {
     o.status = Status(*code, StringField(j, "message"));
@@ -441,7 +445,8 @@ Status ReadHeaderLine(LineReader& lines, SnapshotData& snapshot) {
 
 }  // namespace
 
-// -- SnapshotEncoder ------------------------------------------------------------
+// -- SnapshotEncoder
+// ------------------------------------------------------------
 
 SnapshotEncoder::SnapshotEncoder(std::uint64_t last_seq) {
   buffer_.reserve(64 * 1024);

@@ -48,11 +48,11 @@ constexpr bool CoversAllCodes() {
 static_assert(CoversAllCodes(), "a StatusCode has no persisted byte");
 
 constexpr std::array<std::pair<OpKind, std::string_view>, 5> kOpKinds = {{
-    {OpKind::kGet, "get"},              // 0
-    {OpKind::kSet, "set"},              // 1
-    {OpKind::kAdd, "increment"},        // 2
-    {OpKind::kSubtract, "decrement"},   // 3
-    {OpKind::kDelete, "delete"},        // 4
+    {OpKind::kGet, "get"},             // 0
+    {OpKind::kSet, "set"},             // 1
+    {OpKind::kAdd, "increment"},       // 2
+    {OpKind::kSubtract, "decrement"},  // 3
+    {OpKind::kDelete, "delete"},       // 4
 }};
 static_assert(kOpKinds[2].first == OpKind::kAdd);
 static_assert(kOpKinds[3].first == OpKind::kSubtract);

@@ -27,7 +27,8 @@ void StoreState::PutCounterEntry(const domain::Counter& c) {
   if (c.expires_at_ms != 0) {
     ++expiring_;
     // An unchanged expiry is already queued (increments within a window).
-    if (c.expires_at_ms != old_expiry) expiries_.emplace(c.expires_at_ms, c.name);
+    if (c.expires_at_ms != old_expiry)
+      expiries_.emplace(c.expires_at_ms, c.name);
   }
   // Stale entries pile up when expiries keep moving (PUT with ttl): rebuild
   // before the queue outgrows the counters it describes.

@@ -360,6 +360,33 @@ TEST(ConfigTest, CheckTakesADataDir) {
   EXPECT_EQ(check->config.data_dir, "/x");
 }
 
+TEST(ConfigTest, AuthTokensFileFromEitherSourceAndOffByDefault) {
+  EXPECT_EQ(Parse({})->config.auth_tokens_file, "");
+  EXPECT_EQ(
+      Parse({"--auth-tokens-file", "/etc/t.json"})->config.auth_tokens_file,
+      "/etc/t.json");
+  EXPECT_EQ(Parse({}, {"COUNTERD_AUTH_TOKENS_FILE=/env/t.json"})
+                ->config.auth_tokens_file,
+            "/env/t.json");
+  EXPECT_EQ(
+      Parse({"--auth-tokens-file", "/cli"}, {"COUNTERD_AUTH_TOKENS_FILE=/env"})
+          ->config.auth_tokens_file,
+      "/cli");
+  EXPECT_NE(Parse({"--help"})->text.find("--auth-tokens-file"),
+            std::string::npos);
+  EXPECT_NE(Parse({"--help"})->text.find("hash-token"), std::string::npos);
+}
+
+TEST(ConfigTest, HashTokenTakesNoOptionsAndIgnoresTheEnvironment) {
+  EXPECT_EQ(Parse({"hash-token"}, {"COUNTERD_NOPE=1"})->command,
+            Command::kHashToken);
+  EXPECT_EQ(Parse({"hash-token", "--help"})->command, Command::kHelp);
+  EXPECT_EQ(Error(Parse({"hash-token", "s3cret"})),
+            "hash-token reads the token on standard input and takes no "
+            "arguments");
+  EXPECT_FALSE(Parse({"hash-token", "--listen", "127.0.0.1:1"}));
+}
+
 TEST(ConfigTest, OtherCommandsAreRefused) {
   EXPECT_NE(Error(Parse({"serve-now"})).find("serve-now"), std::string::npos);
 }

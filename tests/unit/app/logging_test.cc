@@ -12,12 +12,12 @@ std::string Json(std::string_view payload) {
 }
 
 TEST(FormatJsonLogLineTest, FieldsBecomeTypedMembers) {
-  EXPECT_EQ(Json(log::RenderJsonMembers(
-                "listening", {{"listen", "127.0.0.1:8080"},
-                              {"version", "0.1.0"},
-                              {"counters", 3},
-                              {"recovery_ms", std::int64_t{12}},
-                              {"ready", true}})),
+  EXPECT_EQ(Json(log::RenderJsonMembers("listening",
+                                        {{"listen", "127.0.0.1:8080"},
+                                         {"version", "0.1.0"},
+                                         {"counters", 3},
+                                         {"recovery_ms", std::int64_t{12}},
+                                         {"ready", true}})),
             R"({"ts":"2024-01-01T00:00:00.000Z","level":"info",)"
             R"("msg":"listening","listen":"127.0.0.1:8080","version":"0.1.0",)"
             R"("counters":3,"recovery_ms":12,"ready":true})");

@@ -35,8 +35,7 @@ Transaction Tx(OpKind kind, const char* name, std::int64_t operand = 0) {
   return domain::SingleOperation(std::move(op));
 }
 
-Transaction WithKey(Transaction tx, const char* key,
-                    std::string scope = "") {
+Transaction WithKey(Transaction tx, const char* key, std::string scope = "") {
   tx.idempotency = domain::IdempotencyIntent{
       std::move(scope), *domain::IdempotencyKey::Parse(key)};
   return tx;
