@@ -81,7 +81,7 @@ class WorkingSet {
     std::optional<domain::Counter> row;
     bool dirty = false;
   };
-  static std::string RecordKey(const domain::IdempotencyIntent& intent);
+  static std::string RecordKey(std::string_view scope, std::string_view key);
 
   std::map<std::string, Slot, std::less<>> rows_;
   std::vector<std::string> dirty_order_;
