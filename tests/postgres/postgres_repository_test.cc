@@ -421,5 +421,51 @@ TEST_F(PostgresRepositoryTest, ReconnectsByItselfAfterItsConnectionsAreKilled) {
   EXPECT_GE(GetSync(*repo, "c")->value, 2);
 }
 
+TEST_F(PostgresRepositoryTest, AServerThatStopsAnsweringIsDroppedAndRejoined) {
+  PostgresOptions options = Options(url_);
+  options.request_timeout = 500ms;
+  auto opened = OpenPostgresRepository(options);
+  ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+  auto& repo = **opened;
+  ASSERT_TRUE(Add(repo, "s").status.ok());
+  // Another session holds the table: the repository's requests get no
+  // answer (as from a server behind a dead network path).
+  auto connector = postgres::NewLibpqConnector();
+  BlockingSession locker(*connector, url_);
+  ASSERT_TRUE(locker.Connect(10s).has_value());
+  ASSERT_TRUE(
+      locker
+          .Run({PgConnection::Query::Sql("BEGIN"),
+                PgConnection::Query::Sql(
+                    "LOCK TABLE counterd_counters IN ACCESS EXCLUSIVE MODE")},
+               10s)
+          .status.ok());
+  // Stuck waiting for its row locks, before COMMIT: refused, not applied.
+  auto stuck = Add(repo, "s");
+  EXPECT_EQ(stuck.status.code(), StatusCode::kUnavailable);
+  EXPECT_NE(stuck.status.message().find("no answer"), std::string::npos)
+      << stuck.status.message();
+  Waiter<Result<std::optional<domain::Counter>>> read;
+  repo.Get(*domain::CounterName::Parse("s"), read);
+  auto r = read.Wait();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("no answer"), std::string::npos)
+      << r.error().message();
+  ASSERT_TRUE(
+      locker.Run({PgConnection::Query::Sql("ROLLBACK")}, 10s).status.ok());
+  ASSERT_TRUE(Eventually([&] { return repo.Health().ok(); }));
+  ASSERT_TRUE(Add(repo, "s").status.ok());
+  std::optional<domain::Counter> s;
+  ASSERT_TRUE(Eventually([&] {
+    Waiter<Result<std::optional<domain::Counter>>> w;
+    repo.Get(*domain::CounterName::Parse("s"), w);
+    auto got = w.Wait();
+    if (got.has_value()) s = *got;
+    return got.has_value();
+  }));
+  EXPECT_EQ(s->value, 2);
+  EXPECT_EQ(PostgresStatsOf(repo).unknown_outcomes, 0u);
+}
+
 }  // namespace
 }  // namespace counterd::storage

@@ -37,6 +37,10 @@ struct PostgresOptions {
   std::chrono::milliseconds start_timeout = std::chrono::seconds(60);
   // A connection (attempt) that does not come up in this time is dropped.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
+  // A connection whose oldest request has waited this long is dropped
+  // (and the request answered kUnavailable): a server that stopped
+  // answering without closing the connection.
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(30);
   // Reconnect backoff: doubles from min to max.
   std::chrono::milliseconds reconnect_min = std::chrono::milliseconds(50);
   std::chrono::milliseconds reconnect_max = std::chrono::seconds(2);

@@ -84,7 +84,12 @@ struct ParamArrays {
 
 class LibpqConnection final : public PqConnection {
  public:
-  explicit LibpqConnection(PGconn* conn) : conn_(conn) {}
+  explicit LibpqConnection(PGconn* conn) : conn_(conn) {
+    // Server notices ("relation ... already exists, skipping") are not for
+    // counterd's log, which libpq's default would write them to (stderr).
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
+  }
   ~LibpqConnection() override { PQfinish(conn_); }
   LibpqConnection(const LibpqConnection&) = delete;
   LibpqConnection& operator=(const LibpqConnection&) = delete;
@@ -153,8 +158,15 @@ class LibpqConnection final : public PqConnection {
 class LibpqConnector final : public PqConnector {
  public:
   std::unique_ptr<PqConnection> Start(const std::string& conninfo) override {
-    const char* keywords[] = {"dbname", nullptr};
-    const char* values[] = {conninfo.c_str(), nullptr};
+    // Defaults first: libpq takes the last value of a repeated keyword, so
+    // the URL (expanded from dbname, last) may override them. Keepalives
+    // and tcp_user_timeout make a vanished server (a node lost without a
+    // RST) show as a lost connection in seconds, not after the kernel's
+    // retransmission limit (about 15 minutes).
+    const char* keywords[] = {"keepalives_idle",  "keepalives_interval",
+                              "keepalives_count", "tcp_user_timeout",
+                              "dbname",           nullptr};
+    const char* values[] = {"10", "3", "3", "20000", conninfo.c_str(), nullptr};
     // expand_dbname = 1: |conninfo| may be a URI or a key=value string.
     PGconn* conn = PQconnectStartParams(keywords, values, 1);
     if (conn == nullptr) throw std::bad_alloc();  // libpq's only NULL case

@@ -125,6 +125,7 @@ void PgConnection::Submit(std::vector<Query> queries, ReplyHandler done) {
   p.reply.sent = true;
   p.reply.results.reserve(queries.size());
   p.done = std::move(done);
+  p.sent_at = std::chrono::steady_clock::now();
   pending_.push_back(std::move(p));
   for (const Query& q : queries) {
     bool ok = false;

@@ -15,6 +15,7 @@
 #ifndef COUNTERD_STORAGE_POSTGRES_PG_CONNECTION_H_
 #define COUNTERD_STORAGE_POSTGRES_PG_CONNECTION_H_
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -89,6 +90,11 @@ class PgConnection {
 
   bool connected() const { return state_ == State::kReady; }
   std::size_t in_flight() const { return pending_.size(); }
+  // When the oldest request in flight was sent; nullopt if none is.
+  std::optional<std::chrono::steady_clock::time_point> OldestInFlight() const {
+    if (pending_.empty()) return std::nullopt;
+    return pending_.front().sent_at;
+  }
 
   // Called with every NOTIFY received (LISTEN is the caller's query).
   void SetNotificationHandler(NotificationHandler handler) {
@@ -106,6 +112,7 @@ class PgConnection {
     std::optional<PgResult> current;  // the running query's result so far
     Reply reply;
     ReplyHandler done;
+    std::chrono::steady_clock::time_point sent_at;
   };
 
   // Connecting: waits as PQconnectPoll asked, on the socket it names now.

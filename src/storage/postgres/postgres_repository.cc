@@ -163,6 +163,8 @@ class PostgresRepository final : public CounterRepository {
   void FetchChanges();
   void OnChanges(PgConnection::Reply reply);
   void ScheduleMaintenance(std::chrono::milliseconds after);
+  // Drops connections whose oldest request is older than request_timeout.
+  void ScheduleWatchdog();
   void RunMaintenance();
   void FinishIfDrained();
 
@@ -182,6 +184,7 @@ class PostgresRepository final : public CounterRepository {
   bool rollback_pending_ = false;
   bool finishing_ = false;  // Close asked the io thread to wind down
   asio::steady_timer maintenance_timer_{ioc_};
+  asio::steady_timer watchdog_timer_{ioc_};
   bool maintenance_running_ = false;
   std::uint64_t delivered_seq_ = 0;  // last commit given to the sink
   bool fetching_ = false;
@@ -274,6 +277,7 @@ Status PostgresRepository::Start() {
   work_.emplace(ioc_.get_executor());
   for (auto& slot : slots_) ConnectSlot(*slot);
   ScheduleMaintenance(options_.maintenance_interval);
+  ScheduleWatchdog();
   io_thread_ = std::thread([this] { ioc_.run(); });
   {
     MutexLock lock(queue_mu_);
@@ -791,6 +795,33 @@ void PostgresRepository::ScheduleMaintenance(std::chrono::milliseconds after) {
   });
 }
 
+void PostgresRepository::ScheduleWatchdog() {
+  watchdog_timer_.expires_after(
+      std::min(options_.request_timeout / 4,
+               std::chrono::milliseconds(std::chrono::seconds(1))));
+  watchdog_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || finishing_) return;
+    const auto now = SteadyClock::now();
+    for (auto& slot : slots_) {
+      const auto oldest = slot->conn.OldestInFlight();
+      if (slot->ready && oldest && now - *oldest > options_.request_timeout) {
+        const Status why = Status::Unavailable(
+            "postgres: no answer from the server in " +
+            std::to_string(options_.request_timeout.count()) +
+            " ms; dropping the connection");
+        spdlog::warn("{}", why.message());
+        slot->ready = false;
+        UpdateUp();
+        NoteError(why);
+        // Answers what was in flight (a COMMIT among it: outcome unknown).
+        slot->conn.Disconnect(why);
+        ScheduleReconnect(*slot);
+      }
+    }
+    ScheduleWatchdog();
+  });
+}
+
 void PostgresRepository::RunMaintenance() {
   Slot* reader = PickReader();
   if (reader == nullptr || maintenance_running_) {
@@ -881,6 +912,7 @@ void PostgresRepository::FinishIfDrained() {
     if (!queue_.empty()) return;
   }
   maintenance_timer_.cancel();
+  watchdog_timer_.cancel();
   for (auto& slot : slots_) {
     slot->retry_timer.cancel();
     slot->connect_timer.cancel();
