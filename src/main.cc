@@ -7,16 +7,16 @@
 #include <span>
 #include <string>
 
-#include <spdlog/spdlog.h>
 
 #include "counterd/app/config.h"
 #include "counterd/app/logging.h"
 #include "counterd/app/serve.h"
 #include "counterd/app/shutdown_signals.h"
 #include "counterd/core/clock.h"
+#include "counterd/core/log.h"
 #include "counterd/platform/fault_injection_file_system.h"
 #include "counterd/platform/posix_file_system.h"
-#include "counterd/storage/counter_store.h"
+#include "counterd/storage/file_repository.h"
 
 namespace {
 
@@ -35,7 +35,7 @@ std::span<const char* const> Environment(char** envp) {
 // an init container can act on.
 int RunCheck(const std::string& data_dir) {
   const auto fs = counterd::platform::NewPosixFileSystem();
-  const auto info = counterd::storage::CounterStore::Verify(*fs, data_dir);
+  const auto info = counterd::storage::FileRepository::Verify(*fs, data_dir);
   if (!info) {
     std::fprintf(stderr, "counterd check: %s: NOT SOUND: %s\n",
                  data_dir.c_str(), info.error().ToString().c_str());
@@ -47,6 +47,12 @@ int RunCheck(const std::string& data_dir) {
       data_dir.c_str(), static_cast<unsigned long long>(info->counters),
       static_cast<unsigned long long>(info->snapshot_seq),
       static_cast<unsigned long long>(info->records_replayed));
+  if (info->snapshot_format == 1 || info->journal_format == 1) {
+    std::printf(
+        "counterd check: note: written in storage format 1 (counterd 0.1); "
+        "counterd upgrades it to format 2 at start-up and first "
+        "compaction\n");
+  }
   if (info->torn_bytes_truncated > 0) {
     std::printf(
         "counterd check: note: the last journal ends in a torn record of %llu "
@@ -74,10 +80,10 @@ counterd::Result<FileSystems> MakeFileSystems() {
   fs.faulty =
       std::make_unique<counterd::platform::FaultInjectionFileSystem>(*fs.posix);
   for (auto& rule : *rules) fs.faulty->AddRule(std::move(rule));
-  spdlog::warn(
-      "COUNTERD_TEST_FAULTS={} is set: file-system failures are INJECTED "
-      "(for fault tests only; never set this in production)",
-      spec);
+  counterd::log::Warn(
+      "COUNTERD_TEST_FAULTS is set: file-system failures are INJECTED (for "
+      "fault tests only; never set this in production)",
+      {{"faults", spec}});
   return fs;
 }
 
@@ -117,11 +123,16 @@ int main(int argc, char** argv, char** envp) {
     return kExitUsage;
   }
   const counterd::SystemClock clock;
-  auto store = counterd::storage::CounterStore::Open(
-      fs->active(), clock, counterd::app::StoreOptionsFrom(config));
-  if (!store) {
-    spdlog::error("cannot open the store: {}", store.error().ToString());
+  auto repository = counterd::storage::FileRepository::Open(
+      fs->active(), clock, counterd::app::FileRepositoryOptionsFrom(config));
+  if (!repository) {
+    counterd::log::Error("cannot open the store",
+                         {{"error", repository.error().ToString()}});
     return kExitFailure;
   }
-  return counterd::app::Serve(config, **store, signals);
+  const counterd::storage::RecoveryInfo& recovery = (*repository)->Recovery();
+  return counterd::app::Serve(
+      config, **repository,
+      counterd::app::StartupReport{recovery.counters, recovery.duration},
+      signals);
 }

@@ -90,8 +90,12 @@ struct RepositoryStats {
   std::uint64_t last_seq = 0;   // sequence number of the last commit
   bool failed = false;          // failed closed: writes refused
   bool up = true;               // can serve (postgres: connected)
+  // File backend.
+  std::uint64_t journal_bytes = 0;   // size of the current journal file
+  std::uint64_t compactions = 0;     // snapshots written by compaction
+  std::uint64_t snapshot_bytes = 0;  // size of the last snapshot written/read
   Histogram::Snapshot batch_sizes;     // transactions per group commit
-  Histogram::Snapshot commit_seconds;  // fdatasync / COMMIT durations
+  Histogram::Snapshot commit_seconds;  // journal fdatasync / COMMIT times
 };
 
 class CounterRepository {

@@ -69,6 +69,7 @@ void AppendGauge(std::string& out, std::string_view name, std::string_view type,
 void AppendHistogramSeries(std::string& out, std::string_view name,
                            const std::string& labels,
                            const Histogram::Snapshot& s) {
+  if (s.cumulative.size() != s.bounds.size() + 1) return;  // none kept
   const std::string prefix = labels.empty() ? "" : labels + ",";
   for (std::size_t i = 0; i <= s.bounds.size(); ++i) {
     const std::string le =
@@ -149,32 +150,34 @@ void HttpMetrics::AppendTo(std::string& out) const {
 }
 
 std::string RenderMetrics(const HttpMetrics& http,
-                          const service::CounterService& service,
+                          const service::ServiceStats& service,
                           const ServerGauges& gauges) {
   std::string out;
   out.reserve(16 * 1024);
   http.AppendTo(out);
 
-  const storage::CounterStore& store = service.store();
-  const storage::StoreStats stats = service.Stats();
+  const storage::RepositoryStats& stats = service.repository;
 
   AppendHeader(out, "counterd_commit_batch_size", "histogram",
-               "Mutations per group commit (one journal record, one fsync).");
+               "Transactions per group commit that wrote (one journal "
+               "record and one fdatasync, or one database transaction).");
   AppendHistogramSeries(out, "counterd_commit_batch_size", "",
-                        store.BatchSizes().Read());
+                        stats.batch_sizes);
   AppendHeader(out, "counterd_fsync_duration_seconds", "histogram",
-               "Duration of journal and snapshot fsyncs.");
+               "Duration of each journal fdatasync (file backend) or "
+               "COMMIT (postgres backend).");
   AppendHistogramSeries(out, "counterd_fsync_duration_seconds", "",
-                        store.FsyncSeconds().Read());
+                        stats.commit_seconds);
 
   AppendGauge(out, "counterd_fsyncs_total", "counter",
-              "fsync/fdatasync calls made by the store.",
+              "Journal fdatasyncs (file backend) or COMMITs (postgres).",
               std::to_string(stats.fsyncs));
   AppendGauge(out, "counterd_mutations_total", "counter",
-              "Mutations acknowledged durable.",
+              "Transactions acknowledged durable that changed state.",
               std::to_string(stats.mutations));
   AppendGauge(out, "counterd_commits_total", "counter",
-              "Group commits (journal records) written.",
+              "Group commits written (journal records or database "
+              "transactions).",
               std::to_string(stats.commits));
   AppendGauge(out, "counterd_counters", "gauge", "Counters in the store.",
               std::to_string(stats.counters));
@@ -182,7 +185,7 @@ std::string RenderMetrics(const HttpMetrics& http,
               "Size of the current journal file in bytes.",
               std::to_string(stats.journal_bytes));
   AppendGauge(out, "counterd_idempotency_keys", "gauge",
-              "Unexpired idempotency records.",
+              "Retained idempotency records.",
               std::to_string(stats.idempotency_keys));
   AppendGauge(out, "counterd_store_failed", "gauge",
               "1 if the store failed closed and refuses writes.",

@@ -58,7 +58,7 @@ struct ServerGauges {
 
 // The whole /metrics page.
 std::string RenderMetrics(const HttpMetrics& http,
-                          const service::CounterService& service,
+                          const service::ServiceStats& service,
                           const ServerGauges& gauges);
 
 }  // namespace counterd::http

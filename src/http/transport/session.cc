@@ -134,7 +134,7 @@ void Session::StartRequest() {
   request_in_flight_ = true;
   state_->connections.RequestStarted();
   request_start_ = Clock::now();
-  route_ = Route::kOther;
+  match_ = RouteMatch{};
   method_ = Method::kOther;
   // A fresh parser per message, its limits set before the first octet. It
   // is not eager yet: a put stops at the end of the header, so a body sent
@@ -160,7 +160,7 @@ void Session::ParseHeader() {
 
 void Session::OnHeader() {
   const Request& request = parser_->get();
-  route_ = MatchRoute(SplitTarget(request.target()).path).route;
+  match_ = MatchRoute(SplitTarget(request.target()).path);
   method_ = MethodOf(request.method());
   request_start_ = Clock::now();
   if (!parser_->is_done() &&
@@ -238,24 +238,33 @@ void Session::Handle() {
   deadline_.Clear();
   request_ = parser_->release();
   parser_.reset();
-  // |post| captures only the io_context, small enough for std::function
-  // to store without allocating; |send| keeps the session alive.
-  HandleRequest(request_, HandlerContext{state_->service, state_->status},
-                Reply{[self = shared_from_this()](Response response) {
-                        self->Send(std::move(response));
-                      },
-                      [ioc = &ioc_](std::function<void()> task) {
-                        // Inline: a commit this thread made itself (see
-                        // the store's inline commit) is answered without a
-                        // trip through the io_context's queue.
-                        net::dispatch(*ioc, std::move(task));
-                      }});
+  // The match points into the parser's target: match again on request_'s.
+  match_ = MatchRoute(SplitTarget(request_.target()).path);
+  Action action =
+      Dispatch(request_, match_, HandlerContext{state_->service, state_->status});
+  if (!std::holds_alternative<Response>(action)) awaiting_ = shared_from_this();
+  exchange_.Start(request_, std::move(action), state_->service);
+}
+
+void Session::OnReady() {
+  // On this session's thread (an immediate answer, a read, or a commit
+  // this thread made inline) the response goes out there and then; from
+  // the committer it is posted, and the committer gets back to committing.
+  if (ioc_.get_executor().running_in_this_thread()) return Respond();
+  net::post(ioc_, [self = awaiting_] { self->Respond(); });
+}
+
+void Session::Respond() {
+  // Dropped only after Send has taken the response: the session may be
+  // kept alive by this reference alone.
+  const std::shared_ptr<Session> keep = std::move(awaiting_);
+  Send(exchange_.TakeResponse());
 }
 
 void Session::OnReadError(beast::error_code ec) {
   if (ec == bhttp::error::body_limit) {
     const Request& request = parser_->get();
-    route_ = MatchRoute(SplitTarget(request.target()).path).route;
+    match_ = MatchRoute(SplitTarget(request.target()).path);
     method_ = MethodOf(request.method());
     return SendProblem(ProblemType::kPayloadTooLarge,
                        "request body exceeds " +
@@ -332,7 +341,8 @@ void Session::EndRequest(std::optional<unsigned> status) {
   request_in_flight_ = false;
   if (status) {
     const std::chrono::duration<double> took = Clock::now() - request_start_;
-    state_->status.metrics.Record(route_, method_, *status, took.count());
+    state_->status.metrics.Record(match_.route, method_, *status,
+                                  took.count());
   }
   state_->connections.RequestFinished();
 }

@@ -23,7 +23,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <gtest/gtest.h>
 
-#include "fake_counter_store.h"
+#include "support/fake_repository.h"
 
 namespace counterd::http {
 namespace {
@@ -112,7 +112,8 @@ class ServerTest : public ::testing::Test {
     FAIL() << "never saw " << n << " requests in flight";
   }
 
-  testing::FakeCounterStore store_;
+  ManualClock clock_;
+  counterd::testing::FakeRepository store_{clock_};
   service::CounterService service_{store_};
   std::unique_ptr<Server> server_;
 };

@@ -1,11 +1,12 @@
 #include "recovery.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "journal_reader.h"
-#include "journal_writer.h"
+#include "journal.h"
 #include "snapshot_codec.h"
 #include "snapshot_file.h"
 
@@ -27,11 +28,18 @@ struct Scan {
   std::vector<JournalFile> live;      // to replay, in order
   std::uint64_t torn_offset = 0;      // valid bytes of the torn file
   bool stale_temp = false;
+  // The newest file when its creation was cut short and it is not the one
+  // to continue: it holds nothing and goes.
+  std::optional<std::string> cut_short_file;
 };
 
 Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
                          std::chrono::milliseconds retention,
                          std::chrono::system_clock::time_point now) {
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          now.time_since_epoch())
+          .count();
   Scan scan{StoreState(retention)};
   RecoveredStore& out = scan.store;
 
@@ -62,8 +70,9 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
     auto snapshot = DecodeSnapshot(*data, path);
     if (!snapshot) return snapshot.error();
     snapshot_seq = snapshot->last_seq;
+    out.info.snapshot_format = snapshot->format;
     out.state.LoadSnapshot(std::move(*snapshot));
-    out.state.PruneExpired(now);
+    out.state.PruneIdempotency(now_ms);
   }
   out.info.snapshot_seq = snapshot_seq;
 
@@ -86,6 +95,7 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
   }
 
   std::uint64_t last_seq = snapshot_seq;
+  bool last_record_in_newest = false;  // the newest file holds a record
   for (std::size_t i = 0; i < scan.live.size(); ++i) {
     const JournalFile& file = scan.live[i];
     const bool is_last = i + 1 == scan.live.size();
@@ -112,6 +122,11 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
           return Status::Ok();
         });
     if (!result) return result.error();
+    if (result->records > 0 &&
+        (out.info.journal_format == 0 ||
+         result->format < out.info.journal_format)) {
+      out.info.journal_format = result->format;
+    }
     if (!is_last && result->records > 0 &&
         result->last_seq + 1 != scan.live[i + 1].first_seq) {
       return Status::DataLoss(
@@ -121,14 +136,22 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
           std::to_string(scan.live[i + 1].first_seq));
     }
     if (is_last) {
+      last_record_in_newest = result->records > 0;
       // Append to the newest file only if its next record is the next seq;
       // otherwise (a file the snapshot already covers, or named oddly)
       // start journal-(last_seq+1), and the old one becomes obsolete.
       const std::uint64_t next_in_file =
           result->records > 0 ? result->last_seq + 1 : file.first_seq;
       out.journal_path = path;
-      out.journal_exists = next_in_file == last_seq + 1;
-      if (result->torn_bytes > 0) {
+      // Only a version-2 file with its header is continued: a version-1
+      // file is never appended to (the upgrade starts a new one).
+      out.journal_exists = next_in_file == last_seq + 1 &&
+                           result->format == 2 && !result->header_torn;
+      if (result->header_torn) {
+        if (path != dir + "/" + JournalFileName(last_seq + 1)) {
+          scan.cut_short_file = path;
+        }
+      } else if (result->torn_bytes > 0) {
         out.torn_file = path;
         out.info.torn_bytes_truncated = result->torn_bytes;
         scan.torn_offset = result->valid_bytes;
@@ -137,14 +160,17 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
   }
   if (!out.journal_exists) {
     out.journal_path = dir + "/" + JournalFileName(last_seq + 1);
+    // A file of that name is created anew only if it holds no record (a
+    // creation cut short, or an empty version-1 file).
     if (!scan.live.empty() &&
-        out.journal_path == dir + "/" + scan.live.back().name) {
+        out.journal_path == dir + "/" + scan.live.back().name &&
+        last_record_in_newest) {
       return Status::DataLoss(out.journal_path +
                               " at byte offset 0: cannot be continued");
     }
   }
   out.last_seq = last_seq;
-  out.state.PruneExpired(now);
+  out.state.PruneIdempotency(now_ms);
   out.info.counters = out.state.counter_count();
   return scan;
 }
@@ -162,6 +188,10 @@ Result<RecoveredStore> Recover(platform::FileSystem& fs, const std::string& dir,
     COUNTERD_RETURN_IF_ERROR(
         fs.RemoveFile(dir + "/" + std::string(kSnapshotTempFileName)));
   }
+  if (scan->cut_short_file) {
+    // Holds no record (its header never became durable).
+    COUNTERD_RETURN_IF_ERROR(fs.RemoveFile(*scan->cut_short_file));
+  }
   if (!scan->store.torn_file.empty()) {
     // Invariant 6: never acknowledged, so cutting it loses nothing.
     COUNTERD_RETURN_IF_ERROR(
@@ -177,7 +207,7 @@ Result<RecoveredStore> Recover(platform::FileSystem& fs, const std::string& dir,
       COUNTERD_RETURN_IF_ERROR(fs.RemoveFile(dir + "/" + file.name));
     }
   }
-  if (scan->stale_temp || !scan->obsolete.empty()) {
+  if (scan->stale_temp || scan->cut_short_file || !scan->obsolete.empty()) {
     COUNTERD_RETURN_IF_ERROR(fs.SyncDir(dir));
   }
   return std::move(scan->store);

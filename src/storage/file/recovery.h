@@ -2,8 +2,8 @@
 // snapshot, replays the journal after it, cuts a torn tail, removes stale
 // temp files and journal files a durable snapshot covers. Refuses (kDataLoss,
 // naming file and byte offset) any other damage; never resets to empty.
-#ifndef COUNTERD_STORAGE_RECOVERY_H_
-#define COUNTERD_STORAGE_RECOVERY_H_
+#ifndef COUNTERD_STORAGE_FILE_RECOVERY_H_
+#define COUNTERD_STORAGE_FILE_RECOVERY_H_
 
 #include <chrono>
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 #include "counterd/core/result.h"
 #include "counterd/platform/file_system.h"
-#include "counterd/storage/store_stats.h"
+#include "counterd/storage/file_repository.h"
 #include "store_state.h"
 
 namespace counterd::storage {
@@ -22,7 +22,8 @@ struct RecoveredStore {
 
   StoreState state;
   std::uint64_t last_seq = 0;
-  // The journal file to append to, and whether it must be created.
+  // The journal file to append to, and whether it must be created (a
+  // version-2 file of that name that holds no record is created anew).
   std::string journal_path;
   bool journal_exists = false;
   std::uint64_t snapshot_bytes = 0;
@@ -42,4 +43,4 @@ Result<RecoveryInfo> VerifyDataDir(platform::FileSystem& fs,
 
 }  // namespace counterd::storage
 
-#endif  // COUNTERD_STORAGE_RECOVERY_H_
+#endif  // COUNTERD_STORAGE_FILE_RECOVERY_H_

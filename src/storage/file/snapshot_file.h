@@ -1,6 +1,6 @@
 // ReplaceSnapshotAtomically: the one place state.json is written.
-#ifndef COUNTERD_STORAGE_SNAPSHOT_FILE_H_
-#define COUNTERD_STORAGE_SNAPSHOT_FILE_H_
+#ifndef COUNTERD_STORAGE_FILE_SNAPSHOT_FILE_H_
+#define COUNTERD_STORAGE_FILE_SNAPSHOT_FILE_H_
 
 #include <string>
 #include <string_view>
@@ -22,4 +22,4 @@ Status ReplaceSnapshotAtomically(platform::FileSystem& fs,
 
 }  // namespace counterd::storage
 
-#endif  // COUNTERD_STORAGE_SNAPSHOT_FILE_H_
+#endif  // COUNTERD_STORAGE_FILE_SNAPSHOT_FILE_H_

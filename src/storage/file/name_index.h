@@ -5,8 +5,8 @@
 // made recovering a million counters several times slower.
 // Linear probing, load factor <= 1/2, backward-shift deletion (no
 // tombstones). Thread-compatible.
-#ifndef COUNTERD_STORAGE_NAME_INDEX_H_
-#define COUNTERD_STORAGE_NAME_INDEX_H_
+#ifndef COUNTERD_STORAGE_FILE_NAME_INDEX_H_
+#define COUNTERD_STORAGE_FILE_NAME_INDEX_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -109,4 +109,4 @@ class NameIndex {
 
 }  // namespace counterd::storage
 
-#endif  // COUNTERD_STORAGE_NAME_INDEX_H_
+#endif  // COUNTERD_STORAGE_FILE_NAME_INDEX_H_

@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <string>
 
-#include "record_format.h"
+#include "journal_format.h"
+#include "legacy_format.h"
 
 namespace counterd::storage {
 namespace {
@@ -41,13 +42,74 @@ Status Damage(std::string_view file, std::uint64_t offset,
                           std::to_string(offset) + ": " + std::string(what));
 }
 
+// Reads the file header, if any: sets scan.format and scan.header_torn and
+// returns where the records begin.
+Result<std::uint64_t> ReadFileHeader(std::string_view data,
+                                     std::string_view file,
+                                     std::uint64_t first_seq,
+                                     bool is_last_file, JournalScan& scan) {
+  // A file whose creation a crash cut short: empty, shorter than a header,
+  // or never written back (zeros). Only the newest file can be one, and it
+  // holds no record: the header is synced before any record is written.
+  const bool cut_short =
+      data.size() < kJournalHeaderSize
+          ? kJournalMagic.starts_with(data.substr(0, kJournalMagic.size())) ||
+                AllZero(data)
+          : AllZero(data);
+  if (cut_short && (is_last_file || data.empty())) {
+    scan.header_torn = true;
+    scan.torn_bytes = data.size();
+    return data.size();
+  }
+  if (!data.starts_with(kJournalMagic)) {
+    scan.format = 1;  // counterd 0.1: records from byte 0
+    return 0;
+  }
+  if (data.size() < kJournalHeaderSize) {
+    return Damage(file, 0, "incomplete journal file header");
+  }
+  Result<JournalHeader> header = DecodeJournalHeader(data);
+  if (!header) {
+    // Torn while being written (nothing can follow it) or damaged.
+    if (is_last_file && data.size() == kJournalHeaderSize) {
+      scan.header_torn = true;
+      scan.torn_bytes = data.size();
+      return data.size();
+    }
+    return Damage(file, 0, header.error().message());
+  }
+  if (header->version > kJournalFormat) {
+    return Damage(file, 0,
+                  "journal format " + std::to_string(header->version) +
+                      " is newer than this counterd reads (1 and 2); "
+                      "refusing to guess — run a newer counterd");
+  }
+  if (header->version != kJournalFormat) {
+    return Damage(file, 0,
+                  "journal file header declares unknown format " +
+                      std::to_string(header->version));
+  }
+  if (header->first_seq != first_seq) {
+    return Damage(file, 0,
+                  "journal file header says first seq " +
+                      std::to_string(header->first_seq) +
+                      " but the file name says " + std::to_string(first_seq));
+  }
+  return kJournalHeaderSize;
+}
+
 }  // namespace
 
 Result<JournalScan> ReadJournal(std::string_view data, std::string_view file,
                                 std::uint64_t first_seq, bool is_last_file,
                                 const RecordVisitor& visit) {
   JournalScan scan;
-  std::uint64_t offset = 0;
+  Result<std::uint64_t> records_at =
+      ReadFileHeader(data, file, first_seq, is_last_file, scan);
+  if (!records_at) return records_at.error();
+  if (scan.header_torn) return scan;
+  std::uint64_t offset = *records_at;
+  scan.valid_bytes = offset;
   std::uint64_t expected_seq = first_seq;
   // A record that cannot be read: a torn tail if it is the last thing in
   // the newest file (only zeros, or no intact next record, follow), else
@@ -97,7 +159,9 @@ Result<JournalScan> ReadJournal(std::string_view data, std::string_view file,
                         " where " + std::to_string(expected_seq) +
                         " was expected");
     }
-    auto effects = DecodePayload(record.substr(kRecordHeaderSize));
+    auto effects = scan.format == 1
+                       ? DecodeV1Payload(record.substr(kRecordHeaderSize))
+                       : DecodePayload(record.substr(kRecordHeaderSize));
     if (!effects) return Damage(file, offset, effects.error().message());
     if (Status s = visit(header.seq, std::move(*effects)); !s.ok()) {
       return Damage(file, offset, s.message());
