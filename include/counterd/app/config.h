@@ -17,6 +17,7 @@
 namespace counterd::app {
 
 enum class LogFormat { kText, kJson };
+enum class Backend { kFile, kPostgres };
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 
 struct Config {
@@ -35,6 +36,11 @@ struct Config {
   std::chrono::milliseconds drain_timeout{10'000};
   std::uint64_t compaction_threshold_bytes = 64ull << 20;
   std::chrono::seconds idempotency_retention{86'400};
+  // Where counters are kept (docs/postgres.md). With kPostgres, data_dir is
+  // accepted and ignored.
+  Backend backend = Backend::kFile;
+  std::string postgres_url;  // libpq URI or conninfo; a secret: never logged
+  std::size_t postgres_pool_size = 4;
 
   friend bool operator==(const Config&, const Config&) = default;
 };
@@ -44,6 +50,7 @@ enum class Command {
   kServe,        // counterd [OPTIONS]
   kHealthcheck,  // counterd healthcheck [--listen ADDR:PORT]
   kCheck,        // counterd check [--data-dir DIR]: offline verification
+  kMigrate,      // counterd migrate --backend postgres --postgres-url URL
   kHelp,         // --help: print |text|, exit 0
   kVersion,      // --version: print |text|, exit 0
 };

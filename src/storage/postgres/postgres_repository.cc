@@ -42,10 +42,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include "blocking_session.h"
 #include "commit_plan.h"
+#include "counterd/core/log.h"
 #include "counterd/core/mutex.h"
 #include "counterd/service/mutation_rules.h"
 #include "pg_connection.h"
@@ -252,8 +252,9 @@ Status PostgresRepository::Start() {
         postgres::ApplyMigrations(session, options_.start_timeout);
     if (!migrated) return migrated.error();
     if (migrated->from_version != migrated->to_version) {
-      spdlog::info("postgres: schema migrated from version {} to {}",
-                   migrated->from_version, migrated->to_version);
+      log::Info("postgres: schema migrated",
+                {{"from_version", migrated->from_version},
+                 {"to_version", migrated->to_version}});
     }
     PgConnection::Reply seq =
         session.Run({Query::Sql("SELECT seq FROM counterd_commit_seq")},
@@ -267,11 +268,11 @@ Status PostgresRepository::Start() {
         postgres::ParseInt64(seq.results[0].Cell(0, 0).value_or("0"))
             .value_or(0));
     last_seq_.store(delivered_seq_);
-    spdlog::info(
-        "postgres: connected (server {}, synchronous_commit {}), schema "
-        "version {}, commit seq {}",
-        facts->server_version_num, facts->synchronous_commit,
-        migrated->to_version, delivered_seq_);
+    log::Info("postgres: connected",
+              {{"server_version_num", facts->server_version_num},
+               {"synchronous_commit", facts->synchronous_commit},
+               {"schema_version", migrated->to_version},
+               {"commit_seq", delivered_seq_}});
     session.Close();
   }
   work_.emplace(ioc_.get_executor());
@@ -359,7 +360,7 @@ void PostgresRepository::OnSetUp(Slot& slot, PgConnection::Reply reply) {
   }
   if (!problem.ok()) {
     if (problem.code() == StatusCode::kFailedPrecondition) {
-      spdlog::error("{}", problem.message());
+      log::Error("postgres: server refused", {{"error", problem.message()}});
     }
     NoteError(problem);
     slot.conn.Disconnect(problem);
@@ -370,10 +371,10 @@ void PostgresRepository::OnSetUp(Slot& slot, PgConnection::Reply reply) {
   slot.backoff = options_.reconnect_min;
   if (slot.ever_ready) {
     reconnects_.fetch_add(1);
-    spdlog::info("postgres: {} connection re-established",
-                 slot.role == Role::kWriter   ? "writer"
-                 : slot.role == Role::kReader ? "reader"
-                                              : "listener");
+    log::Info("postgres: connection re-established",
+              {{"role", slot.role == Role::kWriter   ? "writer"
+                        : slot.role == Role::kReader ? "reader"
+                                                     : "listener"}});
   }
   slot.ever_ready = true;
   UpdateUp();
@@ -389,7 +390,7 @@ void PostgresRepository::OnLost(Slot& slot, const Status& why) {
   slot.ready = false;
   UpdateUp();
   if (finishing_) return;
-  spdlog::warn("{}", why.message());
+  log::Warn("postgres: connection lost", {{"error", why.message()}});
   NoteError(why);
   if (&slot == listener_) fetching_ = false;
   ScheduleReconnect(slot);
@@ -611,14 +612,15 @@ void PostgresRepository::OnLocked(PgConnection::Reply reply) {
   if (const PgResult* e = FirstError(reply.results)) {
     rollback_pending_ = true;
     if (postgres::IsRetryable(*e)) return RetryBatch(*e);
-    spdlog::error("postgres: commit failed: {} ({})", e->message, e->sqlstate);
+    log::Error("postgres: commit failed",
+               {{"error", e->message}, {"sqlstate", e->sqlstate}});
     return FailBatch(Status::Unavailable("postgres: " + e->message));
   }
   Result<postgres::LockedState> state =
       postgres::ParseLockReply(b.lock_queries, reply.results);
   if (!state) {
     rollback_pending_ = true;
-    spdlog::error("postgres: {}", state.error().message());
+    log::Error("postgres: commit failed", {{"error", state.error().message()}});
     return FailBatch(Status::Unavailable(state.error().message()));
   }
   service::WorkingSet ws;
@@ -648,10 +650,9 @@ void PostgresRepository::OnCommitted(PgConnection::Reply reply) {
     } else {
       // Invariant (4).
       unknown_outcomes_.fetch_add(1);
-      spdlog::warn(
-          "postgres: connection lost while committing {} transactions; "
-          "their outcome is unknown: {}",
-          b.items.size(), reply.status.message());
+      log::Warn("postgres: connection lost during COMMIT; outcome unknown",
+                {{"transactions", b.items.size()},
+                 {"error", reply.status.message()}});
       FailBatch(Status::Unavailable(
           "postgres: the connection was lost during COMMIT; the outcome is "
           "unknown (retry with the same Idempotency-Key to resolve it)"));
@@ -661,7 +662,8 @@ void PostgresRepository::OnCommitted(PgConnection::Reply reply) {
   if (const PgResult* e = FirstError(reply.results)) {
     rollback_pending_ = true;
     if (postgres::IsRetryable(*e)) return RetryBatch(*e);
-    spdlog::error("postgres: commit failed: {} ({})", e->message, e->sqlstate);
+    log::Error("postgres: commit failed",
+               {{"error", e->message}, {"sqlstate", e->sqlstate}});
     return FailBatch(Status::Unavailable("postgres: " + e->message));
   }
   // Invariant (1): COMMIT returned OK.
@@ -696,8 +698,10 @@ void PostgresRepository::RetryBatch(const PgResult& error) {
   retries_.fetch_add(1);
   Batch& b = *batch_;
   if (++b.attempt > options_.max_retries) {
-    spdlog::warn("postgres: gave up a batch after {} retries: {} ({})",
-                 options_.max_retries, error.message, error.sqlstate);
+    log::Warn("postgres: gave up a batch after retries",
+              {{"retries", options_.max_retries},
+               {"error", error.message},
+               {"sqlstate", error.sqlstate}});
     return FailBatch(Status::Unavailable("postgres: " + error.message +
                                          " (gave up after retries)"));
   }
@@ -743,7 +747,8 @@ void PostgresRepository::OnChanges(PgConnection::Reply reply) {
   if (!reply.status.ok()) return;  // OnLost reconnects; setup fetches again
   const PgResult& res = reply.results.at(0);
   if (res.kind != PgResult::Kind::kTuples || res.column_count != 5) {
-    spdlog::warn("postgres: reading the change log failed: {}", res.message);
+    log::Warn("postgres: reading the change log failed",
+              {{"error", res.message}});
     return;
   }
   ChangeSink* sink = sink_.load();
@@ -752,9 +757,8 @@ void PostgresRepository::OnChanges(PgConnection::Reply reply) {
   auto flush = [&] {
     if (batch.seq == 0) return;
     if (batch.seq != delivered_seq_ + 1) {
-      spdlog::warn(
-          "postgres: watch: commits {}..{} are no longer in the change log",
-          delivered_seq_ + 1, batch.seq - 1);
+      log::Warn("postgres: watch: commits no longer in the change log",
+                {{"from_seq", delivered_seq_ + 1}, {"to_seq", batch.seq - 1}});
     }
     if (sink != nullptr) sink->OnCommitted(batch);
     delivered_seq_ = batch.seq;
@@ -809,7 +813,8 @@ void PostgresRepository::ScheduleWatchdog() {
             "postgres: no answer from the server in " +
             std::to_string(options_.request_timeout.count()) +
             " ms; dropping the connection");
-        spdlog::warn("{}", why.message());
+        log::Warn("postgres: dropping a connection that stopped answering",
+                  {{"timeout_ms", options_.request_timeout.count()}});
         slot->ready = false;
         UpdateUp();
         NoteError(why);
