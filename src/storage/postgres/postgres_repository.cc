@@ -159,6 +159,9 @@ class PostgresRepository final : public CounterRepository {
   void CompleteBatch();
 
   // -- reads, watch, maintenance (io thread) --------------------------------
+  // Queues |handler| on the io thread; false when closing (not queued).
+  template <typename Handler>
+  bool PostRead(Handler handler) EXCLUDES(queue_mu_);
   void Read(Query query, std::function<void(PgConnection::Reply)> done);
   void FetchChanges();
   void OnChanges(PgConnection::Reply reply);
@@ -295,7 +298,7 @@ Status PostgresRepository::Start() {
   return Status::Ok();
 }
 
-// -- connections --------------------------------------------------------------
+// -- connections ------------------------------------------------------------
 
 void PostgresRepository::ConnectSlot(Slot& slot) {
   slot.ready = false;
@@ -433,8 +436,7 @@ PostgresRepository::Slot* PostgresRepository::PickReader() {
   return nullptr;
 }
 
-// -- reads
-// ---------------------------------------------------------------------
+// -- reads ------------------------------------------------------------------
 
 void PostgresRepository::Read(Query query,
                               std::function<void(PgConnection::Reply)> done) {
@@ -454,15 +456,20 @@ void PostgresRepository::Read(Query query,
   reader->conn.Submit({std::move(query)}, std::move(done));
 }
 
+template <typename Handler>
+bool PostgresRepository::PostRead(Handler handler) {
+  // Under the lock, so that Close's own post comes after this one and the
+  // io thread runs the read before it winds down.
+  MutexLock lock(queue_mu_);
+  if (closing_ || !started_) return false;
+  asio::post(ioc_, std::move(handler));
+  return true;
+}
+
 void PostgresRepository::Get(
     const domain::CounterName& name,
     Completion<Result<std::optional<domain::Counter>>>& done) {
-  MutexLock lock(queue_mu_);
-  if (closing_ || !started_) {
-    done.Complete(Status::Unavailable("postgres: closing"));
-    return;
-  }
-  asio::post(ioc_, [this, name = name.str(), &done] {
+  auto read = [this, name = name.str(), &done] {
     Read(
         Query::Prepared(std::string(postgres::stmt::kGet),
                         {PgParam::Text(name)}),
@@ -480,17 +487,16 @@ void PostgresRepository::Get(
           }
           done.Complete(std::optional<domain::Counter>(std::move(rows->at(0))));
         });
-  });
+  };
+  // Not under the lock: Complete may call back into the repository.
+  if (!PostRead(std::move(read))) {
+    done.Complete(Status::Unavailable("postgres: closing"));
+  }
 }
 
 void PostgresRepository::List(
     const ListRequest& request,
     Completion<Result<std::vector<domain::Counter>>>& done) {
-  MutexLock lock(queue_mu_);
-  if (closing_ || !started_) {
-    done.Complete(Status::Unavailable("postgres: closing"));
-    return;
-  }
   Query query;
   const std::string limit = std::to_string(request.limit);
   std::optional<std::string> upper;
@@ -507,7 +513,7 @@ void PostgresRepository::List(
         Query::Prepared(std::string(postgres::stmt::kList),
                         {PgParam::Text(request.after), PgParam::Text(limit)});
   }
-  asio::post(ioc_, [this, query = std::move(query), &done]() mutable {
+  auto read = [this, query = std::move(query), &done]() mutable {
     Read(std::move(query), [&done](PgConnection::Reply r) {
       if (!r.status.ok()) return done.Complete(r.status);
       const PgResult& res = r.results.at(0);
@@ -519,29 +525,28 @@ void PostgresRepository::List(
       if (!rows) return done.Complete(rows.error());
       done.Complete(std::move(*rows));
     });
-  });
+  };
+  if (!PostRead(std::move(read))) {
+    done.Complete(Status::Unavailable("postgres: closing"));
+  }
 }
 
-// -- commits
-// -------------------------------------------------------------------
+// -- commits ----------------------------------------------------------------
 
 void PostgresRepository::Commit(domain::Transaction tx,
                                 Completion<domain::TransactionOutcome>& done) {
-  bool post = false;
   {
     MutexLock lock(queue_mu_);
-    if (closing_ || !started_) {
-      // Not under the lock: Complete may call back into the repository.
-      post = false;
-    } else {
+    if (!closing_ && started_) {
       queue_.push_back(Item{std::move(tx), &done});
-      post = !kick_posted_;
-      kick_posted_ = true;
-      if (post) asio::post(ioc_, [this] { OnKick(); });
+      if (!kick_posted_) {
+        kick_posted_ = true;
+        asio::post(ioc_, [this] { OnKick(); });
+      }
       return;
     }
   }
-  (void)post;
+  // Not under the lock: Complete may call back into the repository.
   done.Complete(domain::Refusal(Status::Unavailable("postgres: closing")));
 }
 
@@ -725,8 +730,7 @@ void PostgresRepository::CompleteBatch() {
   MaybeStartBatch();
 }
 
-// -- watch
-// -----------------------------------------------------------------------
+// -- watch ------------------------------------------------------------------
 
 void PostgresRepository::FetchChanges() {
   if (!listener_->ready) return;
@@ -789,7 +793,7 @@ void PostgresRepository::OnChanges(PgConnection::Reply reply) {
   if (commits >= 256 || fetch_again_) FetchChanges();
 }
 
-// -- maintenance -------------------------------------------------------------
+// -- maintenance ------------------------------------------------------------
 
 void PostgresRepository::ScheduleMaintenance(std::chrono::milliseconds after) {
   maintenance_timer_.expires_after(after);
@@ -882,7 +886,7 @@ void PostgresRepository::RunMaintenance() {
       });
 }
 
-// -- health, stats, close ----------------------------------------------------
+// -- health, stats, close ---------------------------------------------------
 
 Status PostgresRepository::Health() const {
   if (closed_flag_.load()) return Status::Unavailable("postgres: closed");
