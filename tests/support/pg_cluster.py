@@ -22,7 +22,7 @@ Every cluster is torn down at exit (atexit) if a test forgot: ``pg_ctl stop
 -m immediate``, then SIGKILL of the postmaster it started (by the pid in
 postmaster.pid) and a wait for its children, so no process is left behind.
 Knobs: COUNTERD_PG_BIN (default /usr/lib/postgresql/15/bin),
-COUNTERD_TEST_KEEP=1 keeps the temp dirs.
+COUNTERD_PG_TMPDIR (default /tmp), COUNTERD_TEST_KEEP=1 keeps the temp dirs.
 """
 
 from __future__ import annotations
@@ -105,7 +105,10 @@ class PgCluster:
         if _as_root():
             _ensure_user()
         self.name = name
-        self.base = tempfile.mkdtemp(prefix=f"counterd-{name}-")
+        # The server's user must reach the dir: under /tmp (not a $TMPDIR
+        # that may sit in root's home) unless COUNTERD_PG_TMPDIR says where.
+        self.base = tempfile.mkdtemp(prefix=f"counterd-{name}-",
+                                     dir=os.environ.get("COUNTERD_PG_TMPDIR", "/tmp"))
         os.chmod(self.base, 0o755)
         self.data_dir = os.path.join(self.base, "data")
         self.socket_dir = os.path.join(self.base, "sock")
