@@ -1,6 +1,7 @@
 // counterd's composition root: parses the command line, picks the concrete
 // implementations (POSIX files, the system clock, the durable store) and
 // hands them to the application. The only file that names concrete types.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -19,6 +20,9 @@
 #include "counterd/platform/fault_injection_file_system.h"
 #include "counterd/platform/posix_file_system.h"
 #include "counterd/storage/file_repository.h"
+#if COUNTERD_WITH_POSTGRES
+#include "counterd/storage/postgres_repository.h"
+#endif
 
 namespace {
 
@@ -89,6 +93,45 @@ int RunHashToken() {
   return 0;
 }
 
+#if COUNTERD_WITH_POSTGRES
+counterd::storage::PostgresOptions PostgresOptionsFrom(
+    const counterd::app::Config& config) {
+  counterd::storage::PostgresOptions options;
+  options.url = config.postgres_url;
+  options.pool_size = config.postgres_pool_size;
+  options.idempotency_retention =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          config.idempotency_retention);
+  return options;
+}
+
+// counterd migrate: the schema migrations, then exit.
+int RunMigrate(const counterd::app::Config& config) {
+  const auto migrated = counterd::storage::MigratePostgres(
+      config.postgres_url, std::chrono::seconds(60));
+  if (!migrated) {
+    std::fprintf(stderr, "counterd migrate: %s\n",
+                 migrated.error().ToString().c_str());
+    return kExitFailure;
+  }
+  if (migrated->from_version == migrated->to_version) {
+    std::printf("counterd migrate: the schema is current (version %d)\n",
+                migrated->to_version);
+  } else {
+    std::printf("counterd migrate: schema migrated from version %d to %d\n",
+                migrated->from_version, migrated->to_version);
+  }
+  return 0;
+}
+#else
+int RunMigrate(const counterd::app::Config&) {
+  std::fprintf(stderr,
+               "counterd migrate: this counterd was built without the "
+               "postgres backend\n");
+  return kExitUsage;
+}
+#endif
+
 // The file system the store uses: POSIX, or, when COUNTERD_TEST_FAULTS is
 // set (end-to-end fault tests only), POSIX behind injected failures.
 struct FileSystems {
@@ -137,6 +180,8 @@ int main(int argc, char** argv, char** envp) {
       return RunCheck(config.data_dir);
     case Command::kHashToken:
       return RunHashToken();
+    case Command::kMigrate:
+      return RunMigrate(config);
     case Command::kServe:
       break;
   }
@@ -166,6 +211,33 @@ int main(int argc, char** argv, char** envp) {
     }
     tokens = std::move(*loaded);
   }
+  counterd::app::TokenFile* const token_file = tokens ? &*tokens : nullptr;
+
+  if (config.backend == counterd::app::Backend::kPostgres) {
+#if COUNTERD_WITH_POSTGRES
+    const auto started = std::chrono::steady_clock::now();
+    auto repository =
+        counterd::storage::OpenPostgresRepository(PostgresOptionsFrom(config));
+    if (!repository) {
+      counterd::log::Error("cannot open the postgres backend",
+                           {{"error", repository.error().ToString()}});
+      return kExitFailure;
+    }
+    return counterd::app::Serve(
+        config, **repository,
+        counterd::app::StartupReport{
+            (*repository)->Stats().counters,
+            std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - started)},
+        signals, token_file);
+#else
+    std::fprintf(stderr,
+                 "counterd: this counterd was built without the postgres "
+                 "backend (COUNTERD_WITH_POSTGRES=OFF)\n");
+    return kExitUsage;
+#endif
+  }
+
   const counterd::SystemClock clock;
   auto repository = counterd::storage::FileRepository::Open(
       fs->active(), clock, counterd::app::FileRepositoryOptionsFrom(config));
@@ -178,5 +250,5 @@ int main(int argc, char** argv, char** envp) {
   return counterd::app::Serve(
       config, **repository,
       counterd::app::StartupReport{recovery.counters, recovery.duration},
-      signals, tokens ? &*tokens : nullptr);
+      signals, token_file);
 }

@@ -243,7 +243,17 @@ po::options_description ServeOptions() {
      "JSON file of bearer-token hashes with scopes (docs/security.md); "
      "every request but GET /livez and /readyz then needs "
      "\"Authorization: Bearer <token>\". Reloaded when it changes and on "
-     "SIGHUP. Unset: authentication is off");
+     "SIGHUP. Unset: authentication is off")
+    // The PostgreSQL backend (docs/postgres.md).
+    ("backend", po::value<std::string>()->default_value("file"),
+     "where counters are kept: file (--data-dir) or postgres "
+     "(--postgres-url; --data-dir is then ignored)")
+    ("postgres-url", po::value<std::string>()->default_value(""),
+     "libpq URI or conninfo of the database for --backend postgres; "
+     "several hosts with target_session_attrs=read-write follow a failover")
+    ("postgres-pool-size", po::value<std::string>()->default_value("4"),
+     "database connections for reads and writes per process (at least 2: "
+     "one commits, the others read; one more listens for changes)");
   // clang-format on
   return desc;
 }
@@ -270,7 +280,10 @@ std::string HelpText(const po::options_description& serve,
          "  counterd check [--data-dir DIR]         verify a data dir offline "
          "(exit 0 sound, 1 not)\n"
          "  counterd hash-token < TOKEN             print the sha256 of a "
-         "token for --auth-tokens-file\n\n"
+         "token for --auth-tokens-file\n"
+         "  counterd migrate --backend postgres --postgres-url URL\n"
+         "                                          apply the database "
+         "schema migrations\n\n"
       << serve << "\n"
       << healthcheck << "\n";
   return out.str();
@@ -328,6 +341,27 @@ Status ReadListen(const po::variables_map& vm, const Sources& sources,
   }
   out = std::move(*listen);
   return Status::Ok();
+}
+
+// --backend, --postgres-url, --postgres-pool-size.
+Status ReadBackend(const po::variables_map& vm, const Sources& sources,
+                   Config& c) {
+  const std::string& backend = vm["backend"].as<std::string>();
+  if (backend == "file") {
+    c.backend = Backend::kFile;
+  } else if (backend == "postgres") {
+    c.backend = Backend::kPostgres;
+  } else {
+    return BadValue(sources, "backend", backend, "file or postgres");
+  }
+  c.postgres_url = vm["postgres-url"].as<std::string>();
+  if (c.backend == Backend::kPostgres && c.postgres_url.empty()) {
+    return Status::InvalidArgument(sources.Name("backend") +
+                                   " postgres needs --postgres-url (or " +
+                                   OptionToEnv("postgres-url") + ")");
+  }
+  return ReadInteger(vm, sources, "postgres-pool-size", 2, 1000,
+                     c.postgres_pool_size);
 }
 
 Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
@@ -393,7 +427,7 @@ Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
   c.idempotency_retention =
       std::chrono::seconds(static_cast<std::int64_t>(retention));
   c.auth_tokens_file = vm["auth-tokens-file"].as<std::string>();
-  return Status::Ok();
+  return ReadBackend(vm, sources, c);
 }
 
 // COUNTERD_* variables as options of |desc|. With |only|, just that option
@@ -534,6 +568,29 @@ Result<Invocation> ParseCommandLine(std::span<const char* const> args,
         invocation.command = Command::kHelp;
         invocation.text = text.str();
       }
+      return invocation;
+    }
+    if (command == "migrate") {
+      // The serve options and their environment, so that a Deployment's
+      // settings run `counterd migrate` as they are.
+      COUNTERD_RETURN_IF_ERROR(
+          ParseInto(serve, rest, environment, std::nullopt, vm, sources));
+      if (vm.count("help")) {
+        invocation.command = Command::kHelp;
+        invocation.text =
+            "Usage: counterd migrate --backend postgres --postgres-url URL\n"
+            "Applies counterd's schema migrations to the database and exits "
+            "(start-up\napplies them too). Exit 0 when the schema is current, "
+            "1 when it could not be.\n";
+        return invocation;
+      }
+      COUNTERD_RETURN_IF_ERROR(ReadServeConfig(vm, sources, invocation.config));
+      if (invocation.config.backend != Backend::kPostgres) {
+        return Status::InvalidArgument(
+            "counterd migrate needs --backend postgres (the file backend has "
+            "no schema to migrate)");
+      }
+      invocation.command = Command::kMigrate;
       return invocation;
     }
     if (command != "healthcheck") {

@@ -18,6 +18,7 @@
 namespace counterd::app {
 
 enum class LogFormat { kText, kJson };
+enum class Backend { kFile, kPostgres };
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 
 struct Config {
@@ -38,6 +39,11 @@ struct Config {
   std::chrono::seconds idempotency_retention{86'400};
   // --auth-tokens-file: the tokens file; empty: authentication is off.
   std::string auth_tokens_file;
+  // Where counters are kept (docs/postgres.md). With kPostgres, data_dir is
+  // accepted and ignored.
+  Backend backend = Backend::kFile;
+  std::string postgres_url;  // libpq URI or conninfo; a secret: never logged
+  std::size_t postgres_pool_size = 4;
 
   friend bool operator==(const Config&, const Config&) = default;
 };
@@ -48,6 +54,7 @@ enum class Command {
   kHealthcheck,  // counterd healthcheck [--listen ADDR:PORT]
   kCheck,        // counterd check [--data-dir DIR]: offline verification
   kHashToken,    // counterd hash-token: token on stdin, sha256 line out
+  kMigrate,      // counterd migrate --backend postgres --postgres-url URL
   kHelp,         // --help: print |text|, exit 0
   kVersion,      // --version: print |text|, exit 0
 };

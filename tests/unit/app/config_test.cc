@@ -391,5 +391,61 @@ TEST(ConfigTest, OtherCommandsAreRefused) {
   EXPECT_NE(Error(Parse({"serve-now"})).find("serve-now"), std::string::npos);
 }
 
+// -- the postgres backend's options ------------------------------------------
+
+TEST(ConfigTest, BackendDefaultsToFile) {
+  const auto r = Parse({});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->config.backend, Backend::kFile);
+  EXPECT_EQ(r->config.postgres_url, "");
+  EXPECT_EQ(r->config.postgres_pool_size, 4u);
+}
+
+TEST(ConfigTest, PostgresBackendFromCommandLineOrEnvironment) {
+  const auto cli =
+      Parse({"--backend", "postgres", "--postgres-url",
+             "postgresql://h1,h2/db?target_session_attrs=read-write",
+             "--postgres-pool-size", "8", "--data-dir", "/x"});
+  ASSERT_TRUE(cli) << cli.error().ToString();
+  EXPECT_EQ(cli->config.backend, Backend::kPostgres);
+  EXPECT_EQ(cli->config.postgres_url,
+            "postgresql://h1,h2/db?target_session_attrs=read-write");
+  EXPECT_EQ(cli->config.postgres_pool_size, 8u);
+  EXPECT_EQ(cli->config.data_dir, "/x");  // accepted, ignored by postgres
+  const auto env = Parse({}, {"COUNTERD_BACKEND=postgres",
+                              "COUNTERD_POSTGRES_URL=host=db dbname=c"});
+  ASSERT_TRUE(env) << env.error().ToString();
+  EXPECT_EQ(env->config.backend, Backend::kPostgres);
+  EXPECT_EQ(env->config.postgres_url, "host=db dbname=c");
+}
+
+TEST(ConfigTest, PostgresBackendNeedsAUrlAndAPoolOfTwo) {
+  EXPECT_EQ(Error(Parse({"--backend", "postgres"})),
+            "--backend postgres needs --postgres-url (or "
+            "COUNTERD_POSTGRES_URL)");
+  EXPECT_EQ(Error(Parse({"--backend", "sqlite"})),
+            "invalid value 'sqlite' for --backend: expected file or postgres");
+  EXPECT_NE(Error(Parse({"--backend", "postgres", "--postgres-url", "x",
+                         "--postgres-pool-size", "1"}))
+                .find("--postgres-pool-size"),
+            std::string::npos);
+}
+
+TEST(ConfigTest, MigrateTakesTheServeOptions) {
+  const auto r = Parse({"migrate"}, {"COUNTERD_BACKEND=postgres",
+                                     "COUNTERD_POSTGRES_URL=postgresql:///c",
+                                     "COUNTERD_LISTEN=0.0.0.0:9090"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->command, Command::kMigrate);
+  EXPECT_EQ(r->config.postgres_url, "postgresql:///c");
+  EXPECT_EQ(Error(Parse({"migrate"})),
+            "counterd migrate needs --backend postgres (the file backend has "
+            "no schema to migrate)");
+  const auto help = Parse({"migrate", "--help"});
+  ASSERT_TRUE(help);
+  EXPECT_EQ(help->command, Command::kHelp);
+  EXPECT_NE(help->text.find("counterd migrate"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace counterd::app
