@@ -65,6 +65,10 @@ struct CounterChange {
 struct ChangeBatch {
   std::uint64_t seq = 0;  // the commit's sequence number (grows by commit)
   std::vector<CounterChange> changes;
+  // Changes between the previous batch and this one may be missing (the
+  // backend lost track: a dropped notification, a catch-up that could not
+  // reach back far enough). Watchers must resynchronise from current state.
+  bool gap = false;
 };
 
 // Called by the backend with every commit's changes, in commit order, after
@@ -91,6 +95,8 @@ struct RepositoryStats {
   double recovery_seconds = 0;  // how long start-up recovery took
   bool failed = false;          // failed closed: writes refused
   bool up = true;               // can serve (postgres: connected)
+  // PostgreSQL backend.
+  std::uint64_t reconnects = 0;  // connections re-established after a loss
   // File backend.
   std::uint64_t journal_bytes = 0;     // size of the current journal file
   std::uint64_t compactions = 0;       // snapshots written by compaction

@@ -257,6 +257,11 @@ std::string RenderMetrics(const HttpMetrics& http,
                "The storage backend; the value is always 1.");
   AppendSample(out, "counterd_backend_info",
                "backend=\"" + EscapeLabel(stats.backend) + "\"", "1");
+  if (stats.backend == "postgres") {
+    AppendGauge(out, "counterd_postgres_reconnects_total", "counter",
+                "Database connections re-established after a loss.",
+                std::to_string(stats.reconnects));
+  }
   AppendGauge(out, "counterd_backend_up", "gauge",
               "1 while the backend can write (postgres: connected to a "
               "writable primary).",

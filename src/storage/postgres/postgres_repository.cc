@@ -907,6 +907,7 @@ RepositoryStats PostgresRepository::Stats() const {
   s.fsyncs = fsyncs_.load();
   s.expired = expired_.load();
   s.last_seq = last_seq_.load();
+  s.reconnects = reconnects_.load();
   s.failed = false;
   s.up = up_.load();
   s.batch_sizes = batch_sizes_.Read();
