@@ -898,15 +898,20 @@ class CounterdAssertions:
         return doc
 
     def assertCounter(self, resp: Response, name: str, value: Optional[int] = None,
-                      status: int = 200, msg: str = "") -> dict:
-        """A JSON counter answer {name, value, version} with a matching
-        strong ETag "<version>"; returns the counter."""
+                      status: int = 200, msg: str = "", expiring: bool = False) -> dict:
+        """A JSON counter answer {name, value, version} (plus "expires_at"
+        exactly when |expiring|) with a matching strong ETag "<version>";
+        returns the counter."""
         ctx = f"{msg} {resp!r}".strip()
         self.assertEqual(resp.status, status, f"wrong status: {ctx}")
         self.assertEqual(resp.content_type, "application/json", f"wrong Content-Type: {ctx}")
         doc = resp.json()
         self.assertIsInstance(doc, dict, ctx)
-        self.assertEqual(set(doc), {"name", "value", "version"}, f"counter fields: {ctx}")
+        fields = {"name", "value", "version"} | ({"expires_at"} if expiring else set())
+        self.assertEqual(set(doc), fields, f"counter fields: {ctx}")
+        if expiring:
+            self.assertRegex(doc["expires_at"],
+                             r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", ctx)
         self.assertEqual(doc["name"], name, ctx)
         self.assertIs(type(doc["value"]), int, ctx)
         self.assertIs(type(doc["version"]), int, ctx)
@@ -962,7 +967,7 @@ class ServerTestCase(CounterdAssertions, unittest.TestCase):
         r = self.c.get(f"/counters/{name}")
         if r.status == 404:
             return None
-        return self.assertCounter(r, name)
+        return self.assertCounter(r, name, expiring="expires_at" in (r.json() or {}))
 
     def list_all(self, prefix: str = "", limit: int = 1000) -> "list[dict]":
         """Every counter (with |prefix|), following ``next`` page by page."""
