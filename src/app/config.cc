@@ -239,6 +239,9 @@ po::options_description ServeOptions() {
     ("idempotency-retention-seconds",
      po::value<std::string>()->default_value("86400"),
      "how long Idempotency-Key outcomes are kept")
+    ("slow-fsync-warning-ms", po::value<std::string>()->default_value("100"),
+     "log a warning, with its duration, for a journal fdatasync slower "
+     "than this")
     ("auth-tokens-file", po::value<std::string>()->default_value(""),
      "JSON file of bearer-token hashes with scopes (docs/security.md); "
      "every request but GET /livez and /readyz then needs "
@@ -426,6 +429,8 @@ Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
                                        366ull * 86'400, retention));
   c.idempotency_retention =
       std::chrono::seconds(static_cast<std::int64_t>(retention));
+  COUNTERD_RETURN_IF_ERROR(ReadMillis(vm, sources, "slow-fsync-warning-ms", 1,
+                                      c.slow_fsync_warning));
   c.auth_tokens_file = vm["auth-tokens-file"].as<std::string>();
   return ReadBackend(vm, sources, c);
 }

@@ -128,6 +128,7 @@ storage::FileRepositoryOptions FileRepositoryOptionsFrom(const Config& config) {
   options.idempotency_retention =
       std::chrono::duration_cast<std::chrono::milliseconds>(
           config.idempotency_retention);
+  options.slow_fsync_warning = config.slow_fsync_warning;
   return options;
 }
 

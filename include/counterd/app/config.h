@@ -37,6 +37,7 @@ struct Config {
   std::chrono::milliseconds drain_timeout{10'000};
   std::uint64_t compaction_threshold_bytes = 64ull << 20;
   std::chrono::seconds idempotency_retention{86'400};
+  std::chrono::milliseconds slow_fsync_warning{100};
   // --auth-tokens-file: the tokens file; empty: authentication is off.
   std::string auth_tokens_file;
   // Where counters are kept (docs/postgres.md). With kPostgres, data_dir is

@@ -39,6 +39,18 @@ TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(r->config.max_connections, 1024u);
   EXPECT_EQ(r->config.drain_timeout, 10s);
   EXPECT_EQ(r->config.idempotency_retention, 24h);
+  EXPECT_EQ(r->config.slow_fsync_warning, 100ms);
+}
+
+TEST(ConfigTest, SlowFsyncWarningThreshold) {
+  auto r = Parse({"--slow-fsync-warning-ms", "250"}, {});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.slow_fsync_warning, 250ms);
+  r = Parse({}, {"COUNTERD_SLOW_FSYNC_WARNING_MS=7"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.slow_fsync_warning, 7ms);
+  EXPECT_FALSE(Parse({"--slow-fsync-warning-ms", "0"}, {}));
+  EXPECT_FALSE(Parse({"--slow-fsync-warning-ms", "-5"}, {}));
 }
 
 TEST(ConfigTest, EveryOptionFromTheCommandLine) {
