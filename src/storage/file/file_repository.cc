@@ -353,7 +353,7 @@ Status FileRepositoryImpl::MaybeCompact(bool force, bool synchronous) {
   if (compactor_.running()) return Status::Ok();  // the next duties retry
   if (Status s = RotateJournal(); !s.ok()) {
     latch_.Fail(s, /*answered=*/false);
-    return s;
+    return latch_.Refusal();  // as Compactor::WriteNow answers
   }
   // The copy is the only part that holds up commits; serialising and
   // writing it happens while writers go on into the new journal.
