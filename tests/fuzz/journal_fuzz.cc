@@ -109,9 +109,9 @@ void CheckScan(const Read& read, std::string_view data, std::uint64_t first_seq,
           "intact + torn bytes != file size");
   // An empty file holds no record wherever it is (a version-1 journal
   // created at a compaction); anything else cut short is the newest's.
-  Require(is_last || (scan.torn_bytes == 0 &&
-                      (!scan.header_torn || data.empty())),
-          "torn tail or torn header in an older file");
+  Require(
+      is_last || (scan.torn_bytes == 0 && (!scan.header_torn || data.empty())),
+      "torn tail or torn header in an older file");
   Require(!scan.header_torn || scan.records == 0, "records in a torn header");
   Require(scan.format == 1 || scan.format == 2, "unknown format reported");
   if (scan.records > 0) {
