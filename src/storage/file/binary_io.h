@@ -44,6 +44,46 @@ T LoadFixed(const char* p) {
   return static_cast<T>(u);
 }
 
+// True if |s| is well-formed UTF-8 (Unicode 15, table 3-7: no overlong
+// forms, no surrogates, nothing past U+10FFFF). Strings the snapshot keeps
+// as JSON strings (scopes, messages) must be.
+inline bool IsUtf8(std::string_view s) {
+  std::size_t i = 0;
+  const auto byte = [&](std::size_t at) {
+    return static_cast<unsigned char>(s[at]);
+  };
+  while (i < s.size()) {
+    const unsigned char c = byte(i);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    } else {
+      return false;
+    }
+    if (s.size() - i - 1 < n) return false;
+    if (byte(i + 1) < lo || byte(i + 1) > hi) return false;
+    for (std::size_t k = 2; k <= n; ++k) {
+      if (byte(i + k) < 0x80 || byte(i + k) > 0xbf) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 // Reads fields off a byte string; after the first failure (too few bytes,
 // or Fail()) every read returns a zero value and ok() stays false.
 class Cursor {

@@ -121,6 +121,7 @@ void CommitQueue::Loop(const std::stop_token& stop) {
     // Nobody else could commit (and schedule) while the role was ours, so
     // the duties' own answer is the whole truth.
     if (ran) next_duties_ = next;
+    if (queue_.empty()) cv_.SignalAll();  // for WaitUntilIdle
   }
 }
 
@@ -135,6 +136,11 @@ std::size_t CommitQueue::CommitPending() {
 }
 
 void CommitQueue::RunDutiesNow() { (void)committer_.RunDuties(); }
+
+void CommitQueue::WaitUntilIdle() {
+  MutexLock lock(mu_);
+  while (committing_ || !queue_.empty()) cv_.Wait(mu_);
+}
 
 void CommitQueue::Close() {
   {

@@ -85,6 +85,11 @@ class CommitQueue {
   // thread (returns how many), run the duties.
   std::size_t CommitPending() EXCLUDES(mu_);
   void RunDutiesNow();
+  // Test hook: waits until nothing is queued and the committer thread has
+  // let go of the role, so that a test can tell which thread its next
+  // submission commits on. REQUIRES: no inline commit in progress (an
+  // inline committer's release does not wake this wait).
+  void WaitUntilIdle() EXCLUDES(mu_);
 
   // Refuses new transactions, commits what is queued, waits for an inline
   // committer and stops the thread. Idempotent.

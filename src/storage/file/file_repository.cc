@@ -106,7 +106,17 @@ std::int64_t FileRepositoryImpl::NowMs() const {
 
 std::chrono::steady_clock::time_point FileRepositoryImpl::SteadyAt(
     std::int64_t wall_ms) const {
-  const std::int64_t wait_ms = std::max<std::int64_t>(0, wall_ms - NowMs());
+  // At most a day ahead: an expiry further away is simply looked at again
+  // then. This also keeps the arithmetic in range for any stored
+  // expires_at_ms (a ttl is at most a year, but a file may hold anything
+  // from INT64_MIN to INT64_MAX; found by tests/fuzz/recovery_fuzz).
+  constexpr std::int64_t kMaxWaitMs = 24 * 3600 * 1000;
+  const std::int64_t now_ms = NowMs();
+  std::int64_t wait_ms = 0;
+  if (wall_ms > now_ms) {
+    wait_ms = now_ms < 0 || wall_ms - now_ms > kMaxWaitMs ? kMaxWaitMs
+                                                          : wall_ms - now_ms;
+  }
   return std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
 }
 
@@ -355,7 +365,7 @@ Status FileRepositoryImpl::MaybeCompact(bool force, bool synchronous) {
   if (compactor_.running()) return Status::Ok();  // the next duties retry
   if (Status s = RotateJournal(); !s.ok()) {
     latch_.Fail(s, /*answered=*/false);
-    return s;
+    return latch_.Refusal();  // as Compactor::WriteNow answers
   }
   // The copy is the only part that holds up commits; serialising and
   // writing it happens while writers go on into the new journal.

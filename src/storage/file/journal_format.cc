@@ -108,9 +108,11 @@ void EncodeEffect(const Effect& effect, std::string& out) {
 
 // -- decoding -----------------------------------------------------------------
 
-// Names and keys are checked as the API checks them, and flag bytes may
-// only hold the bits the format defines: a payload that decodes re-encodes
-// to the same bytes (tests/fuzz/journal_fuzz checks this).
+// Names and keys are checked as the API checks them, strings the snapshot
+// keeps as JSON must be UTF-8, and flag bytes may only hold the bits the
+// format defines: a payload that decodes re-encodes to the same bytes and
+// survives a compaction (tests/fuzz/journal_fuzz and recovery_fuzz check
+// this).
 std::string GetName(Cursor& in) {
   std::string name = in.String();
   if (in.ok() && !domain::CounterName::Parse(name)) in.Fail();
@@ -144,6 +146,12 @@ Operation GetOperation(Cursor& in) {
   op.kind = *kind;
   op.name = std::move(*name);
   op.operand = in.Fixed<std::int64_t>();
+  // Only set, increment and decrement have an operand (the snapshot has
+  // no field for one on get or delete).
+  if (op.operand != 0 &&
+      (op.kind == domain::OpKind::kGet || op.kind == domain::OpKind::kDelete)) {
+    in.Fail();
+  }
   const auto flags =
       GetFlags(in, kMustExist | kMustBeAbsent | kHasMin | kHasMax | kHasTtl);
   op.precondition.must_exist = (flags & kMustExist) != 0;
@@ -173,7 +181,8 @@ TransactionOutcome GetOutcome(Cursor& in) {
   const std::optional<StatusCode> code =
       StatusFromPersisted(in.Fixed<std::uint8_t>());
   std::string message = in.String();
-  if (!code || (*code == StatusCode::kOk && !message.empty())) {
+  if (!code || (*code == StatusCode::kOk && !message.empty()) ||
+      !IsUtf8(message)) {
     in.Fail();
     return o;
   }
@@ -263,6 +272,7 @@ Result<std::vector<Effect>> DecodePayload(std::string_view payload) {
       case kPutIdempotencyTag: {
         domain::IdempotencyRecord r;
         r.scope = in.String();
+        if (in.ok() && !IsUtf8(r.scope)) in.Fail();
         r.key = in.String();
         if (in.ok() && !domain::IdempotencyKey::Parse(r.key)) in.Fail();
         r.created_at_ms = in.Fixed<std::int64_t>();

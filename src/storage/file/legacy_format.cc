@@ -18,9 +18,16 @@ enum V1OutcomeFlags : std::uint8_t { kV1HasCounter = 1, kV1Created = 2 };
 // Version 1 persisted the status codes 0 (OK) to 10 (INTERNAL).
 constexpr std::uint8_t kV1LastStatus = 10;
 
+// Version 1 checked names and keys at the API, as version 2 does.
+std::string GetV1Name(Cursor& in) {
+  std::string name = in.String();
+  if (in.ok() && !domain::CounterName::Parse(name)) in.Fail();
+  return name;
+}
+
 domain::Counter GetV1Counter(Cursor& in) {
   domain::Counter c;
-  c.name = in.String();
+  c.name = GetV1Name(in);
   c.value = in.Fixed<std::int64_t>();
   c.version = in.Fixed<std::uint64_t>();
   return c;
@@ -50,17 +57,22 @@ std::optional<domain::Fingerprint> TranslateV1Fingerprint(
   op.operand = operand;
   std::string_view name;
   constexpr std::string_view kCounters = "/counters/";
+  constexpr std::string_view kIncrement = "/increment";
+  constexpr std::string_view kDecrement = "/decrement";
   if (path == "/counter/increment") {
     op.kind = domain::OpKind::kAdd;
     name = domain::CounterName::kDefault;
-  } else if (path.starts_with(kCounters) && path.ends_with("/increment")) {
+  } else if (path.size() > kCounters.size() + kIncrement.size() &&
+             path.starts_with(kCounters) && path.ends_with(kIncrement)) {
+    // The size check: in "/counters/increment" prefix and suffix overlap.
     op.kind = domain::OpKind::kAdd;
     name = path.substr(kCounters.size(),
-                       path.size() - kCounters.size() - 10);  // "/increment"
-  } else if (path.starts_with(kCounters) && path.ends_with("/decrement")) {
+                       path.size() - kCounters.size() - kIncrement.size());
+  } else if (path.size() > kCounters.size() + kDecrement.size() &&
+             path.starts_with(kCounters) && path.ends_with(kDecrement)) {
     op.kind = domain::OpKind::kSubtract;
     name = path.substr(kCounters.size(),
-                       path.size() - kCounters.size() - 10);  // "/decrement"
+                       path.size() - kCounters.size() - kDecrement.size());
   } else {
     return std::nullopt;
   }
@@ -95,15 +107,17 @@ Result<std::vector<Effect>> DecodeV1Payload(std::string_view payload) {
         effects.emplace_back(PutCounter{GetV1Counter(in)});
         break;
       case kV1DeleteCounter:
-        effects.emplace_back(DeleteCounter{in.String()});
+        effects.emplace_back(DeleteCounter{GetV1Name(in)});
         break;
       case kV1PutIdempotency: {
         domain::IdempotencyRecord r;
         r.key = in.String();
+        if (in.ok() && !domain::IdempotencyKey::Parse(r.key)) in.Fail();
         const std::string fingerprint = in.String();
         r.created_at_ms = in.Fixed<std::int64_t>();
         const auto code = in.Fixed<std::uint8_t>();
         std::string message = in.String();
+        if (in.ok() && !IsUtf8(message)) in.Fail();
         const auto flags = in.Fixed<std::uint8_t>();
         std::optional<domain::Counter> counter;
         if ((flags & kV1HasCounter) != 0) counter = GetV1Counter(in);

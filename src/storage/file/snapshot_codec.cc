@@ -67,14 +67,19 @@ void AppendCounter(std::string& out, const Counter& c) {
   out += '}';
 }
 
-json CounterToJson(const Counter& c) {
-  json j{{"name", c.name}, {"value", c.value}, {"version", c.version}};
+// Idempotency lines are written with their members in the order of
+// docs/storage-format.md (ordered_json keeps insertion order; json would
+// sort them), so that a person reads scope, key and request first.
+using ordered_json = nlohmann::ordered_json;
+
+ordered_json CounterToJson(const Counter& c) {
+  ordered_json j{{"name", c.name}, {"value", c.value}, {"version", c.version}};
   if (c.expires_at_ms != 0) j["expires_at_ms"] = c.expires_at_ms;
   return j;
 }
 
-json OperationToJson(const Operation& op) {
-  json j{{"op", OpKindName(op.kind)}, {"name", op.name.str()}};
+ordered_json OperationToJson(const Operation& op) {
+  ordered_json j{{"op", OpKindName(op.kind)}, {"name", op.name.str()}};
   if (op.kind == OpKind::kSet) j["value"] = op.operand;
   if (op.kind == OpKind::kAdd || op.kind == OpKind::kSubtract) {
     j["by"] = op.operand;
@@ -90,14 +95,14 @@ json OperationToJson(const Operation& op) {
   return j;
 }
 
-json OutcomeToJson(const domain::TransactionOutcome& o) {
-  json j{{"status", StatusCodeName(o.status.code())}};
+ordered_json OutcomeToJson(const domain::TransactionOutcome& o) {
+  ordered_json j{{"status", StatusCodeName(o.status.code())}};
   if (!o.status.ok()) j["message"] = o.status.message();
   if (o.failed_op) j["failed_op"] = *o.failed_op;
   if (!o.results.empty()) {
-    json results = json::array();
+    ordered_json results = ordered_json::array();
     for (const domain::OpResult& r : o.results) {
-      json entry = json::object();
+      ordered_json entry = ordered_json::object();
       if (r.counter) entry["counter"] = CounterToJson(*r.counter);
       if (r.created) entry["created"] = true;
       results.push_back(std::move(entry));
@@ -108,10 +113,10 @@ json OutcomeToJson(const domain::TransactionOutcome& o) {
   return j;
 }
 
-json IdempotencyToJson(const IdempotencyRecord& r) {
-  json ops = json::array();
+ordered_json IdempotencyToJson(const IdempotencyRecord& r) {
+  ordered_json ops = ordered_json::array();
   for (const Operation& op : r.request.ops) ops.push_back(OperationToJson(op));
-  return json{
+  return ordered_json{
       {"scope", r.scope},
       {"key", r.key},
       {"created_at_ms", r.created_at_ms},
@@ -187,6 +192,7 @@ Counter CounterFromJson(const json& j, bool with_expiry) {
   }
   Counter c;
   c.name = StringField(j, "name");
+  if (!domain::CounterName::Parse(c.name)) Bad("invalid counter name");
   c.value = Int64Field(j, "value");
   c.version = Uint64Field(j, "version");
   if (j.contains("expires_at_ms")) {
@@ -296,6 +302,7 @@ IdempotencyRecord IdempotencyFromV1Json(const json& j) {
   OnlyKeys(j, {"key", "fingerprint", "created_at_ms", "outcome"});
   IdempotencyRecord r;
   r.key = StringField(j, "key");
+  if (!domain::IdempotencyKey::Parse(r.key)) Bad("invalid idempotency key");
   r.created_at_ms = Int64Field(j, "created_at_ms");
   std::optional<domain::Fingerprint> request =
       TranslateV1Fingerprint(StringField(j, "fingerprint"));
@@ -373,6 +380,9 @@ bool ParseCounterLine(std::string_view line, bool with_expiry, Counter& c) {
     const std::string_view name = s.substr(0, quote);
     if (quote != std::string_view::npos &&
         name.find('\\') == std::string_view::npos) {
+      // Names as the API checks them: a counter no request could reach, or
+      // bytes a JSON string cannot hold, is damage.
+      if (!domain::CounterName::Parse(name)) return false;
       c.name.assign(name);
       s.remove_prefix(quote + 1);
       c.expires_at_ms = 0;
@@ -470,8 +480,8 @@ void SnapshotEncoder::BeginIdempotency() {
 void SnapshotEncoder::AddIdempotency(const IdempotencyRecord& record) {
   buffer_ += first_ ? "\n" : ",\n";
   first_ = false;
-  buffer_ += IdempotencyToJson(record).dump(-1, ' ', false,
-                                            json::error_handler_t::replace);
+  buffer_ += IdempotencyToJson(record).dump(
+      -1, ' ', false, ordered_json::error_handler_t::replace);
 }
 
 void SnapshotEncoder::Finish() {

@@ -144,7 +144,7 @@ const domain::IdempotencyRecord* StoreState::FindIdempotency(
 
 void StoreState::PruneIdempotency(std::int64_t now_ms) {
   while (!idempotency_order_.empty() &&
-         idempotency_order_.front().first + retention_ms_ <= now_ms) {
+         idempotency_order_.front().first <= now_ms - retention_ms_) {
     const auto& [created, key] = idempotency_order_.front();
     const auto it = idempotency_.find(key);
     if (it != idempotency_.end() && it->second.created_at_ms == created) {

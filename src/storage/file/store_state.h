@@ -75,7 +75,9 @@ class StoreState {
 
   bool IsRetained(const domain::IdempotencyRecord& r,
                   std::int64_t now_ms) const {
-    return r.created_at_ms + retention_ms_ > now_ms;
+    // Not created_at + retention > now: a creation time near INT64_MAX
+    // (a clock far off, a hand-made file) would overflow.
+    return r.created_at_ms > now_ms - retention_ms_;
   }
   void PutCounterEntry(const domain::Counter& c);
   void EraseCounter(std::string_view name);
