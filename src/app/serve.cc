@@ -41,21 +41,26 @@ http::ServerOptions ServerOptionsFrom(const Config& config) {
 }
 
 // The line tests and operators look for; its shape is part of the
-// interface (see README.md, "HTTP API").
+// interface (see README.md, "HTTP API"). With the postgres backend it names
+// the backend instead of the (ignored) data dir, and never the URL: it may
+// hold a password.
 void LogListening(const Config& config, const http::ListenAddress& bound,
                   const StartupReport& startup) {
   const std::string listen = bound.ToString();
+  const bool postgres = config.backend == Backend::kPostgres;
+  const log::Field where = postgres ? log::Field{"backend", "postgres"}
+                                    : log::Field{"data_dir", config.data_dir};
   if (config.log_format == LogFormat::kJson) {
     log::Info("listening", {{"listen", listen},
                             {"version", kVersion},
-                            {"data_dir", config.data_dir},
+                            where,
                             {"counters", startup.counters},
                             {"recovery_ms", startup.recovery.count()}});
     return;
   }
   // The text line keeps the form operators and the README know.
   log::Info("counterd " + std::string(kVersion) + " listening on " + listen,
-            {{"data_dir", config.data_dir},
+            {where,
              {"counters", startup.counters},
              {"recovery_ms", startup.recovery.count()}});
 }

@@ -17,6 +17,7 @@
 
 #include "blocking_session.h"
 #include "counterd/core/mutex.h"
+#include "schema.h"
 
 namespace counterd::storage {
 namespace {
@@ -132,6 +133,7 @@ class PostgresRepositoryTest : public ::testing::Test {
 };
 
 TEST_F(PostgresRepositoryTest, MigrationsRunOnceUnderTheLockFromManyReplicas) {
+  const int kLatest = postgres::LatestSchemaVersion();
   std::vector<std::future<Result<PostgresMigration>>> runs;
   for (int i = 0; i < 4; ++i) {
     runs.push_back(std::async(std::launch::async,
@@ -141,15 +143,16 @@ TEST_F(PostgresRepositoryTest, MigrationsRunOnceUnderTheLockFromManyReplicas) {
   for (auto& f : runs) {
     auto r = f.get();
     ASSERT_TRUE(r.has_value()) << r.error().ToString();
-    EXPECT_EQ(r->to_version, 1);
+    EXPECT_EQ(r->to_version, kLatest);
     if (r->from_version == 0) ++applied;
   }
   EXPECT_EQ(applied, 1);
-  EXPECT_EQ(Sql(url_, "SELECT count(*) FROM counterd_schema_migrations"), "1");
+  EXPECT_EQ(Sql(url_, "SELECT count(*) FROM counterd_schema_migrations"),
+            std::to_string(kLatest));
   auto again = MigratePostgres(url_, 30s);
   ASSERT_TRUE(again.has_value());
-  EXPECT_EQ(again->from_version, 1);
-  EXPECT_EQ(again->to_version, 1);
+  EXPECT_EQ(again->from_version, kLatest);
+  EXPECT_EQ(again->to_version, kLatest);
   EXPECT_EQ(Sql(url_,
                 "SELECT reloptions::text FROM pg_class WHERE relname = "
                 "'counterd_counters'"),
@@ -367,6 +370,67 @@ TEST_F(PostgresRepositoryTest, ChangesReachWatchersOfOtherReplicas) {
   EXPECT_EQ(b->Stats().last_seq, batches[1].seq);
 }
 
+// |url| with one more libpq URI parameter.
+std::string WithParam(const std::string& url, const std::string& param) {
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + param;
+}
+
+// A replica whose listener was away while commits were purged from the
+// change log (as retention would) cannot replay them: the next batch it
+// delivers says so (ChangeBatch::gap), whether the log still holds later
+// commits or none at all.
+TEST_F(PostgresRepositoryTest, CommitsMissedForGoodAreReportedAsAGap) {
+  auto a = OpenRepo(url_);
+  ASSERT_NE(a, nullptr);
+  PostgresOptions options =
+      Options(WithParam(url_, "application_name=replica_b"));
+  options.reconnect_min = 3s;  // away long enough for the steps below
+  options.reconnect_max = 3s;
+  auto opened = OpenPostgresRepository(options);
+  ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+  CounterRepository& b = **opened;
+  RecordingSink sink;
+  b.SetChangeSink(&sink);
+  ASSERT_TRUE(Add(*a, "g").status.ok());
+  ASSERT_TRUE(Eventually([&] { return sink.batches().size() == 1; }));
+  EXPECT_FALSE(sink.batches()[0].gap);
+
+  const auto take_b_away = [&] {
+    Sql(url_,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name = 'replica_b'");
+    ASSERT_TRUE(Eventually([&] {
+      return Sql(url_,
+                 "SELECT count(*) FROM pg_stat_activity WHERE "
+                 "application_name = 'replica_b'") == "0";
+    }));
+  };
+  take_b_away();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Add(*a, "g").status.ok());
+  Sql(url_, "DELETE FROM counterd_changes WHERE seq <= 3");
+  ASSERT_TRUE(Eventually([&] { return sink.batches().size() == 2; }));
+  ChangeBatch late = sink.batches()[1];
+  EXPECT_EQ(late.seq, 4u);
+  EXPECT_TRUE(late.gap);
+  ASSERT_EQ(late.changes.size(), 1u);
+  EXPECT_EQ(late.changes[0].state, (domain::Counter{"g", 4, 4, 0}));
+
+  take_b_away();
+  ASSERT_TRUE(Add(*a, "g").status.ok());
+  Sql(url_, "DELETE FROM counterd_changes");
+  ASSERT_TRUE(Eventually([&] { return sink.batches().size() == 3; }));
+  late = sink.batches()[2];
+  EXPECT_EQ(late.seq, 5u);
+  EXPECT_TRUE(late.gap);
+  EXPECT_TRUE(late.changes.empty());
+  EXPECT_EQ(b.Stats().last_seq, 5u);
+  // Back in step: the next commit is no gap.
+  ASSERT_TRUE(Add(*a, "g").status.ok());
+  ASSERT_TRUE(Eventually([&] { return sink.batches().size() == 4; }));
+  EXPECT_FALSE(sink.batches()[3].gap);
+  EXPECT_EQ(sink.batches()[3].seq, 6u);
+}
+
 TEST_F(PostgresRepositoryTest, ExpiredCountersVanishAndArePurged) {
   auto repo = OpenRepo(url_);
   ASSERT_NE(repo, nullptr);
@@ -392,6 +456,74 @@ TEST_F(PostgresRepositoryTest, ExpiredCountersVanishAndArePurged) {
   auto again = Add(*repo, "window");
   EXPECT_EQ(again.results[0].counter->version, 1u);
   EXPECT_TRUE(again.results[0].created);
+}
+
+domain::TransactionOutcome Delete(CounterRepository& repo,
+                                  const std::string& name) {
+  return CommitSync(repo,
+                    domain::SingleOperation(Op(domain::OpKind::kDelete, name)));
+}
+
+// counterd_counters (and the start-up line's counters=) must agree with the
+// file backend's exact count: a gauge read right after an acknowledged
+// creation or deletion shows it, and a restart starts from the stored count.
+TEST_F(PostgresRepositoryTest, CounterGaugeIsExactAfterEveryCommit) {
+  auto repo = OpenRepo(url_);
+  ASSERT_NE(repo, nullptr);
+  EXPECT_EQ(repo->Stats().counters, 0u);
+  for (const char* n : {"a", "b", "c"}) ASSERT_TRUE(Add(*repo, n).status.ok());
+  EXPECT_EQ(repo->Stats().counters, 3u);
+  ASSERT_TRUE(Add(*repo, "a").status.ok());  // an update: no new row
+  EXPECT_EQ(repo->Stats().counters, 3u);
+  ASSERT_TRUE(Delete(*repo, "b").status.ok());
+  EXPECT_EQ(repo->Stats().counters, 2u);
+  domain::Transaction tx;  // one commit creating one and deleting one
+  tx.batch = true;
+  tx.ops = {Op(domain::OpKind::kAdd, "d", 1), Op(domain::OpKind::kDelete, "a")};
+  ASSERT_TRUE(CommitSync(*repo, tx).status.ok());
+  EXPECT_EQ(repo->Stats().counters, 2u);
+  // An expired counter counts until it is purged, as on the file backend.
+  domain::Operation set = Op(domain::OpKind::kSet, "e", 1);
+  set.ttl_seconds = 1;
+  ASSERT_TRUE(CommitSync(*repo, domain::SingleOperation(set)).status.ok());
+  EXPECT_EQ(repo->Stats().counters, 3u);
+  ASSERT_TRUE(Eventually([&] { return repo->Stats().expired == 1; }));
+  ASSERT_TRUE(Eventually([&] { return repo->Stats().counters == 2; }));
+  // Another replica's commits reach this one's gauge (maintenance reads
+  // the stored count); its own gauge is exact at once.
+  auto other = OpenRepo(url_);
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(other->Stats().counters, 2u);
+  ASSERT_TRUE(Add(*other, "f").status.ok());
+  EXPECT_EQ(other->Stats().counters, 3u);
+  ASSERT_TRUE(Eventually([&] { return repo->Stats().counters == 3; }));
+  EXPECT_EQ(Sql(url_, "SELECT count(*) FROM counterd_counters"), "3");
+  ASSERT_TRUE(other->Close().ok());
+  ASSERT_TRUE(repo->Close().ok());
+  // A restart reads the stored count before serving.
+  auto again = OpenRepo(url_);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->Stats().counters, 3u);
+}
+
+// A database made by schema 1 (no stored count) gets the count of the rows
+// it already has from migration 2.
+TEST_F(PostgresRepositoryTest, MigrationTwoCountsTheExistingRows) {
+  {
+    auto repo = OpenRepo(url_);
+    ASSERT_NE(repo, nullptr);
+    for (const char* n : {"x", "y"}) ASSERT_TRUE(Add(*repo, n).status.ok());
+    ASSERT_TRUE(repo->Close().ok());
+  }
+  Sql(url_, "ALTER TABLE counterd_commit_seq DROP COLUMN counters");
+  Sql(url_, "DELETE FROM counterd_schema_migrations WHERE version >= 2");
+  auto migrated = MigratePostgres(url_, 30s);
+  ASSERT_TRUE(migrated.has_value()) << migrated.error().ToString();
+  EXPECT_EQ(migrated->from_version, 1);
+  EXPECT_EQ(Sql(url_, "SELECT counters FROM counterd_commit_seq"), "2");
+  auto repo = OpenRepo(url_);
+  ASSERT_NE(repo, nullptr);
+  EXPECT_EQ(repo->Stats().counters, 2u);
 }
 
 TEST_F(PostgresRepositoryTest, RefusesAServerWithFsyncOff) {

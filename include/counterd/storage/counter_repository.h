@@ -85,7 +85,7 @@ class ChangeSink {
 // stay 0.
 struct RepositoryStats {
   std::string_view backend;            // "file" or "postgres"
-  std::uint64_t counters = 0;          // live counters (approximate for pg)
+  std::uint64_t counters = 0;          // counters stored (exact)
   std::uint64_t idempotency_keys = 0;  // retained idempotency records
   std::uint64_t mutations = 0;  // transactions acknowledged that changed state
   std::uint64_t commits = 0;    // group commits (journal records, db txns)

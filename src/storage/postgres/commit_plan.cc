@@ -216,9 +216,14 @@ WriteQueries MakeWriteQueries(const WritePlan& plan) {
       // A deletion is published as version 0.
       rows.push_back(c.state ? *c.state : domain::Counter{c.name, 0, 0, 0});
     }
+    // Rows created minus rows deleted: the stored row count's change.
+    const std::int64_t delta = static_cast<std::int64_t>(plan.inserts.size()) -
+                               static_cast<std::int64_t>(plan.deletes.size());
+    std::vector<PgParam> params = RowArrays(rows);
+    params.push_back(PgParam::Text(std::to_string(delta)));
     q.publish_index = q.queries.size();
     q.queries.push_back(
-        Query::Prepared(std::string(stmt::kPublish), RowArrays(rows)));
+        Query::Prepared(std::string(stmt::kPublish), std::move(params)));
   }
   q.commit_index = q.queries.size();
   q.queries.push_back(Query::Sql("COMMIT"));

@@ -170,6 +170,11 @@ class PostgresRepository final : public CounterRepository {
   void ScheduleWatchdog();
   void RunMaintenance();
   void FinishIfDrained();
+  // A reading of the stored row count (counterd_commit_seq.counters) at
+  // commit sequence |seq|; the newest reading wins, whichever connection
+  // brought it. Io thread (or Start, before it runs).
+  void NoteRowCount(std::optional<std::int64_t> seq,
+                    std::optional<std::int64_t> count);
 
   const PostgresOptions options_;
   std::unique_ptr<postgres::PqConnector> connector_;
@@ -190,6 +195,7 @@ class PostgresRepository final : public CounterRepository {
   asio::steady_timer watchdog_timer_{ioc_};
   bool maintenance_running_ = false;
   std::uint64_t delivered_seq_ = 0;  // last commit given to the sink
+  std::int64_t row_count_seq_ = -1;  // NoteRowCount's newest reading
   bool fetching_ = false;
   bool fetch_again_ = false;
 
@@ -211,7 +217,7 @@ class PostgresRepository final : public CounterRepository {
   std::atomic<std::uint64_t> fsyncs_{0};
   std::atomic<std::uint64_t> expired_{0};
   std::atomic<std::uint64_t> last_seq_{0};
-  std::atomic<std::uint64_t> counters_estimate_{0};
+  std::atomic<std::uint64_t> counters_{0};  // exact, see NoteRowCount
   std::atomic<std::uint64_t> records_estimate_{0};
   std::atomic<std::uint64_t> reconnects_{0};
   std::atomic<std::uint64_t> retries_{0};
@@ -259,18 +265,20 @@ Status PostgresRepository::Start() {
                 {{"from_version", migrated->from_version},
                  {"to_version", migrated->to_version}});
     }
-    PgConnection::Reply seq =
-        session.Run({Query::Sql("SELECT seq FROM counterd_commit_seq")},
-                    options_.start_timeout);
+    PgConnection::Reply seq = session.Run(
+        {Query::Sql("SELECT seq, counters FROM counterd_commit_seq")},
+        options_.start_timeout);
     if (!seq.status.ok()) return seq.status;
     if (seq.results.at(0).kind != PgResult::Kind::kTuples ||
         seq.results[0].row_count != 1) {
       return Status::Internal("postgres: no commit sequence row");
     }
+    const PgResult& row = seq.results[0];
     delivered_seq_ = static_cast<std::uint64_t>(
-        postgres::ParseInt64(seq.results[0].Cell(0, 0).value_or("0"))
-            .value_or(0));
+        postgres::ParseInt64(row.Cell(0, 0).value_or("0")).value_or(0));
     last_seq_.store(delivered_seq_);
+    NoteRowCount(postgres::ParseInt64(row.Cell(0, 0).value_or("")),
+                 postgres::ParseInt64(row.Cell(0, 1).value_or("")));
     log::Info("postgres: connected",
               {{"server_version_num", facts->server_version_num},
                {"synchronous_commit", facts->synchronous_commit},
@@ -680,6 +688,9 @@ void PostgresRepository::OnCommitted(PgConnection::Reply reply) {
     const PgResult& pub = reply.results.at(*b.write_queries.publish_index);
     if (pub.row_count == 1) {
       const auto seq = postgres::ParseInt64(pub.Cell(0, 0).value_or(""));
+      // Before the answers go out: a scrape after an acknowledged creation
+      // sees it counted.
+      NoteRowCount(seq, postgres::ParseInt64(pub.Cell(0, 1).value_or("")));
       if (seq) {
         std::uint64_t s = static_cast<std::uint64_t>(*seq);
         std::uint64_t cur = last_seq_.load();
@@ -740,8 +751,12 @@ void PostgresRepository::FetchChanges() {
   }
   fetching_ = true;
   fetch_again_ = false;
+  // The last sequence number first: every commit up to it has committed,
+  // so one the change log no longer holds is known to be missing (read the
+  // other way round, a commit landing in between would look missing).
   listener_->conn.Submit(
-      {Query::Prepared(std::string(postgres::stmt::kChangesSince),
+      {Query::Prepared(std::string(postgres::stmt::kLastSeq)),
+       Query::Prepared(std::string(postgres::stmt::kChangesSince),
                        {PgParam::Text(std::to_string(delivered_seq_))})},
       [this](PgConnection::Reply r) { OnChanges(std::move(r)); });
 }
@@ -749,21 +764,33 @@ void PostgresRepository::FetchChanges() {
 void PostgresRepository::OnChanges(PgConnection::Reply reply) {
   fetching_ = false;
   if (!reply.status.ok()) return;  // OnLost reconnects; setup fetches again
-  const PgResult& res = reply.results.at(0);
-  if (res.kind != PgResult::Kind::kTuples || res.column_count != 5) {
+  const PgResult& last = reply.results.at(0);
+  const PgResult& res = reply.results.at(1);
+  const std::optional<std::int64_t> last_seq =
+      last.kind == PgResult::Kind::kTuples && last.row_count == 1
+          ? postgres::ParseInt64(last.Cell(0, 0).value_or(""))
+          : std::nullopt;
+  if (!last_seq || res.kind != PgResult::Kind::kTuples ||
+      res.column_count != 5) {
     log::Warn("postgres: reading the change log failed",
-              {{"error", res.message}});
+              {{"error", last.kind == PgResult::Kind::kError ? last.message
+                                                             : res.message}});
     return;
   }
   ChangeSink* sink = sink_.load();
   std::size_t commits = 0;
   ChangeBatch batch;
+  // Commits missed for good (purged from the change log while this
+  // replica's listener was away): the next batch says so, and watchers
+  // resynchronise from current state.
+  auto note_gap = [&](std::uint64_t next_seq) {
+    log::Warn("postgres: watch: commits no longer in the change log",
+              {{"from_seq", delivered_seq_ + 1}, {"to_seq", next_seq - 1}});
+    batch.gap = true;
+  };
   auto flush = [&] {
     if (batch.seq == 0) return;
-    if (batch.seq != delivered_seq_ + 1) {
-      log::Warn("postgres: watch: commits no longer in the change log",
-                {{"from_seq", delivered_seq_ + 1}, {"to_seq", batch.seq - 1}});
-    }
+    if (batch.seq != delivered_seq_ + 1) note_gap(batch.seq);
     if (sink != nullptr) sink->OnCommitted(batch);
     delivered_seq_ = batch.seq;
     ++commits;
@@ -785,6 +812,14 @@ void PostgresRepository::OnChanges(PgConnection::Reply reply) {
     batch.changes.push_back(std::move(change));
   }
   flush();
+  // The log ended before the last commit: the ones after what it held are
+  // gone (a full page may just have more behind it).
+  if (commits < 256 && static_cast<std::uint64_t>(*last_seq) > delivered_seq_) {
+    batch.seq = static_cast<std::uint64_t>(*last_seq);
+    note_gap(batch.seq + 1);
+    if (sink != nullptr) sink->OnCommitted(batch);
+    delivered_seq_ = batch.seq;
+  }
   std::uint64_t cur = last_seq_.load();
   while (delivered_seq_ > cur &&
          !last_seq_.compare_exchange_weak(cur, delivered_seq_)) {
@@ -848,10 +883,12 @@ void PostgresRepository::RunMaintenance() {
         if (!r.status.ok() || r.results.at(0).kind != PgResult::Kind::kTuples) {
           return;
         }
-        const auto n =
-            postgres::ParseInt64(r.results[0].Cell(0, 0).value_or("0"));
+        const PgResult& res = r.results[0];
+        const auto n = postgres::ParseInt64(res.Cell(0, 0).value_or("0"));
         *purged_expired = static_cast<std::uint64_t>(n.value_or(0));
         expired_.fetch_add(*purged_expired);
+        NoteRowCount(postgres::ParseInt64(res.Cell(0, 1).value_or("")),
+                     postgres::ParseInt64(res.Cell(0, 2).value_or("")));
       });
   reader->conn.Submit(
       {Query::Prepared(std::string(postgres::stmt::kPurgeIdempotency),
@@ -871,12 +908,12 @@ void PostgresRepository::RunMaintenance() {
         maintenance_running_ = false;
         if (r.status.ok() && r.results.at(0).kind == PgResult::Kind::kTuples &&
             r.results[0].row_count == 1) {
-          counters_estimate_.store(static_cast<std::uint64_t>(
-              postgres::ParseInt64(r.results[0].Cell(0, 0).value_or("0"))
-                  .value_or(0)));
+          // Other replicas' creations and deletions reach the gauge here.
+          const PgResult& res = r.results[0];
+          NoteRowCount(postgres::ParseInt64(res.Cell(0, 0).value_or("")),
+                       postgres::ParseInt64(res.Cell(0, 1).value_or("")));
           records_estimate_.store(static_cast<std::uint64_t>(
-              postgres::ParseInt64(r.results[0].Cell(0, 1).value_or("0"))
-                  .value_or(0)));
+              postgres::ParseInt64(res.Cell(0, 2).value_or("0")).value_or(0)));
         }
         if (finishing_) return FinishIfDrained();
         // A full purge batch: more are waiting, go again soon.
@@ -900,7 +937,7 @@ Status PostgresRepository::Health() const {
 RepositoryStats PostgresRepository::Stats() const {
   RepositoryStats s;
   s.backend = "postgres";
-  s.counters = counters_estimate_.load();
+  s.counters = counters_.load();
   s.idempotency_keys = records_estimate_.load();
   s.mutations = mutations_.load();
   s.commits = commits_.load();
@@ -913,6 +950,14 @@ RepositoryStats PostgresRepository::Stats() const {
   s.batch_sizes = batch_sizes_.Read();
   s.commit_seconds = commit_seconds_.Read();
   return s;
+}
+
+void PostgresRepository::NoteRowCount(std::optional<std::int64_t> seq,
+                                      std::optional<std::int64_t> count) {
+  if (!seq || !count || *seq < row_count_seq_) return;
+  row_count_seq_ = *seq;
+  counters_.store(
+      static_cast<std::uint64_t>(std::max<std::int64_t>(*count, 0)));
 }
 
 void PostgresRepository::FinishIfDrained() {

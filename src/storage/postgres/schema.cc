@@ -68,6 +68,26 @@ const std::vector<Migration>& AllMigrations() {
   LANGUAGE sql VOLATILE PARALLEL SAFE
   AS $$SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint$$)sql",
        }},
+      {2,
+       "counterd_commit_seq.counters: the number of counter rows",
+       {
+           // The counterd_counters gauge and the start-up line's counters=
+           // are exact, as on the file backend, without counting rows: every
+           // commit that creates or deletes rows adds its difference here
+           // in the same transaction (the publish already updates this row,
+           // so it costs no extra lock or write). Counted once, with the
+           // counters table held against writers so no creation is in
+           // flight, and with no commit publishing meanwhile (the ALTER
+           // holds this table).
+           "LOCK TABLE counterd_counters IN SHARE MODE",
+           R"sql(ALTER TABLE counterd_commit_seq
+  ADD COLUMN IF NOT EXISTS counters bigint)sql",
+           R"sql(UPDATE counterd_commit_seq
+  SET counters = (SELECT count(*) FROM counterd_counters)
+  WHERE counters IS NULL)sql",
+           R"sql(ALTER TABLE counterd_commit_seq
+  ALTER COLUMN counters SET NOT NULL)sql",
+       }},
   };
   return kMigrations;
 }
@@ -109,16 +129,19 @@ constexpr std::string_view kIdemPutSql =
     "INSERT INTO counterd_idempotency (scope, key, request, outcome, "
     "created_at_ms) SELECT * FROM unnest($1::text[], $2::text[], "
     "$3::bytea[], $4::bytea[], $5::bigint[])";
-// $1 names, $2 values, $3 versions (0: deleted), $4 expiries: takes the
-// next commit sequence number (its row lock is held to COMMIT), records
-// the changes under it and notifies the replicas' listeners (delivered on
-// commit only). Returns the sequence number.
+// $1 names, $2 values, $3 versions (0: deleted), $4 expiries, $5 rows
+// created minus rows deleted: takes the next commit sequence number (its row
+// lock is held to COMMIT), adds $5 to the row count, records the changes
+// under it and notifies the replicas' listeners (delivered on commit only).
+// Returns the sequence number and the row count.
 constexpr std::string_view kPublishSql =
-    "WITH s AS (UPDATE counterd_commit_seq SET seq = seq + 1 RETURNING seq), "
+    "WITH s AS (UPDATE counterd_commit_seq SET seq = seq + 1, "
+    "counters = counters + $5::bigint RETURNING seq, counters), "
     "c AS (INSERT INTO counterd_changes (seq, committed_at_ms, names, vals, "
     "versions, expires_at_ms) SELECT s.seq, counterd_now_ms(), $1::text[], "
     "$2::bigint[], $3::bigint[], $4::bigint[] FROM s RETURNING seq) "
-    "SELECT seq, pg_notify('counterd_changes', seq::text) FROM c";
+    "SELECT c.seq, s.counters, pg_notify('counterd_changes', c.seq::text) "
+    "FROM c, s";
 
 // $1 name.
 constexpr std::string_view kGetSql =
@@ -137,20 +160,22 @@ constexpr std::string_view kListPrefixSql =
     "expires_at_ms > counterd_now_ms()) ORDER BY name LIMIT $4::bigint";
 // $1 batch size: deletes up to that many expired counters (skipping rows a
 // commit holds: that commit replaces them) and publishes their removal as
-// one commit. Returns (purged, seq or NULL).
+// one commit. Returns (purged, seq or NULL, row count or NULL).
 constexpr std::string_view kPurgeExpiredSql =
     "WITH d AS (DELETE FROM counterd_counters WHERE name IN (SELECT name "
     "FROM counterd_counters WHERE expires_at_ms <> 0 AND expires_at_ms <= "
     "counterd_now_ms() ORDER BY expires_at_ms LIMIT $1::bigint FOR UPDATE "
     "SKIP LOCKED) AND expires_at_ms <> 0 AND expires_at_ms <= "
     "counterd_now_ms() RETURNING name), "
-    "s AS (UPDATE counterd_commit_seq SET seq = seq + 1 "
-    "WHERE EXISTS (SELECT 1 FROM d) RETURNING seq), "
+    "s AS (UPDATE counterd_commit_seq SET seq = seq + 1, counters = "
+    "counters - (SELECT count(*) FROM d) WHERE EXISTS (SELECT 1 FROM d) "
+    "RETURNING seq, counters), "
     "c AS (INSERT INTO counterd_changes (seq, committed_at_ms, names, vals, "
     "versions, expires_at_ms) SELECT s.seq, counterd_now_ms(), "
     "array_agg(d.name), array_agg(0::bigint), array_agg(0::bigint), "
     "array_agg(0::bigint) FROM s, d GROUP BY s.seq RETURNING seq) "
     "SELECT (SELECT count(*) FROM d), (SELECT max(seq) FROM c), "
+    "(SELECT max(counters) FROM s), "
     "(SELECT count(*) FROM (SELECT pg_notify('counterd_changes', seq::text) "
     "FROM c) n)";
 // $1 retention ms, $2 batch size.
@@ -163,11 +188,12 @@ constexpr std::string_view kPurgeChangesSql =
     "DELETE FROM counterd_changes WHERE seq IN (SELECT seq FROM "
     "counterd_changes WHERE committed_at_ms < counterd_now_ms() - $1::bigint "
     "ORDER BY seq LIMIT $2::bigint FOR UPDATE SKIP LOCKED)";
-// Planner estimates (approximate, cheap) of the live counters and records.
+// The stored row count with the sequence number it goes with (exact), and
+// the planner's estimate of the idempotency records (approximate, cheap).
 constexpr std::string_view kEstimatesSql =
-    "SELECT greatest(0, (SELECT reltuples FROM pg_class WHERE oid = "
-    "'counterd_counters'::regclass))::bigint, greatest(0, (SELECT reltuples "
-    "FROM pg_class WHERE oid = 'counterd_idempotency'::regclass))::bigint";
+    "SELECT seq, counters, greatest(0, (SELECT reltuples FROM pg_class WHERE "
+    "oid = 'counterd_idempotency'::regclass))::bigint FROM "
+    "counterd_commit_seq";
 
 // $1 seq: the changes of the next (up to 256) commits after it, one row
 // per counter, in commit order.

@@ -167,6 +167,8 @@ TEST(CommitPlanTest, ManyIncrementsOfAHotCounterAreOneRowUpdate) {
   EXPECT_EQ(q.queries[0].params[1].value, "{510}");
   EXPECT_EQ(q.queries[0].params[2].value, "{504}");
   EXPECT_EQ(q.queries[*q.publish_index].text, stmt::kPublish);
+  // An update adds no row to the stored count.
+  EXPECT_EQ(q.queries[*q.publish_index].params.at(4).value, "0");
   EXPECT_EQ(q.queries[q.commit_index].text, "COMMIT");
 }
 
@@ -185,6 +187,8 @@ TEST(CommitPlanTest, NewRowsAreInsertedInNameOrderNotUpserted) {
   EXPECT_EQ(q.queries[0].text, stmt::kUpdate);
   EXPECT_EQ(q.queries[1].text, stmt::kInsert);
   EXPECT_EQ(q.queries[1].params[0].value, R"({"a","b"})");
+  // Two rows created: the stored count grows by two.
+  EXPECT_EQ(q.queries[*q.publish_index].params.at(4).value, "2");
 }
 
 TEST(CommitPlanTest, DeletesAndCreateThenDeleteInOneBatch) {
@@ -199,8 +203,9 @@ TEST(CommitPlanTest, DeletesAndCreateThenDeleteInOneBatch) {
   EXPECT_FALSE(d.writes.changes[0].state.has_value());
   const WriteQueries q = MakeWriteQueries(d.writes);
   EXPECT_EQ(q.queries[0].text, stmt::kDelete);
-  // A deletion is published as version 0.
+  // A deletion is published as version 0, and shrinks the stored count.
   EXPECT_EQ(q.queries[*q.publish_index].params[2].value, "{0}");
+  EXPECT_EQ(q.queries[*q.publish_index].params.at(4).value, "-1");
 }
 
 TEST(CommitPlanTest, AnExpiredRowIsReplacedByUpdateAtVersionOne) {
