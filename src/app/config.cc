@@ -96,6 +96,10 @@ po::options_description ServeOptions() {
      "keep-alive connections idle this long are closed")
     ("max-connections", po::value<std::string>()->default_value("1024"),
      "open connections; more are answered 503 and closed")
+    ("max-connections-per-client",
+     po::value<std::string>()->default_value("256"),
+     "open connections from one client address; more are answered 503 and "
+     "closed (no effect above --max-connections)")
     ("drain-timeout-ms", po::value<std::string>()->default_value("10000"),
      "on SIGTERM/SIGINT, how long requests in flight may take to finish")
     ("compaction-threshold-bytes",
@@ -239,6 +243,9 @@ Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
       ReadMillis(vm, sources, "idle-timeout-ms", 1, c.idle_timeout));
   COUNTERD_RETURN_IF_ERROR(ReadInteger(vm, sources, "max-connections", 1,
                                        1'000'000, c.max_connections));
+  COUNTERD_RETURN_IF_ERROR(
+      ReadInteger(vm, sources, "max-connections-per-client", 1, 1'000'000,
+                  c.max_connections_per_client));
   COUNTERD_RETURN_IF_ERROR(
       ReadMillis(vm, sources, "drain-timeout-ms", 0, c.drain_timeout));
   COUNTERD_RETURN_IF_ERROR(

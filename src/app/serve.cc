@@ -33,6 +33,7 @@ http::ServerOptions ServerOptionsFrom(const Config& config) {
   options.write_timeout = config.write_timeout;
   options.idle_timeout = config.idle_timeout;
   options.max_connections = config.max_connections;
+  options.max_connections_per_client = config.max_connections_per_client;
   options.version = std::string(kVersion);
   return options;
 }

@@ -32,6 +32,10 @@ struct Config {
   std::chrono::milliseconds write_timeout{30'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::size_t max_connections = 1024;
+  // A quarter of the default max_connections: one client (address) cannot
+  // take every slot, while a proxy or load generator in front still gets
+  // plenty. Values above max_connections have no effect.
+  std::size_t max_connections_per_client = 256;
   std::chrono::milliseconds drain_timeout{10'000};
   std::uint64_t compaction_threshold_bytes = 64ull << 20;
   std::chrono::seconds idempotency_retention{86'400};

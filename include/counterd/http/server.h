@@ -32,6 +32,10 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{
       60'000};  // keep-alive, between requests
   std::size_t max_connections = 1024;
+  // Open connections from one client address; more get a 503 and are
+  // closed, so one client cannot hold every slot. Above max_connections it
+  // has no effect.
+  std::size_t max_connections_per_client = 256;
   // What GET / and /metrics report.
   std::string version;
   std::string hostname;  // empty: $HOSTNAME, else gethostname()

@@ -116,6 +116,16 @@ std::uint64_t HttpMetrics::RequestCount(Route route, Method method,
       std::memory_order_relaxed);
 }
 
+void HttpMetrics::RecordConnectionRefused(ConnectionRefusal reason) {
+  refused_[static_cast<std::size_t>(reason)].fetch_add(
+      1, std::memory_order_relaxed);
+}
+
+std::uint64_t HttpMetrics::ConnectionsRefused(ConnectionRefusal reason) const {
+  return refused_[static_cast<std::size_t>(reason)].load(
+      std::memory_order_relaxed);
+}
+
 void HttpMetrics::AppendTo(std::string& out) const {
   AppendHeader(out, "counterd_http_requests_total", "counter",
                "HTTP requests answered, by route template, method and "
@@ -146,6 +156,17 @@ void HttpMetrics::AppendTo(std::string& out) const {
         "route=\"" + EscapeLabel(RouteTemplate(static_cast<Route>(r))) + "\"",
         s);
   }
+  AppendHeader(out, "counterd_http_connections_refused_total", "counter",
+               "Connections answered 503 and closed before their first "
+               "request, by the cap they met.");
+  AppendSample(
+      out, "counterd_http_connections_refused_total",
+      "reason=\"max-connections\"",
+      std::to_string(ConnectionsRefused(ConnectionRefusal::kMaxConnections)));
+  AppendSample(out, "counterd_http_connections_refused_total",
+               "reason=\"max-connections-per-client\"",
+               std::to_string(ConnectionsRefused(
+                   ConnectionRefusal::kMaxConnectionsPerClient)));
 }
 
 std::string RenderMetrics(const HttpMetrics& http,

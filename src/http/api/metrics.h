@@ -6,7 +6,9 @@
 #ifndef COUNTERD_HTTP_API_METRICS_H_
 #define COUNTERD_HTTP_API_METRICS_H_
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +24,13 @@ namespace counterd::http {
 inline constexpr std::string_view kPrometheusContentType =
     "text/plain; version=0.0.4; charset=utf-8";
 
+// Why a connection was refused (503) before its first request.
+enum class ConnectionRefusal {
+  kMaxConnections,           // --max-connections are open
+  kMaxConnectionsPerClient,  // --max-connections-per-client from its address
+};
+inline constexpr std::size_t kConnectionRefusalCount = 2;
+
 class HttpMetrics {
  public:
   HttpMetrics();
@@ -34,8 +43,12 @@ class HttpMetrics {
 
   std::uint64_t RequestCount(Route route, Method method, unsigned status) const;
 
-  // Appends counterd_http_requests_total and
-  // counterd_http_request_duration_seconds.
+  void RecordConnectionRefused(ConnectionRefusal reason);
+  std::uint64_t ConnectionsRefused(ConnectionRefusal reason) const;
+
+  // Appends counterd_http_requests_total,
+  // counterd_http_request_duration_seconds and
+  // counterd_http_connections_refused_total.
   void AppendTo(std::string& out) const;
 
  private:
@@ -45,6 +58,7 @@ class HttpMetrics {
 
   std::unique_ptr<std::atomic<std::uint64_t>[]> requests_;
   std::vector<std::unique_ptr<Histogram>> durations_;  // one per route
+  std::array<std::atomic<std::uint64_t>, kConnectionRefusalCount> refused_{};
 };
 
 // Process-level gauges the server knows.

@@ -169,10 +169,13 @@ class AsioServer final : public Server {
       return;
     }
     auto session = std::make_shared<Session>(std::move(socket), peer_, state_);
-    if (const auto id = state_->connections.Add(session)) {
+    ConnectionRefusal refusal{};
+    if (const auto id =
+            state_->connections.Add(session, peer_.address(), &refusal)) {
       session->Run(*id);
     } else {
-      session->Reject();
+      state_->status.metrics.RecordConnectionRefused(refusal);
+      session->Reject(refusal);
     }
     Accept();
   }

@@ -13,6 +13,7 @@
 
 #include "api/handlers.h"
 #include "api/uri.h"
+#include "transport/http_date.h"
 #include "transport/response_writer.h"
 
 namespace counterd::http {
@@ -36,11 +37,6 @@ constexpr std::size_t kMaxLingerBytes = 1 << 20;
 // The response buffer keeps its capacity between requests unless a large
 // response (a long list) grew it past this.
 constexpr std::size_t kMaxKeptResponseBytes = 64 * 1024;
-
-bool IsHttpParseError(const beast::error_code& ec) {
-  return ec.category() ==
-         bhttp::make_error_code(bhttp::error::bad_method).category();
-}
 
 // Errors that are the peer's business: no need to tell an operator.
 bool IsQuietError(const beast::error_code& ec) {
@@ -82,12 +78,17 @@ void Session::Run(std::uint64_t id) {
   net::dispatch(ioc_, [self = shared_from_this()] { self->WaitForRequest(); });
 }
 
-void Session::Reject() {
-  net::dispatch(ioc_, [self = shared_from_this()] {
-    self->close_after_response_ = true;
-    self->Send(MakeProblemResponse(
-        MakeProblem(ProblemType::kTooManyConnections,
-                    "the server is at its connection limit; retry later", "")));
+void Session::Reject(ConnectionRefusal reason) {
+  net::dispatch(ioc_, [self = shared_from_this(), reason] {
+    // No request has been read, so the problem names the server itself
+    // ("/") as the resource that refused.
+    self->SendProblem(
+        ProblemType::kTooManyConnections,
+        reason == ConnectionRefusal::kMaxConnections
+            ? "the server is at its connection limit; retry later"
+            : "this client address holds the most connections the server "
+              "allows one client; close one or retry later",
+        "/");
   });
 }
 
@@ -136,34 +137,35 @@ void Session::StartRequest() {
   request_start_ = Clock::now();
   route_ = Route::kOther;
   method_ = Method::kOther;
-  // A fresh parser per message, its limits set before the first octet. It
-  // is not eager yet: a put stops at the end of the header, so a body sent
-  // along with "Expect: 100-continue" still gets its 100 (see OnHeader).
-  parser_.emplace();
-  parser_->header_limit(state_->options.max_header_bytes);
-  parser_->body_limit(state_->options.max_body_bytes);
+  reader_.Start(state_->options.max_header_bytes,
+                state_->options.max_body_bytes);
   // One deadline for the whole header: a client trickling bytes is cut off.
   SetDeadline(request_start_ + state_->options.header_timeout);
   ParseHeader();
 }
 
-void Session::ParseHeader() {
-  while (buffer_.size() > 0) {
-    beast::error_code ec;
-    buffer_.consume(parser_->put(buffer_.data(), ec));
-    if (ec == bhttp::error::need_more) break;
-    if (ec) return OnReadError(ec);
-    if (parser_->is_header_done()) return OnHeader();
+void Session::ParseHeader() { OnStep(reader_.ParseHeader(buffer_)); }
+
+void Session::ParseBody() { OnStep(reader_.ParseBody(buffer_)); }
+
+void Session::OnStep(RequestReader::Step step) {
+  switch (step) {
+    case RequestReader::Step::kNeedMore:
+      return ReadMore();
+    case RequestReader::Step::kRefused:
+      return Refuse();
+    case RequestReader::Step::kDone:
+      if (phase_ == Phase::kReadingHeader) return OnHeader();
+      return Handle();
   }
-  ReadMore();
 }
 
 void Session::OnHeader() {
-  const Request& request = parser_->get();
+  const Request& request = reader_.request();
   route_ = MatchRoute(SplitTarget(request.target()).path).route;
   method_ = MethodOf(request.method());
   request_start_ = Clock::now();
-  if (!parser_->is_done() &&
+  if (!reader_.done() &&
       beast::iequals(request[bhttp::field::expect], "100-continue")) {
     // The body fits the limit (the parser checked Content-Length): ask
     // for it, as a client that sent Expect waits for this.
@@ -185,23 +187,10 @@ void Session::OnContinueSent(beast::error_code ec) {
 }
 
 void Session::ReadBody() {
-  if (parser_->is_done()) return Handle();
+  if (reader_.done()) return Handle();
   phase_ = Phase::kReadingBody;
   SetDeadline(Clock::now() + state_->options.read_timeout);
-  // The body needs no stop on the way: parse all that is buffered at once.
-  parser_->eager(true);
   ParseBody();
-}
-
-void Session::ParseBody() {
-  while (buffer_.size() > 0) {
-    beast::error_code ec;
-    buffer_.consume(parser_->put(buffer_.data(), ec));
-    if (ec == bhttp::error::need_more) break;
-    if (ec) return OnReadError(ec);
-    if (parser_->is_done()) return Handle();
-  }
-  ReadMore();
 }
 
 void Session::ReadMore() {
@@ -216,16 +205,8 @@ void Session::ReadMore() {
 
 void Session::OnMoreBytes(beast::error_code ec, std::size_t bytes) {
   buffer_.commit(bytes);
-  if (ec == net::error::eof) {
-    // As http::async_read: EOF completes the message only if the parser
-    // allows it (put_eof); a message cut short is partial_message.
-    if (!parser_->got_some()) return OnReadError(bhttp::error::end_of_stream);
-    ec = {};
-    parser_->put_eof(ec);
-    if (ec) return OnReadError(ec);
-    if (phase_ == Phase::kReadingHeader) return OnHeader();
-    return Handle();
-  }
+  // EOF in the middle of a request: it can never be complete (a request
+  // without a length has no body), so there is nothing to answer.
   if (ec) return OnReadError(Translate(ec));
   if (phase_ == Phase::kReadingHeader) return ParseHeader();
   ParseBody();
@@ -236,8 +217,18 @@ void Session::Handle() {
   // No deadline while the service works: a mutation waits for its group
   // commit, and the drain timeout bounds that at shutdown.
   deadline_.Clear();
-  request_ = parser_->release();
-  parser_.reset();
+  request_ = reader_.Release();
+  if (request_.method() == bhttp::verb::unknown) {
+    // Not a method of the HTTP method registry ("FOO", "get": methods are
+    // case-sensitive). A registered one a route does not serve gets 405
+    // from the handlers instead. The framing was sound: keep the
+    // connection.
+    return Send(MakeProblemResponse(
+        MakeProblem(ProblemType::kNotImplemented,
+                    "method " + std::string(request_.method_string()) +
+                        " is not implemented",
+                    std::string(SplitTarget(request_.target()).path))));
+  }
   // |post| captures only the io_context, small enough for std::function
   // to store without allocating; |send| keeps the session alive.
   HandleRequest(request_, HandlerContext{state_->service, state_->status},
@@ -252,24 +243,19 @@ void Session::Handle() {
                       }});
 }
 
-void Session::OnReadError(beast::error_code ec) {
-  if (ec == bhttp::error::body_limit) {
-    const Request& request = parser_->get();
+void Session::Refuse() {
+  if (reader_.header_done()) {
+    // Counted under the route and method it asked for.
+    const Request& request = reader_.request();
     route_ = MatchRoute(SplitTarget(request.target()).path).route;
     method_ = MethodOf(request.method());
-    return SendProblem(ProblemType::kPayloadTooLarge,
-                       "request body exceeds " +
-                           std::to_string(state_->options.max_body_bytes) +
-                           " bytes");
   }
-  if (ec == bhttp::error::header_limit) {
-    return SendProblem(ProblemType::kHeaderTooLarge,
-                       "request header exceeds " +
-                           std::to_string(state_->options.max_header_bytes) +
-                           " bytes");
-  }
-  if (IsHttpParseError(ec) && ec != bhttp::error::end_of_stream &&
-      ec != bhttp::error::partial_message) {
+  const RequestReader::Refusal& refusal = reader_.refusal();
+  SendProblem(refusal.type, refusal.detail);
+}
+
+void Session::OnReadError(beast::error_code ec) {
+  if (ec == bhttp::error::buffer_overflow) {
     return SendProblem(ProblemType::kBadRequest,
                        "malformed HTTP request: " + ec.message());
   }
@@ -281,14 +267,15 @@ void Session::OnReadError(beast::error_code ec) {
   Close();
 }
 
-void Session::SendProblem(ProblemType type, std::string detail) {
-  // The stream is out of step with the message boundaries (or the rest
-  // would be too large to skip): answer and close.
+void Session::SendProblem(ProblemType type, std::string detail,
+                          std::string instance) {
   close_after_response_ = true;
-  std::string instance;
-  if (parser_) {
-    instance = std::string(SplitTarget(parser_->get().target()).path);
+  if (instance.empty() && reader_.started()) {
+    instance = std::string(SplitTarget(reader_.request().target()).path);
   }
+  // Whatever else the peer sent is never parsed: the response closes the
+  // connection, and Linger only discards.
+  buffer_.consume(buffer_.size());
   request_ = {};
   Send(MakeProblemResponse(
       MakeProblem(type, std::move(detail), std::move(instance))));
@@ -302,7 +289,7 @@ void Session::Send(Response response) {
   PreparePayload(response, request_.method() == bhttp::verb::head);
   status_ = response.result_int();
   last_response_ = response.need_eof();
-  WriteResponse(response, out_);
+  WriteResponse(response, HttpDateNow(), out_);
   phase_ = Phase::kWriting;
   SetDeadline(Clock::now() + state_->options.write_timeout);
   net::async_write(

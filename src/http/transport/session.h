@@ -26,12 +26,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/parser.hpp>
 
 #include "api/message.h"
+#include "api/metrics.h"
 #include "api/problem.h"
 #include "api/router.h"
 #include "transport/deadline.h"
+#include "transport/request_reader.h"
 #include "transport/server_state.h"
 
 namespace counterd::http {
@@ -55,7 +56,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Run(std::uint64_t id);
   // Answers a connection the server has no room for with a 503 problem and
   // closes it, without reading a request.
-  void Reject();
+  void Reject(ConnectionRefusal reason);
   // Shutdown: closes the connection now if it is between requests; else
   // the current response will be its last. Thread-safe.
   void Drain();
@@ -73,18 +74,26 @@ class Session : public std::enable_shared_from_this<Session> {
   void WaitForRequest();
   void OnFirstBytes(boost::beast::error_code ec, std::size_t bytes);
   void StartRequest();
-  // Parse what is buffered; read only when the parser needs more. Together
-  // they do what http::async_read_header / async_read did.
+  // Parse what is buffered; read only when the reader needs more. Together
+  // they do what http::async_read_header / async_read did, plus the
+  // framing rules of request_reader.h.
   void ParseHeader();
   void OnHeader();
   void OnContinueSent(boost::beast::error_code ec);
   void ReadBody();
   void ParseBody();
+  void OnStep(RequestReader::Step step);
   void ReadMore();
   void OnMoreBytes(boost::beast::error_code ec, std::size_t bytes);
   void Handle();
+  // Answers a message the reader refused, then closes.
+  void Refuse();
   void OnReadError(boost::beast::error_code ec);
-  void SendProblem(ProblemType type, std::string detail);
+  // Answers |type| and closes: the stream is out of step with the message
+  // boundaries, so nothing after this is read. |instance| empty: the
+  // request's path.
+  void SendProblem(ProblemType type, std::string detail,
+                   std::string instance = {});
   void Send(Response response);
   void OnWrite(boost::beast::error_code ec);
   // Ends the request in flight, if any: counts it in the metrics when a
@@ -124,7 +133,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::chrono::steady_clock::time_point request_start_;
   Route route_ = Route::kOther;
   Method method_ = Method::kOther;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  RequestReader reader_;
   Request request_;
   // The serialized response (or 100 Continue) being written; its capacity
   // is kept across requests.

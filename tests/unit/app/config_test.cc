@@ -35,6 +35,7 @@ TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(r->config.header_timeout, 10s);
   EXPECT_EQ(r->config.idle_timeout, 60s);
   EXPECT_EQ(r->config.max_connections, 1024u);
+  EXPECT_EQ(r->config.max_connections_per_client, 256u);
   EXPECT_EQ(r->config.drain_timeout, 10s);
   EXPECT_EQ(r->config.idempotency_retention, 24h);
 }
@@ -63,6 +64,8 @@ TEST(ConfigTest, EveryOptionFromTheCommandLine) {
                         "4",
                         "--max-connections",
                         "5",
+                        "--max-connections-per-client",
+                        "2",
                         "--drain-timeout-ms",
                         "0",
                         "--compaction-threshold-bytes",
@@ -83,6 +86,7 @@ TEST(ConfigTest, EveryOptionFromTheCommandLine) {
   EXPECT_EQ(c.write_timeout, 3ms);
   EXPECT_EQ(c.idle_timeout, 4ms);
   EXPECT_EQ(c.max_connections, 5u);
+  EXPECT_EQ(c.max_connections_per_client, 2u);
   EXPECT_EQ(c.drain_timeout, 0ms);
   EXPECT_EQ(c.compaction_threshold_bytes, 4096u);
   EXPECT_EQ(c.idempotency_retention, 60s);
@@ -98,6 +102,15 @@ TEST(ConfigTest, EnvironmentFillsInAndCommandLineWins) {
   EXPECT_EQ(r->config.listen, (http::ListenAddress{"127.0.0.1", 9000}));
   EXPECT_EQ(r->config.max_body_bytes, 100u);
   EXPECT_EQ(r->config.log_format, LogFormat::kJson);
+}
+
+TEST(ConfigTest, PerClientConnectionCapFromTheEnvironment) {
+  const auto r = Parse({}, {"COUNTERD_MAX_CONNECTIONS_PER_CLIENT=7"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.max_connections_per_client, 7u);
+  EXPECT_NE(Error(Parse({}, {"COUNTERD_MAX_CONNECTIONS_PER_CLIENT=0"}))
+                .find("COUNTERD_MAX_CONNECTIONS_PER_CLIENT"),
+            std::string::npos);
 }
 
 TEST(ConfigTest, UnknownEnvironmentVariableIsNamed) {
@@ -129,6 +142,8 @@ TEST(ConfigTest, RejectsMalformedAndOutOfRangeValues) {
            {"--listen", "127.0.0.1:99999"},
            {"--max-connections", "0"},
            {"--max-connections", "-1"},
+           {"--max-connections-per-client", "0"},
+           {"--max-connections-per-client", "many"},
            {"--idle-timeout-ms", "soon"},
            {"--header-timeout-ms", "1.5x"},
            {"--header-timeout-ms", "0"},
@@ -162,7 +177,8 @@ TEST(ConfigTest, HelpAndVersion) {
   for (const char* option :
        {"--listen", "--data-dir", "--log-format", "--header-timeout-ms",
         "--idle-timeout-ms", "--max-connections", "--drain-timeout-ms",
-        "--max-body-bytes", "healthcheck", "COUNTERD_"}) {
+        "--max-connections-per-client", "--max-body-bytes", "healthcheck",
+        "COUNTERD_"}) {
     EXPECT_NE(r->text.find(option), std::string::npos) << option;
   }
   r = Parse({"--version"});
