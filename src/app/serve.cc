@@ -34,6 +34,9 @@ http::ServerOptions ServerOptionsFrom(const Config& config) {
   options.idle_timeout = config.idle_timeout;
   options.max_connections = config.max_connections;
   options.max_connections_per_client = config.max_connections_per_client;
+  options.tls_cert_file = config.tls_cert_file;
+  options.tls_key_file = config.tls_key_file;
+  options.tls_client_ca_file = config.tls_client_ca_file;
   options.version = std::string(kVersion);
   return options;
 }
@@ -84,7 +87,9 @@ int Serve(const Config& config, storage::CounterStore& store,
     if (Status closed = store.Close(); !closed.ok()) {
       spdlog::error("closing the store: {}", closed.ToString());
     }
-    return 1;
+    // A listen address or TLS file that is wrong is bad usage (2), not a
+    // runtime failure.
+    return server.error().code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
   LogListening(config, (*server)->local_address(), store.Recovery());
 
@@ -118,10 +123,12 @@ int Serve(const Config& config, storage::CounterStore& store,
   return closed.ok() ? 0 : 1;
 }
 
-int RunHealthcheck(const http::ListenAddress& listen) {
-  const http::ListenAddress target = listen.ForConnecting();
+int RunHealthcheck(const Config& config) {
+  const http::ListenAddress target = config.listen.ForConnecting();
+  const http::ProbeTls tls{config.tls_cert_file, config.tls_key_file};
   Result<unsigned> status =
-      http::ProbeStatus(target, "/readyz", kHealthcheckTimeout);
+      http::ProbeStatus(target, "/readyz", kHealthcheckTimeout,
+                        config.probe_tls ? &tls : nullptr);
   if (!status) {
     std::fprintf(stderr, "counterd healthcheck: %s\n",
                  status.error().message().c_str());

@@ -17,14 +17,15 @@ storage::StoreOptions StoreOptionsFrom(const Config& config);
 // off, listener closed, requests in flight finished (up to the drain
 // timeout), store closed (journal synced), I/O threads stopped. Returns the
 // process exit code: 0 after a clean shutdown, 1 if the server could not
-// listen or the store reported an error when closing. Logs each phase.
+// listen or the store reported an error when closing, 2 if the TLS files
+// do not load. Logs each phase.
 int Serve(const Config& config, storage::CounterStore& store,
           ShutdownSignals& signals);
 
-// `counterd healthcheck`: GET /readyz on |listen| (a wildcard address
-// probes loopback) with a 2 s timeout. Returns 0 on 200, else 1 (with one
-// line on stderr).
-int RunHealthcheck(const http::ListenAddress& listen);
+// `counterd healthcheck`: GET /readyz on |config.listen| (a wildcard
+// address probes loopback) with a 2 s timeout, over HTTPS if
+// |config.probe_tls|. Returns 0 on 200, else 1 (with one line on stderr).
+int RunHealthcheck(const Config& config);
 
 }  // namespace counterd::app
 

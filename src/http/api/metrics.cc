@@ -167,6 +167,20 @@ void HttpMetrics::AppendTo(std::string& out) const {
                "reason=\"max-connections-per-client\"",
                std::to_string(ConnectionsRefused(
                    ConnectionRefusal::kMaxConnectionsPerClient)));
+  if (!tls_.enabled.load(std::memory_order_relaxed)) return;
+  AppendGauge(out, "counterd_tls_handshake_failures_total", "counter",
+              "TLS handshakes that failed or timed out.",
+              std::to_string(tls_.handshake_failures.load()));
+  AppendHeader(out, "counterd_tls_certificate_reloads_total", "counter",
+               "Certificate and key files reloaded after they changed, by "
+               "result (error: refused, the previous pair kept).");
+  AppendSample(out, "counterd_tls_certificate_reloads_total", "result=\"ok\"",
+               std::to_string(tls_.reloads_ok.load()));
+  AppendSample(out, "counterd_tls_certificate_reloads_total",
+               "result=\"error\"", std::to_string(tls_.reloads_error.load()));
+  AppendGauge(out, "counterd_tls_certificate_expiry_timestamp_seconds", "gauge",
+              "notAfter of the certificate being served, in Unix seconds.",
+              std::to_string(tls_.certificate_expiry_seconds.load()));
 }
 
 std::string RenderMetrics(const HttpMetrics& http,

@@ -31,6 +31,16 @@ enum class ConnectionRefusal {
 };
 inline constexpr std::size_t kConnectionRefusalCount = 2;
 
+// TLS counters, kept by the transport; shown only when TLS is on.
+struct TlsMetrics {
+  std::atomic<bool> enabled{false};
+  std::atomic<std::uint64_t> handshake_failures{0};
+  std::atomic<std::uint64_t> reloads_ok{0};
+  std::atomic<std::uint64_t> reloads_error{0};
+  // notAfter of the certificate being served, in Unix seconds.
+  std::atomic<std::int64_t> certificate_expiry_seconds{0};
+};
+
 class HttpMetrics {
  public:
   HttpMetrics();
@@ -46,9 +56,15 @@ class HttpMetrics {
   void RecordConnectionRefused(ConnectionRefusal reason);
   std::uint64_t ConnectionsRefused(ConnectionRefusal reason) const;
 
+  TlsMetrics& tls() { return tls_; }
+  const TlsMetrics& tls() const { return tls_; }
+
   // Appends counterd_http_requests_total,
-  // counterd_http_request_duration_seconds and
-  // counterd_http_connections_refused_total.
+  // counterd_http_request_duration_seconds,
+  // counterd_http_connections_refused_total and, with TLS on,
+  // counterd_tls_handshake_failures_total,
+  // counterd_tls_certificate_reloads_total and
+  // counterd_tls_certificate_expiry_timestamp_seconds.
   void AppendTo(std::string& out) const;
 
  private:
@@ -59,6 +75,7 @@ class HttpMetrics {
   std::unique_ptr<std::atomic<std::uint64_t>[]> requests_;
   std::vector<std::unique_ptr<Histogram>> durations_;  // one per route
   std::array<std::atomic<std::uint64_t>, kConnectionRefusalCount> refused_{};
+  TlsMetrics tls_;
 };
 
 // Process-level gauges the server knows.

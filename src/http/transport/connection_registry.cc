@@ -5,7 +5,7 @@
 namespace counterd::http {
 
 std::optional<std::uint64_t> ConnectionRegistry::Add(
-    std::weak_ptr<Session> session, const boost::asio::ip::address& client,
+    std::weak_ptr<SessionBase> session, const boost::asio::ip::address& client,
     ConnectionRefusal* refusal) {
   std::lock_guard lock(mu_);
   if (sessions_.size() >= max_connections_) {
@@ -56,9 +56,9 @@ std::size_t ConnectionRegistry::requests_in_flight() const {
   return requests_.load(std::memory_order_acquire);
 }
 
-std::vector<std::weak_ptr<Session>> ConnectionRegistry::Sessions() const {
+std::vector<std::weak_ptr<SessionBase>> ConnectionRegistry::Sessions() const {
   std::lock_guard lock(mu_);
-  std::vector<std::weak_ptr<Session>> out;
+  std::vector<std::weak_ptr<SessionBase>> out;
   out.reserve(sessions_.size());
   for (const auto& [id, entry] : sessions_) out.push_back(entry.session);
   return out;

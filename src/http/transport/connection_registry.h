@@ -26,7 +26,7 @@
 
 namespace counterd::http {
 
-class Session;
+class SessionBase;
 
 class ConnectionRegistry final : public ConnectionGauges {
  public:
@@ -39,7 +39,7 @@ class ConnectionRegistry final : public ConnectionGauges {
 
   // Registers a new connection from |client|. nullopt, with |*refusal|
   // set, when max_connections are open, or max_per_client from |client|.
-  std::optional<std::uint64_t> Add(std::weak_ptr<Session> session,
+  std::optional<std::uint64_t> Add(std::weak_ptr<SessionBase> session,
                                    const boost::asio::ip::address& client,
                                    ConnectionRefusal* refusal);
   void Remove(std::uint64_t id);
@@ -50,7 +50,7 @@ class ConnectionRegistry final : public ConnectionGauges {
 
   std::size_t open() const override;
   std::size_t requests_in_flight() const override;
-  std::vector<std::weak_ptr<Session>> Sessions() const;
+  std::vector<std::weak_ptr<SessionBase>> Sessions() const;
 
   // Waits (on the calling thread; never call it on an I/O thread) until no
   // request is in flight or |deadline| passes. True if none is in flight.
@@ -58,7 +58,7 @@ class ConnectionRegistry final : public ConnectionGauges {
 
  private:
   struct Entry {
-    std::weak_ptr<Session> session;
+    std::weak_ptr<SessionBase> session;
     boost::asio::ip::address client;
   };
 

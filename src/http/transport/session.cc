@@ -5,6 +5,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/string.hpp>
@@ -39,11 +40,15 @@ constexpr std::size_t kMaxLingerBytes = 1 << 20;
 constexpr std::size_t kMaxKeptResponseBytes = 64 * 1024;
 
 // Errors that are the peer's business: no need to tell an operator.
+// TLS errors after the handshake (a peer that closes without
+// close_notify, a bad record) are the peer's business too.
 bool IsQuietError(const beast::error_code& ec) {
   return ec == beast::error::timeout || ec == net::error::operation_aborted ||
          ec == net::error::eof || ec == net::error::connection_reset ||
          ec == net::error::broken_pipe || ec == bhttp::error::end_of_stream ||
-         ec == bhttp::error::partial_message;
+         ec == bhttp::error::partial_message ||
+         ec == net::ssl::error::stream_truncated ||
+         ec.category() == net::error::get_ssl_category();
 }
 
 // The shortest time limit a session sets per request: its Deadline's
@@ -58,52 +63,128 @@ Clock::duration ShortestTimeout(const ServerOptions& options) {
 
 }  // namespace
 
-Session::Session(Socket&& socket, const tcp::endpoint& peer,
-                 std::shared_ptr<ServerState> state)
-    : socket_(std::move(socket)),
-      ioc_(socket_.get_executor().context()),
-      deadline_(socket_.get_executor(), ShortestTimeout(state->options)),
+template <class Stream>
+Stream Session<Stream>::MakeStream(Socket&& socket, net::ssl::context* tls) {
+  if constexpr (kTls) {
+    return Stream(std::move(socket), *tls);
+  } else {
+    return Stream(std::move(socket));
+  }
+}
+
+template <class Stream>
+typename Session<Stream>::Socket& Session<Stream>::socket() {
+  if constexpr (kTls) {
+    return stream_.next_layer();
+  } else {
+    return stream_;
+  }
+}
+
+template <class Stream>
+Session<Stream>::Session(Socket&& socket, const tcp::endpoint& peer,
+                         std::shared_ptr<ServerState> state,
+                         std::shared_ptr<net::ssl::context> tls)
+    : tls_(std::move(tls)),
+      stream_(MakeStream(std::move(socket), tls_.get())),
+      ioc_(this->socket().get_executor().context()),
+      deadline_(this->socket().get_executor(), ShortestTimeout(state->options)),
       peer_(peer),
       state_(std::move(state)) {}
 
-Session::~Session() {
+template <class Stream>
+Session<Stream>::~Session() {
   EndRequest(std::nullopt);
   if (id_) state_->connections.Remove(*id_);
 }
 
-void Session::Run(std::uint64_t id) {
+template <class Stream>
+void Session<Stream>::Run(std::uint64_t id) {
   id_ = id;
   // From here on every handler of this session runs on the socket's
   // io_context, whose one thread serializes them.
-  net::dispatch(ioc_, [self = shared_from_this()] { self->WaitForRequest(); });
-}
-
-void Session::Reject(ConnectionRefusal reason) {
-  net::dispatch(ioc_, [self = shared_from_this(), reason] {
-    // No request has been read, so the problem names the server itself
-    // ("/") as the resource that refused.
-    self->SendProblem(
-        ProblemType::kTooManyConnections,
-        reason == ConnectionRefusal::kMaxConnections
-            ? "the server is at its connection limit; retry later"
-            : "this client address holds the most connections the server "
-              "allows one client; close one or retry later",
-        "/");
-  });
-}
-
-void Session::Drain() {
-  net::post(ioc_, [self = shared_from_this()] {
-    // Between requests: nothing is lost by closing now. Otherwise the
-    // current response carries "Connection: close" (see Send).
-    if (self->phase_ == Phase::kIdle) {
-      beast::error_code ec;
-      self->socket_.cancel(ec);
+  net::dispatch(ioc_, [self = this->shared_from_this()] {
+    if constexpr (kTls) {
+      self->Handshake(&Session::WaitForRequest);
+    } else {
+      self->WaitForRequest();
     }
   });
 }
 
-void Session::WaitForRequest() {
+template <class Stream>
+void Session<Stream>::Reject(ConnectionRefusal reason) {
+  net::dispatch(ioc_, [self = this->shared_from_this(), reason] {
+    self->refusal_ = reason;
+    if constexpr (kTls) {
+      // The 503 can only be read over TLS: handshake first, still under
+      // the header timeout.
+      self->Handshake(&Session::SendRefusal);
+    } else {
+      self->SendRefusal();
+    }
+  });
+}
+
+template <class Stream>
+void Session<Stream>::SendRefusal() {
+  // No request has been read, so the problem names the server itself
+  // ("/") as the resource that refused.
+  SendProblem(ProblemType::kTooManyConnections,
+              refusal_ == ConnectionRefusal::kMaxConnections
+                  ? "the server is at its connection limit; retry later"
+                  : "this client address holds the most connections the "
+                    "server allows one client; close one or retry later",
+              "/");
+}
+
+template <class Stream>
+void Session<Stream>::Handshake(void (Session::*next)()) {
+  if constexpr (kTls) {
+    phase_ = Phase::kHandshake;
+    SetDeadline(Clock::now() + state_->options.header_timeout);
+    stream_.async_handshake(
+        net::ssl::stream_base::server,
+        [self = this->shared_from_this(), next](beast::error_code ec) {
+          self->OnHandshake(ec, next);
+        });
+  } else {
+    (this->*next)();
+  }
+}
+
+template <class Stream>
+void Session<Stream>::OnHandshake(beast::error_code ec,
+                                  void (Session::*next)()) {
+  if (ec) {
+    ec = Translate(ec);
+    if (!state_->status.draining.load()) {
+      state_->status.metrics.tls().handshake_failures.fetch_add(
+          1, std::memory_order_relaxed);
+    }
+    // A client's business (wrong protocol version, no certificate, a
+    // port scanner), not an operator's: debug.
+    spdlog::debug("connection peer={} TLS handshake failed: {}", Peer(),
+                  ec.message());
+    return Close();
+  }
+  (this->*next)();
+}
+
+template <class Stream>
+void Session<Stream>::Drain() {
+  net::post(ioc_, [self = this->shared_from_this()] {
+    // Between requests: nothing is lost by closing now. Otherwise the
+    // current response carries "Connection: close" (see Send).
+    if (self->phase_ == Phase::kIdle) {
+      beast::error_code ec;
+      self->socket().cancel(ec);
+    }
+  });
+}
+
+template <class Stream>
+void Session<Stream>::WaitForRequest() {
   if (state_->status.draining.load()) return Close();
   if (buffer_.size() > 0) return StartRequest();  // pipelined: already here
   phase_ = Phase::kIdle;
@@ -111,18 +192,23 @@ void Session::WaitForRequest() {
   // that never sends anything is not kept for the longer idle timeout.
   SetDeadline(Clock::now() + (served_one_ ? state_->options.idle_timeout
                                           : state_->options.header_timeout));
-  socket_.async_read_some(
-      buffer_.prepare(kFirstReadSize),
-      [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-        self->OnFirstBytes(ec, bytes);
-      });
+  stream_.async_read_some(buffer_.prepare(kFirstReadSize),
+                          [self = this->shared_from_this()](
+                              beast::error_code ec, std::size_t bytes) {
+                            self->OnFirstBytes(ec, bytes);
+                          });
 }
 
-void Session::OnFirstBytes(beast::error_code ec, std::size_t bytes) {
+template <class Stream>
+void Session<Stream>::OnFirstBytes(beast::error_code ec, std::size_t bytes) {
   if (ec) {
     ec = Translate(ec);
     if (!IsQuietError(ec)) {
       spdlog::warn("connection peer={} read failed: {}", Peer(), ec.message());
+    }
+    // Drained between requests: a TLS peer gets its close_notify.
+    if constexpr (kTls) {
+      if (ec == net::error::operation_aborted) return Linger();
     }
     return Close();
   }
@@ -130,7 +216,8 @@ void Session::OnFirstBytes(beast::error_code ec, std::size_t bytes) {
   StartRequest();
 }
 
-void Session::StartRequest() {
+template <class Stream>
+void Session<Stream>::StartRequest() {
   phase_ = Phase::kReadingHeader;
   request_in_flight_ = true;
   state_->connections.RequestStarted();
@@ -144,11 +231,18 @@ void Session::StartRequest() {
   ParseHeader();
 }
 
-void Session::ParseHeader() { OnStep(reader_.ParseHeader(buffer_)); }
+template <class Stream>
+void Session<Stream>::ParseHeader() {
+  OnStep(reader_.ParseHeader(buffer_));
+}
 
-void Session::ParseBody() { OnStep(reader_.ParseBody(buffer_)); }
+template <class Stream>
+void Session<Stream>::ParseBody() {
+  OnStep(reader_.ParseBody(buffer_));
+}
 
-void Session::OnStep(RequestReader::Step step) {
+template <class Stream>
+void Session<Stream>::OnStep(RequestReader::Step step) {
   switch (step) {
     case RequestReader::Step::kNeedMore:
       return ReadMore();
@@ -160,7 +254,8 @@ void Session::OnStep(RequestReader::Step step) {
   }
 }
 
-void Session::OnHeader() {
+template <class Stream>
+void Session<Stream>::OnHeader() {
   const Request& request = reader_.request();
   route_ = MatchRoute(SplitTarget(request.target()).path).route;
   method_ = MethodOf(request.method());
@@ -172,8 +267,8 @@ void Session::OnHeader() {
     WriteContinue(request.version(), out_);
     SetDeadline(request_start_ + state_->options.write_timeout);
     net::async_write(
-        socket_, net::buffer(out_),
-        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        stream_, net::buffer(out_),
+        [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
           self->OnContinueSent(ec);
         });
     return;
@@ -181,29 +276,33 @@ void Session::OnHeader() {
   ReadBody();
 }
 
-void Session::OnContinueSent(beast::error_code ec) {
+template <class Stream>
+void Session<Stream>::OnContinueSent(beast::error_code ec) {
   if (ec) return Close();
   ReadBody();
 }
 
-void Session::ReadBody() {
+template <class Stream>
+void Session<Stream>::ReadBody() {
   if (reader_.done()) return Handle();
   phase_ = Phase::kReadingBody;
   SetDeadline(Clock::now() + state_->options.read_timeout);
   ParseBody();
 }
 
-void Session::ReadMore() {
+template <class Stream>
+void Session<Stream>::ReadMore() {
   const std::size_t size = beast::read_size(buffer_, kMaxReadSize);
   if (size == 0) return OnReadError(bhttp::error::buffer_overflow);
-  socket_.async_read_some(
-      buffer_.prepare(size),
-      [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-        self->OnMoreBytes(ec, bytes);
-      });
+  stream_.async_read_some(buffer_.prepare(size),
+                          [self = this->shared_from_this()](
+                              beast::error_code ec, std::size_t bytes) {
+                            self->OnMoreBytes(ec, bytes);
+                          });
 }
 
-void Session::OnMoreBytes(beast::error_code ec, std::size_t bytes) {
+template <class Stream>
+void Session<Stream>::OnMoreBytes(beast::error_code ec, std::size_t bytes) {
   buffer_.commit(bytes);
   // EOF in the middle of a request: it can never be complete (a request
   // without a length has no body), so there is nothing to answer.
@@ -212,7 +311,8 @@ void Session::OnMoreBytes(beast::error_code ec, std::size_t bytes) {
   ParseBody();
 }
 
-void Session::Handle() {
+template <class Stream>
+void Session<Stream>::Handle() {
   phase_ = Phase::kHandling;
   // No deadline while the service works: a mutation waits for its group
   // commit, and the drain timeout bounds that at shutdown.
@@ -232,7 +332,7 @@ void Session::Handle() {
   // |post| captures only the io_context, small enough for std::function
   // to store without allocating; |send| keeps the session alive.
   HandleRequest(request_, HandlerContext{state_->service, state_->status},
-                Reply{[self = shared_from_this()](Response response) {
+                Reply{[self = this->shared_from_this()](Response response) {
                         self->Send(std::move(response));
                       },
                       [ioc = &ioc_](std::function<void()> task) {
@@ -243,7 +343,8 @@ void Session::Handle() {
                       }});
 }
 
-void Session::Refuse() {
+template <class Stream>
+void Session<Stream>::Refuse() {
   if (reader_.header_done()) {
     // Counted under the route and method it asked for.
     const Request& request = reader_.request();
@@ -254,7 +355,8 @@ void Session::Refuse() {
   SendProblem(refusal.type, refusal.detail);
 }
 
-void Session::OnReadError(beast::error_code ec) {
+template <class Stream>
+void Session<Stream>::OnReadError(beast::error_code ec) {
   if (ec == bhttp::error::buffer_overflow) {
     return SendProblem(ProblemType::kBadRequest,
                        "malformed HTTP request: " + ec.message());
@@ -267,8 +369,9 @@ void Session::OnReadError(beast::error_code ec) {
   Close();
 }
 
-void Session::SendProblem(ProblemType type, std::string detail,
-                          std::string instance) {
+template <class Stream>
+void Session<Stream>::SendProblem(ProblemType type, std::string detail,
+                                  std::string instance) {
   close_after_response_ = true;
   if (instance.empty() && reader_.started()) {
     instance = std::string(SplitTarget(reader_.request().target()).path);
@@ -281,7 +384,8 @@ void Session::SendProblem(ProblemType type, std::string detail,
       MakeProblem(type, std::move(detail), std::move(instance))));
 }
 
-void Session::Send(Response response) {
+template <class Stream>
+void Session<Stream>::Send(Response response) {
   const bool keep_alive = request_.keep_alive() && !close_after_response_ &&
                           !state_->status.draining.load();
   response.version(request_.version());
@@ -293,13 +397,14 @@ void Session::Send(Response response) {
   phase_ = Phase::kWriting;
   SetDeadline(Clock::now() + state_->options.write_timeout);
   net::async_write(
-      socket_, net::buffer(out_),
-      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      stream_, net::buffer(out_),
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
         self->OnWrite(ec);
       });
 }
 
-void Session::OnWrite(beast::error_code ec) {
+template <class Stream>
+void Session<Stream>::OnWrite(beast::error_code ec) {
   EndRequest(status_);
   if (ec) {
     ec = Translate(ec);
@@ -314,7 +419,8 @@ void Session::OnWrite(beast::error_code ec) {
   WaitForRequest();
 }
 
-void Session::EndRequest(std::optional<unsigned> status) {
+template <class Stream>
+void Session<Stream>::EndRequest(std::optional<unsigned> status) {
   if (!request_in_flight_) return;
   request_in_flight_ = false;
   if (status) {
@@ -324,51 +430,79 @@ void Session::EndRequest(std::optional<unsigned> status) {
   state_->connections.RequestFinished();
 }
 
-void Session::Linger() {
+template <class Stream>
+void Session<Stream>::Linger() {
   phase_ = Phase::kClosing;
-  beast::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
-  if (ec) return Close();
   SetDeadline(Clock::now() +
               std::min(kMaxLinger, state_->options.read_timeout));
-  socket_.async_read_some(
-      net::buffer(discard_),
-      [self = shared_from_this()](beast::error_code read_ec, std::size_t n) {
-        self->OnLingerRead(read_ec, n);
-      });
+  if constexpr (kTls) {
+    // close_notify, best effort: the deadline bounds the wait for the
+    // peer's; then the TCP linger below, within the same deadline.
+    stream_.async_shutdown(
+        [self = this->shared_from_this()](beast::error_code ec) {
+          self->OnTlsShutdown(ec);
+        });
+  } else {
+    LingerPlain();
+  }
 }
 
-void Session::OnLingerRead(beast::error_code ec, std::size_t bytes) {
+template <class Stream>
+void Session<Stream>::OnTlsShutdown(beast::error_code /*ec*/) {
+  // Whatever the peer did (close_notify, a plain close, more data), the
+  // socket may still hold unread bytes: drain them as on a plain socket.
+  if (timed_out_) return Close();
+  LingerPlain();
+}
+
+template <class Stream>
+void Session<Stream>::LingerPlain() {
+  beast::error_code ec;
+  socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) return Close();
+  socket().async_read_some(net::buffer(discard_),
+                           [self = this->shared_from_this()](
+                               beast::error_code read_ec, std::size_t n) {
+                             self->OnLingerRead(read_ec, n);
+                           });
+}
+
+template <class Stream>
+void Session<Stream>::OnLingerRead(beast::error_code ec, std::size_t bytes) {
   discarded_ += bytes;
   if (ec || discarded_ > kMaxLingerBytes) return Close();
-  socket_.async_read_some(
-      net::buffer(discard_),
-      [self = shared_from_this()](beast::error_code read_ec, std::size_t n) {
-        self->OnLingerRead(read_ec, n);
-      });
+  socket().async_read_some(net::buffer(discard_),
+                           [self = this->shared_from_this()](
+                               beast::error_code read_ec, std::size_t n) {
+                             self->OnLingerRead(read_ec, n);
+                           });
 }
 
-void Session::Close() {
+template <class Stream>
+void Session<Stream>::Close() {
   phase_ = Phase::kClosing;
   EndRequest(std::nullopt);
   beast::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  socket().shutdown(tcp::socket::shutdown_both, ec);
+  socket().close(ec);
   // Lets the pending wait, and with it the last reference, go.
   deadline_.Stop();
 }
 
-void Session::SetDeadline(Clock::time_point at) {
+template <class Stream>
+void Session<Stream>::SetDeadline(Clock::time_point at) {
   if (deadline_.Set(at)) WaitForDeadline();
 }
 
-void Session::WaitForDeadline() {
-  deadline_.AsyncWait([self = shared_from_this()](beast::error_code ec) {
+template <class Stream>
+void Session<Stream>::WaitForDeadline() {
+  deadline_.AsyncWait([self = this->shared_from_this()](beast::error_code ec) {
     self->OnDeadline(ec);
   });
 }
 
-void Session::OnDeadline(beast::error_code ec) {
+template <class Stream>
+void Session<Stream>::OnDeadline(beast::error_code ec) {
   switch (deadline_.OnWaitComplete(ec)) {
     case Deadline::Outcome::kWaitAgain:
       return WaitForDeadline();
@@ -379,19 +513,24 @@ void Session::OnDeadline(beast::error_code ec) {
       // progress fails; its handler sees timeout (Translate).
       timed_out_ = true;
       beast::error_code ignored;
-      socket_.close(ignored);
+      socket().close(ignored);
       return;
     }
   }
 }
 
-beast::error_code Session::Translate(beast::error_code ec) const {
+template <class Stream>
+beast::error_code Session<Stream>::Translate(beast::error_code ec) const {
   if (ec && timed_out_) return beast::error::timeout;
   return ec;
 }
 
-std::string Session::Peer() const {
+template <class Stream>
+std::string Session<Stream>::Peer() const {
   return peer_.address().to_string() + ":" + std::to_string(peer_.port());
 }
+
+template class Session<PlainStream>;
+template class Session<TlsStream>;
 
 }  // namespace counterd::http

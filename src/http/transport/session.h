@@ -1,10 +1,15 @@
 // Session: one HTTP/1.1 connection, served one request at a time
 // (read -> handle -> write -> read), callback style as in Beast's
-// advanced_server example, but on a plain socket: the session parses with
-// Beast's request_parser straight from its buffer, writes each response as
-// one serialized string (response_writer.h) and keeps its time limits on a
+// advanced_server example, but on a bare stream: the session parses with
+// its RequestReader straight from its buffer, writes each response as one
+// serialized string (response_writer.h) and keeps its time limits on a
 // lazily re-armed Deadline, so a keep-alive request costs no timer system
 // calls and no composed-operation machinery.
+//
+// The stream is a plain TCP socket or a TLS stream over one: Session is a
+// template on it (instantiated for both in session.cc), so the plain path
+// pays nothing for TLS. A TLS session first completes the handshake, under
+// the header timeout, and ends with a bounded close_notify.
 //
 // Lifetime: created with make_shared and started with Run() or Reject();
 // every pending operation holds a shared_ptr to it and nothing else owns
@@ -20,10 +25,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
@@ -37,17 +45,34 @@
 
 namespace counterd::http {
 
-class Session : public std::enable_shared_from_this<Session> {
+using SessionExecutor = boost::asio::io_context::executor_type;
+using PlainStream =
+    boost::asio::basic_stream_socket<boost::asio::ip::tcp, SessionExecutor>;
+using TlsStream = boost::asio::ssl::stream<PlainStream>;
+
+// What the registry and the drain need from a session of either kind.
+class SessionBase {
  public:
-  using Executor = boost::asio::io_context::executor_type;
-  using Socket =
-      boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
+  virtual ~SessionBase() = default;
+  // Shutdown: closes the connection now if it is between requests; else
+  // the current response will be its last. Thread-safe.
+  virtual void Drain() = 0;
+};
+
+template <class Stream>
+class Session final : public SessionBase,
+                      public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  using Socket = PlainStream;
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
   // |socket|'s io_context must be run by one thread only: that is what
   // serializes the session's handlers. |peer| is the address accept gave.
+  // |tls| is the context of a TLS session (kept alive by it), else null.
   Session(Socket&& socket, const boost::asio::ip::tcp::endpoint& peer,
-          std::shared_ptr<ServerState> state);
-  ~Session();
+          std::shared_ptr<ServerState> state,
+          std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -57,12 +82,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // Answers a connection the server has no room for with a 503 problem and
   // closes it, without reading a request.
   void Reject(ConnectionRefusal reason);
-  // Shutdown: closes the connection now if it is between requests; else
-  // the current response will be its last. Thread-safe.
-  void Drain();
+  void Drain() override;
 
  private:
   enum class Phase {
+    kHandshake,
     kIdle,
     kReadingHeader,
     kReadingBody,
@@ -71,6 +95,12 @@ class Session : public std::enable_shared_from_this<Session> {
     kClosing
   };
 
+  // TLS: the handshake, under the header timeout; then |next| runs. A
+  // failure (or a client that never sends its ClientHello) is counted and
+  // closes the connection.
+  void Handshake(void (Session::*next)());
+  void OnHandshake(boost::beast::error_code ec, void (Session::*next)());
+  void SendRefusal();
   void WaitForRequest();
   void OnFirstBytes(boost::beast::error_code ec, std::size_t bytes);
   void StartRequest();
@@ -100,6 +130,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // response was written (|status|) and tells the registry.
   void EndRequest(std::optional<unsigned> status);
   void Linger();
+  void OnTlsShutdown(boost::beast::error_code ec);
+  void LingerPlain();
   void OnLingerRead(boost::beast::error_code ec, std::size_t bytes);
   void Close();
 
@@ -114,16 +146,22 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::beast::error_code Translate(boost::beast::error_code ec) const;
   std::string Peer() const;  // "ip:port", for logs
 
-  Socket socket_;
+  static Stream MakeStream(Socket&& socket, boost::asio::ssl::context* tls);
+  // The TCP socket under the stream.
+  Socket& socket();
+
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // outlives stream_
+  Stream stream_;
   // The socket's, held apart so other threads can post without reading
-  // socket_.
+  // stream_.
   boost::asio::io_context& ioc_;
   Deadline deadline_;
   bool timed_out_ = false;
   boost::asio::ip::tcp::endpoint peer_;
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<ServerState> state_;
-  std::optional<std::uint64_t> id_;  // in the registry
+  std::optional<std::uint64_t> id_;           // in the registry
+  std::optional<ConnectionRefusal> refusal_;  // Reject()ed: why
   Phase phase_ = Phase::kIdle;
   bool served_one_ = false;         // idle timeout applies after the first
   bool request_in_flight_ = false;  // counted in the registry
@@ -141,6 +179,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<char, 4096> discard_{};  // bytes read and dropped at close
   std::size_t discarded_ = 0;
 };
+
+extern template class Session<PlainStream>;
+extern template class Session<TlsStream>;
 
 }  // namespace counterd::http
 

@@ -113,6 +113,48 @@ TEST(ConfigTest, PerClientConnectionCapFromTheEnvironment) {
             std::string::npos);
 }
 
+TEST(ConfigTest, TlsFilesComeTogether) {
+  auto r = Parse({"--tls-cert-file", "/c.pem", "--tls-key-file", "/k.pem",
+                  "--tls-client-ca-file", "/ca.pem"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.tls_cert_file, "/c.pem");
+  EXPECT_EQ(r->config.tls_key_file, "/k.pem");
+  EXPECT_EQ(r->config.tls_client_ca_file, "/ca.pem");
+  r = Parse({},
+            {"COUNTERD_TLS_CERT_FILE=/c.pem", "COUNTERD_TLS_KEY_FILE=/k.pem"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.tls_cert_file, "/c.pem");
+  EXPECT_TRUE(Parse({})->config.tls_cert_file.empty());
+
+  EXPECT_EQ(Error(Parse({"--tls-cert-file", "/c.pem"})),
+            "--tls-cert-file needs --tls-key-file too: give both TLS files or "
+            "neither");
+  EXPECT_EQ(Error(Parse({}, {"COUNTERD_TLS_KEY_FILE=/k.pem"})),
+            "COUNTERD_TLS_KEY_FILE needs COUNTERD_TLS_CERT_FILE too: give both "
+            "TLS files or neither");
+  EXPECT_EQ(Error(Parse({"--tls-client-ca-file", "/ca.pem"})),
+            "--tls-client-ca-file needs --tls-cert-file and --tls-key-file");
+}
+
+TEST(ConfigTest, HealthcheckProbesOverTlsWhenTheServerDoes) {
+  auto r = Parse({"healthcheck"});
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->config.probe_tls);
+  r = Parse({"healthcheck", "--tls"});
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->config.probe_tls);
+  EXPECT_TRUE(r->config.tls_cert_file.empty());
+  // The container's environment: the server's TLS variables, the client
+  // CA among them, which the probe does not need.
+  r = Parse({"healthcheck"}, {"COUNTERD_TLS_CERT_FILE=/tls/tls.crt",
+                              "COUNTERD_TLS_KEY_FILE=/tls/tls.key",
+                              "COUNTERD_TLS_CLIENT_CA_FILE=/tls/ca.crt"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_TRUE(r->config.probe_tls);
+  EXPECT_EQ(r->config.tls_cert_file, "/tls/tls.crt");
+  EXPECT_EQ(r->config.tls_key_file, "/tls/tls.key");
+}
+
 TEST(ConfigTest, UnknownEnvironmentVariableIsNamed) {
   EXPECT_NE(Error(Parse({}, {"COUNTERD_DATADIR=/x"})).find("COUNTERD_DATADIR"),
             std::string::npos);
