@@ -92,7 +92,9 @@ VOLUME ["/data"]
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 # The image has no curl: the binary asks its own /readyz. The start period
-# covers journal recovery; failures in it do not count.
+# covers journal recovery; failures in it do not count. With TLS on
+# (COUNTERD_TLS_CERT_FILE set) it probes over HTTPS, presenting that pair
+# if the server requires client certificates.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["/usr/local/bin/counterd", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/counterd"]

@@ -175,7 +175,7 @@ int main(int argc, char** argv, char** envp) {
       std::fputs(invocation->text.c_str(), stdout);
       return 0;
     case Command::kHealthcheck:
-      return counterd::app::RunHealthcheck(config.listen);
+      return counterd::app::RunHealthcheck(config);
     case Command::kCheck:
       return RunCheck(config.data_dir);
     case Command::kHashToken:

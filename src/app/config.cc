@@ -1,5 +1,6 @@
 #include "counterd/app/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <optional>
@@ -231,6 +232,10 @@ po::options_description ServeOptions() {
      "keep-alive connections idle this long are closed")
     ("max-connections", po::value<std::string>()->default_value("1024"),
      "open connections; more are answered 503 and closed")
+    ("max-connections-per-client",
+     po::value<std::string>()->default_value("256"),
+     "open connections from one client address; more are answered 503 and "
+     "closed (no effect above --max-connections)")
     ("drain-timeout-ms", po::value<std::string>()->default_value("10000"),
      "on SIGTERM/SIGINT, how long requests in flight may take to finish")
     ("compaction-threshold-bytes",
@@ -247,6 +252,14 @@ po::options_description ServeOptions() {
      "every request but GET /livez and /readyz then needs "
      "\"Authorization: Bearer <token>\". Reloaded when it changes and on "
      "SIGHUP. Unset: authentication is off")
+    ("tls-cert-file", po::value<std::string>()->default_value(""),
+     "PEM certificate chain: serve HTTPS only (TLS 1.2/1.3), with "
+     "--tls-key-file; reloaded when the file changes")
+    ("tls-key-file", po::value<std::string>()->default_value(""),
+     "PEM private key of --tls-cert-file")
+    ("tls-client-ca-file", po::value<std::string>()->default_value(""),
+     "PEM CA certificates: require client certificates they signed "
+     "(mutual TLS)")
     // The PostgreSQL backend (docs/postgres.md).
     ("backend", po::value<std::string>()->default_value("file"),
      "where counters are kept: file (--data-dir) or postgres "
@@ -263,12 +276,30 @@ po::options_description ServeOptions() {
 
 po::options_description HealthcheckOptions() {
   po::options_description desc("Options of counterd healthcheck");
-  desc.add_options()("help", "print this help and exit")(
-      "listen", po::value<std::string>()->default_value("0.0.0.0:8080"),
-      "the server's --listen address (COUNTERD_LISTEN); a wildcard address "
-      "probes loopback");
+  // clang-format off
+  desc.add_options()
+    ("help", "print this help and exit")
+    ("listen", po::value<std::string>()->default_value("0.0.0.0:8080"),
+     "the server's --listen address (COUNTERD_LISTEN); a wildcard address "
+     "probes loopback")
+    ("tls", po::bool_switch(),
+     "probe over HTTPS (implied by COUNTERD_TLS_CERT_FILE); the server's "
+     "certificate is not verified: this is a local liveness probe")
+    ("tls-cert-file", po::value<std::string>()->default_value(""),
+     "the server's certificate (COUNTERD_TLS_CERT_FILE): implies --tls, "
+     "and is presented with --tls-key-file as the client certificate when "
+     "the server requires one")
+    ("tls-key-file", po::value<std::string>()->default_value(""),
+     "its private key (COUNTERD_TLS_KEY_FILE)");
+  // clang-format on
   return desc;
 }
+
+// The options the healthcheck takes from COUNTERD_*; the server's others
+// are not its business (the container sets them all).
+const std::vector<std::string_view> kHealthcheckEnv = {
+    "listen", "tls-cert-file", "tls-key-file"};
+const std::vector<std::string_view> kCheckEnv = {"data-dir"};
 
 std::string HelpText(const po::options_description& serve,
                      const po::options_description& healthcheck) {
@@ -277,7 +308,7 @@ std::string HelpText(const po::options_description& serve,
       << ": named int64 counters over HTTP, kept durably on disk.\n\n"
          "Usage:\n"
          "  counterd [OPTIONS]                      serve\n"
-         "  counterd healthcheck [--listen ADDR:PORT]\n"
+         "  counterd healthcheck [--listen ADDR:PORT] [--tls]\n"
          "                                          exit 0 if GET /readyz "
          "answers 200\n"
          "  counterd check [--data-dir DIR]         verify a data dir offline "
@@ -419,10 +450,32 @@ Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
   COUNTERD_RETURN_IF_ERROR(ReadInteger(vm, sources, "max-connections", 1,
                                        1'000'000, c.max_connections));
   COUNTERD_RETURN_IF_ERROR(
+      ReadInteger(vm, sources, "max-connections-per-client", 1, 1'000'000,
+                  c.max_connections_per_client));
+  COUNTERD_RETURN_IF_ERROR(
       ReadMillis(vm, sources, "drain-timeout-ms", 0, c.drain_timeout));
   COUNTERD_RETURN_IF_ERROR(
       ReadInteger(vm, sources, "compaction-threshold-bytes", 4096, 1ull << 40,
                   c.compaction_threshold_bytes));
+  c.tls_cert_file = vm["tls-cert-file"].as<std::string>();
+  c.tls_key_file = vm["tls-key-file"].as<std::string>();
+  c.tls_client_ca_file = vm["tls-client-ca-file"].as<std::string>();
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    const std::string given =
+        c.tls_cert_file.empty() ? "tls-key-file" : "tls-cert-file";
+    const std::string missing =
+        c.tls_cert_file.empty() ? "tls-cert-file" : "tls-key-file";
+    // The missing one is named the way the given one was spelled.
+    return Status::InvalidArgument(sources.Name(given) + " needs " +
+                                   (sources.command_line.contains(given)
+                                        ? "--" + missing
+                                        : OptionToEnv(missing)) +
+                                   " too: give both TLS files or neither");
+  }
+  if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty()) {
+    return Status::InvalidArgument(sources.Name("tls-client-ca-file") +
+                                   " needs --tls-cert-file and --tls-key-file");
+  }
   std::uint64_t retention = 0;
   COUNTERD_RETURN_IF_ERROR(ReadInteger(vm, sources,
                                        "idempotency-retention-seconds", 1,
@@ -435,13 +488,14 @@ Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
   return ReadBackend(vm, sources, c);
 }
 
-// COUNTERD_* variables as options of |desc|. With |only|, just that option
-// is read and every other variable ignored (healthcheck); without it an
-// unknown variable is an error, so a typo in a ConfigMap fails fast.
+// COUNTERD_* variables as options of |desc|. With |only|, just those
+// options are read and every other variable ignored (healthcheck, check);
+// without it an unknown variable is an error, so a typo in a ConfigMap
+// fails fast.
 Result<po::parsed_options> ParseEnvironment(
     const po::options_description& desc,
     std::span<const char* const> environment,
-    std::optional<std::string_view> only,
+    const std::vector<std::string_view>* only,
     std::vector<std::string>* service_links) {
   po::parsed_options parsed(&desc);
   for (const char* entry : environment) {
@@ -455,8 +509,10 @@ Result<po::parsed_options> ParseEnvironment(
     const std::string option = EnvToOption(name);
     const bool known = option != "help" && option != "version" &&
                        desc.find_nothrow(option, false) != nullptr;
-    if (only) {
-      if (option != *only) continue;
+    if (only != nullptr) {
+      if (std::find(only->begin(), only->end(), option) == only->end()) {
+        continue;
+      }
     } else if (!known) {
       if (name == "COUNTERD_TEST_FAULTS") continue;  // read by main (tests)
       if (IsServiceLink(name, text.substr(eq + 1))) {
@@ -481,7 +537,7 @@ Result<po::parsed_options> ParseEnvironment(
 Status ParseInto(const po::options_description& desc,
                  std::span<const char* const> argv,
                  std::span<const char* const> environment,
-                 std::optional<std::string_view> env_only,
+                 const std::vector<std::string_view>* env_only,
                  po::variables_map& vm, Sources& sources,
                  std::vector<std::string>* service_links = nullptr) {
   std::vector<std::string> tokens(argv.begin(), argv.end());
@@ -532,7 +588,7 @@ Result<Invocation> ParseCommandLine(std::span<const char* const> args,
           "data-dir", po::value<std::string>()->default_value("/data"),
           "the data dir to verify (COUNTERD_DATA_DIR)");
       COUNTERD_RETURN_IF_ERROR(
-          ParseInto(check, rest, environment, "data-dir", vm, sources));
+          ParseInto(check, rest, environment, &kCheckEnv, vm, sources));
       if (vm.count("help")) {
         std::ostringstream text;
         text << "Usage: counterd check [--data-dir DIR]\n"
@@ -560,8 +616,7 @@ Result<Invocation> ParseCommandLine(std::span<const char* const> args,
       }
       po::options_description hash("Options of counterd hash-token");
       hash.add_options()("help", "print this help and exit");
-      COUNTERD_RETURN_IF_ERROR(
-          ParseInto(hash, rest, {}, std::nullopt, vm, sources));
+      COUNTERD_RETURN_IF_ERROR(ParseInto(hash, rest, {}, nullptr, vm, sources));
       invocation.command = Command::kHashToken;
       if (vm.count("help")) {
         std::ostringstream text;
@@ -579,7 +634,7 @@ Result<Invocation> ParseCommandLine(std::span<const char* const> args,
       // The serve options and their environment, so that a Deployment's
       // settings run `counterd migrate` as they are.
       COUNTERD_RETURN_IF_ERROR(
-          ParseInto(serve, rest, environment, std::nullopt, vm, sources));
+          ParseInto(serve, rest, environment, nullptr, vm, sources));
       if (vm.count("help")) {
         invocation.command = Command::kHelp;
         invocation.text =
@@ -603,19 +658,23 @@ Result<Invocation> ParseCommandLine(std::span<const char* const> args,
                                      std::string(command) +
                                      "' (see counterd --help)");
     }
-    COUNTERD_RETURN_IF_ERROR(
-        ParseInto(healthcheck, rest, environment, "listen", vm, sources));
+    COUNTERD_RETURN_IF_ERROR(ParseInto(healthcheck, rest, environment,
+                                       &kHealthcheckEnv, vm, sources));
     if (vm.count("help")) {
       invocation.command = Command::kHelp;
       invocation.text = HelpText(serve, healthcheck);
       return invocation;
     }
     invocation.command = Command::kHealthcheck;
-    COUNTERD_RETURN_IF_ERROR(ReadListen(vm, sources, invocation.config.listen));
+    Config& c = invocation.config;
+    COUNTERD_RETURN_IF_ERROR(ReadListen(vm, sources, c.listen));
+    c.tls_cert_file = vm["tls-cert-file"].as<std::string>();
+    c.tls_key_file = vm["tls-key-file"].as<std::string>();
+    c.probe_tls = vm["tls"].as<bool>() || !c.tls_cert_file.empty();
     return invocation;
   }
 
-  COUNTERD_RETURN_IF_ERROR(ParseInto(serve, rest, environment, std::nullopt, vm,
+  COUNTERD_RETURN_IF_ERROR(ParseInto(serve, rest, environment, nullptr, vm,
                                      sources,
                                      &invocation.ignored_service_links));
   if (vm.count("help")) {

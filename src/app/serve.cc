@@ -36,6 +36,10 @@ http::ServerOptions ServerOptionsFrom(const Config& config) {
   options.write_timeout = config.write_timeout;
   options.idle_timeout = config.idle_timeout;
   options.max_connections = config.max_connections;
+  options.max_connections_per_client = config.max_connections_per_client;
+  options.tls_cert_file = config.tls_cert_file;
+  options.tls_key_file = config.tls_key_file;
+  options.tls_client_ca_file = config.tls_client_ca_file;
   options.version = std::string(kVersion);
   return options;
 }
@@ -152,7 +156,9 @@ int Serve(const Config& config, storage::CounterRepository& repository,
       log::Error("closing the repository failed",
                  {{"error", closed.ToString()}});
     }
-    return 1;
+    // A listen address or TLS file that is wrong is bad usage (2), not a
+    // runtime failure.
+    return server.error().code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
   LogListening(config, (*server)->local_address(), startup);
 
@@ -189,10 +195,12 @@ int Serve(const Config& config, storage::CounterRepository& repository,
   return closed.ok() ? 0 : 1;
 }
 
-int RunHealthcheck(const http::ListenAddress& listen) {
-  const http::ListenAddress target = listen.ForConnecting();
+int RunHealthcheck(const Config& config) {
+  const http::ListenAddress target = config.listen.ForConnecting();
+  const http::ProbeTls tls{config.tls_cert_file, config.tls_key_file};
   Result<unsigned> status =
-      http::ProbeStatus(target, "/readyz", kHealthcheckTimeout);
+      http::ProbeStatus(target, "/readyz", kHealthcheckTimeout,
+                        config.probe_tls ? &tls : nullptr);
   if (!status) {
     std::fprintf(stderr, "counterd healthcheck: %s\n",
                  status.error().message().c_str());

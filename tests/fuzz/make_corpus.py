@@ -450,6 +450,41 @@ def http_seeds():
                 js + bearer("fuzz-all") + ("Idempotency-Key: k1",)))
 
 
+def http_framing_seeds():
+    """Framing cases (issue 10): each carries a smuggled second request
+    that must never run, so the framing oracle has both sides to compare."""
+    t = "http_request_fuzz"
+    post = b"POST /counters/v/increment HTTP/1.1\r\nHost: x\r\n"
+    smuggled = b"DELETE /counters/t HTTP/1.1\r\nHost: x\r\n\r\n"
+    setup = (b"PUT /counters/t HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             b"Content-Length: 11\r\n\r\n{\"value\":5}")
+    cases = {
+        "te-identity": b"Transfer-Encoding: identity\r\n\r\n",
+        "te-chunked-identity": b"Transfer-Encoding: chunked, identity\r\n\r\n",
+        "te-gzip-chunked": b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        "te-xchunked": b"Transfer-Encoding: xchunked\r\n\r\n",
+        "te-chunked-twice": b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            b"0\r\n\r\n",
+        "te-upper": b"Transfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n",
+        "cl-te": b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "te-cl": b"Transfer-Encoding: identity\r\nContent-Length: 45\r\n\r\n",
+        "cl-dup": b"Content-Length: 0\r\nContent-Length: 0\r\n\r\n",
+        "cl-list": b"Content-Length: 0, 45\r\n\r\n",
+        "obs-fold": b"X-A: 1\r\n Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
+        "chunk-ext-trailer": b"Transfer-Encoding: chunked\r\n\r\n2;a=\"b\"\r\n{}\r\n0\r\n"
+                             b"X-T: 1\r\n\r\n",
+    }
+    for name, rest in cases.items():
+        write(t, "framing-" + name, setup + post + rest + smuggled)
+    write(t, "framing-no-host", b"GET /livez HTTP/1.1\r\n\r\n" + smuggled)
+    write(t, "framing-two-hosts", b"GET /livez HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+    write(t, "framing-absolute", b"DELETE http://x:80/counters/t?a=1 HTTP/1.1\r\nHost: y\r\n\r\n")
+    write(t, "framing-version-12", b"GET /livez HTTP/1.2\r\nHost: x\r\n\r\n" + smuggled)
+    write(t, "framing-version-20", b"GET /livez HTTP/2.0\r\nHost: x\r\n\r\n")
+    write(t, "framing-bare-lf", b"GET /livez HTTP/1.1\nHost: x\n\n" + smuggled)
+    write(t, "framing-unknown-method", b"FOO /counter HTTP/1.1\r\nHost: x\r\n\r\n" + smuggled)
+
+
 def main() -> int:
     for target in STORAGE_TARGETS:
         clear_seeds(target)
@@ -457,6 +492,7 @@ def main() -> int:
     snapshot_seeds()
     recovery_seeds()
     http_seeds()
+    http_framing_seeds()
     for target in sorted(os.listdir(CORPUS)):
         n = len(os.listdir(os.path.join(CORPUS, target)))
         print(f"{target}: {n} files")

@@ -28,7 +28,8 @@ import tempfile
 import time
 import unittest
 
-from counterd_harness import REPO_ROOT, CounterdServer, run_counterd, wait_until
+from counterd_harness import (REPO_ROOT, CounterdServer, file_backend_only, run_counterd,
+                              wait_until)
 
 FIXTURE = os.path.join(REPO_ROOT, "tests", "fixtures", "storage-format-1")
 V2_MAGIC = b"CNTRDJNL\x02\x00\x00\x00"
@@ -127,6 +128,7 @@ def journals(d: str) -> "dict[str, bytes]":
     return out
 
 
+@file_backend_only("the data dirs counterd 0.1 wrote")
 class UpgradeFromFormatOne(unittest.TestCase):
     maxDiff = None
 

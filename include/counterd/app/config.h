@@ -34,7 +34,18 @@ struct Config {
   std::chrono::milliseconds write_timeout{30'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::size_t max_connections = 1024;
+  // A quarter of the default max_connections: one client (address) cannot
+  // take every slot, while a proxy or load generator in front still gets
+  // plenty. Values above max_connections have no effect.
+  std::size_t max_connections_per_client = 256;
   std::chrono::milliseconds drain_timeout{10'000};
+  // HTTPS only when set (PEM files; both or neither). With a client CA,
+  // clients must present a certificate it signed (mutual TLS).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  // counterd healthcheck: probe over HTTPS (--tls, or a certificate set).
+  bool probe_tls = false;
   std::uint64_t compaction_threshold_bytes = 64ull << 20;
   std::chrono::seconds idempotency_retention{86'400};
   std::chrono::milliseconds slow_fsync_warning{100};
@@ -52,7 +63,7 @@ struct Config {
 // What the command line asks for.
 enum class Command {
   kServe,        // counterd [OPTIONS]
-  kHealthcheck,  // counterd healthcheck [--listen ADDR:PORT]
+  kHealthcheck,  // counterd healthcheck [--listen ADDR:PORT] [--tls]
   kCheck,        // counterd check [--data-dir DIR]: offline verification
   kHashToken,    // counterd hash-token: token on stdin, sha256 line out
   kMigrate,      // counterd migrate --backend postgres --postgres-url URL

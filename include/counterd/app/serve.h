@@ -25,7 +25,8 @@ struct StartupReport {
 // off, listener closed, requests in flight finished (up to the drain
 // timeout), repository closed (journal synced), I/O threads stopped. Returns
 // the process exit code: 0 after a clean shutdown, 1 if the server could not
-// listen or the store reported an error when closing. Logs each phase.
+// listen or the store reported an error when closing, 2 if the TLS files do
+// not load. Logs each phase.
 // With |tokens| (--auth-tokens-file) every request but the probes needs a
 // bearer token; the file is reloaded when it changes (checked about once a
 // second) and on SIGHUP. Null |tokens|: authentication is off, and a
@@ -34,10 +35,10 @@ int Serve(const Config& config, storage::CounterRepository& repository,
           const StartupReport& startup, ShutdownSignals& signals,
           TokenFile* tokens);
 
-// `counterd healthcheck`: GET /readyz on |listen| (a wildcard address
-// probes loopback) with a 2 s timeout. Returns 0 on 200, else 1 (with one
-// line on stderr).
-int RunHealthcheck(const http::ListenAddress& listen);
+// `counterd healthcheck`: GET /readyz on |config.listen| (a wildcard
+// address probes loopback) with a 2 s timeout, over HTTPS if
+// |config.probe_tls|. Returns 0 on 200, else 1 (with one line on stderr).
+int RunHealthcheck(const Config& config);
 
 }  // namespace counterd::app
 

@@ -33,6 +33,19 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{
       60'000};  // keep-alive, between requests
   std::size_t max_connections = 1024;
+  // Open connections from one client address; more get a 503 and are
+  // closed, so one client cannot hold every slot. Above max_connections it
+  // has no effect.
+  std::size_t max_connections_per_client = 256;
+  // TLS: with a certificate and key (PEM files) the listener speaks HTTPS
+  // only (TLS 1.2 and 1.3). With a client CA as well, every client must
+  // present a certificate signed by it. The files are polled every
+  // tls_reload_interval and reloaded when their contents change; a pair
+  // that does not load is refused and the previous one kept.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  std::chrono::milliseconds tls_reload_interval{1000};
   // What GET / and /metrics report.
   std::string version;
   std::string hostname;  // empty: $HOSTNAME, else gethostname()
@@ -51,7 +64,8 @@ struct DrainReport {
 class Server {
  public:
   // Binds, listens and starts the I/O threads. Returns kUnavailable naming
-  // the address when it cannot bind (in use, not local, no permission).
+  // the address when it cannot bind (in use, not local, no permission),
+  // kInvalidArgument naming the file when the TLS files do not load.
   // |service| must outlive the Server and every mutation it submitted.
   static Result<std::unique_ptr<Server>> Start(
       ServerOptions options, service::CounterService& service);

@@ -174,6 +174,16 @@ std::uint64_t HttpMetrics::RequestCount(Route route, Method method,
       std::memory_order_relaxed);
 }
 
+void HttpMetrics::RecordConnectionRefused(ConnectionRefusal reason) {
+  refused_[static_cast<std::size_t>(reason)].fetch_add(
+      1, std::memory_order_relaxed);
+}
+
+std::uint64_t HttpMetrics::ConnectionsRefused(ConnectionRefusal reason) const {
+  return refused_[static_cast<std::size_t>(reason)].load(
+      std::memory_order_relaxed);
+}
+
 void HttpMetrics::AppendTo(std::string& out) const {
   AppendHeader(out, "counterd_http_requests_total", "counter",
                "HTTP requests answered, by route template, method and "
@@ -204,6 +214,31 @@ void HttpMetrics::AppendTo(std::string& out) const {
         "route=\"" + EscapeLabel(RouteTemplate(static_cast<Route>(r))) + "\"",
         s);
   }
+  AppendHeader(out, "counterd_http_connections_refused_total", "counter",
+               "Connections answered 503 and closed before their first "
+               "request, by the cap they met.");
+  AppendSample(
+      out, "counterd_http_connections_refused_total",
+      "reason=\"max-connections\"",
+      std::to_string(ConnectionsRefused(ConnectionRefusal::kMaxConnections)));
+  AppendSample(out, "counterd_http_connections_refused_total",
+               "reason=\"max-connections-per-client\"",
+               std::to_string(ConnectionsRefused(
+                   ConnectionRefusal::kMaxConnectionsPerClient)));
+  if (!tls_.enabled.load(std::memory_order_relaxed)) return;
+  AppendGauge(out, "counterd_tls_handshake_failures_total", "counter",
+              "TLS handshakes that failed or timed out.",
+              std::to_string(tls_.handshake_failures.load()));
+  AppendHeader(out, "counterd_tls_certificate_reloads_total", "counter",
+               "Certificate and key files reloaded after they changed, by "
+               "result (error: refused, the previous pair kept).");
+  AppendSample(out, "counterd_tls_certificate_reloads_total", "result=\"ok\"",
+               std::to_string(tls_.reloads_ok.load()));
+  AppendSample(out, "counterd_tls_certificate_reloads_total",
+               "result=\"error\"", std::to_string(tls_.reloads_error.load()));
+  AppendGauge(out, "counterd_tls_certificate_expiry_timestamp_seconds", "gauge",
+              "notAfter of the certificate being served, in Unix seconds.",
+              std::to_string(tls_.certificate_expiry_seconds.load()));
 }
 
 std::string RenderMetrics(const HttpMetrics& http,

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,6 +24,23 @@ namespace counterd::http {
 inline constexpr std::string_view kPrometheusContentType =
     "text/plain; version=0.0.4; charset=utf-8";
 
+// Why a connection was refused (503) before its first request.
+enum class ConnectionRefusal {
+  kMaxConnections,           // --max-connections are open
+  kMaxConnectionsPerClient,  // --max-connections-per-client from its address
+};
+inline constexpr std::size_t kConnectionRefusalCount = 2;
+
+// TLS counters, kept by the transport; shown only when TLS is on.
+struct TlsMetrics {
+  std::atomic<bool> enabled{false};
+  std::atomic<std::uint64_t> handshake_failures{0};
+  std::atomic<std::uint64_t> reloads_ok{0};
+  std::atomic<std::uint64_t> reloads_error{0};
+  // notAfter of the certificate being served, in Unix seconds.
+  std::atomic<std::int64_t> certificate_expiry_seconds{0};
+};
+
 class HttpMetrics {
  public:
   HttpMetrics();
@@ -35,8 +53,18 @@ class HttpMetrics {
 
   std::uint64_t RequestCount(Route route, Method method, unsigned status) const;
 
-  // Appends counterd_http_requests_total and
-  // counterd_http_request_duration_seconds.
+  void RecordConnectionRefused(ConnectionRefusal reason);
+  std::uint64_t ConnectionsRefused(ConnectionRefusal reason) const;
+
+  TlsMetrics& tls() { return tls_; }
+  const TlsMetrics& tls() const { return tls_; }
+
+  // Appends counterd_http_requests_total,
+  // counterd_http_request_duration_seconds,
+  // counterd_http_connections_refused_total and, with TLS on,
+  // counterd_tls_handshake_failures_total,
+  // counterd_tls_certificate_reloads_total and
+  // counterd_tls_certificate_expiry_timestamp_seconds.
   void AppendTo(std::string& out) const;
 
  private:
@@ -46,6 +74,8 @@ class HttpMetrics {
 
   std::unique_ptr<std::atomic<std::uint64_t>[]> requests_;
   std::vector<std::unique_ptr<Histogram>> durations_;  // one per route
+  std::array<std::atomic<std::uint64_t>, kConnectionRefusalCount> refused_{};
+  TlsMetrics tls_;
 };
 
 // Why a request was refused by authentication or authorisation: the

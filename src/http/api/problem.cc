@@ -46,6 +46,8 @@ const ProblemTypeInfo& Describe(ProblemType type) {
       "header-too-large", "Request header too large", 431};
   static constexpr ProblemTypeInfo kInternal{"internal",
                                              "Internal server error", 500};
+  static constexpr ProblemTypeInfo kNotImplemented{"not-implemented",
+                                                   "Not implemented", 501};
   static constexpr ProblemTypeInfo kStoreUnavailable{
       "store-unavailable", "Storage unavailable", 503};
   static constexpr ProblemTypeInfo kNotReady{"not-ready", "Not ready", 503};
@@ -95,6 +97,8 @@ const ProblemTypeInfo& Describe(ProblemType type) {
       return kHeaderTooLarge;
     case ProblemType::kInternal:
       return kInternal;
+    case ProblemType::kNotImplemented:
+      return kNotImplemented;
     case ProblemType::kStoreUnavailable:
       return kStoreUnavailable;
     case ProblemType::kNotReady:

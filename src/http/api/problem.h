@@ -35,6 +35,7 @@ enum class ProblemType {
   kIdempotencyKeyReused,    // 422
   kHeaderTooLarge,          // 431
   kInternal,                // 500
+  kNotImplemented,          // 501 unknown method or transfer coding
   kStoreUnavailable,        // 503 store failed closed or closing
   kNotReady,                // 503 /readyz while draining or failed
   kTooManyConnections,      // 503 over --max-connections

@@ -5,17 +5,33 @@
 namespace counterd::http {
 
 std::optional<std::uint64_t> ConnectionRegistry::Add(
-    std::weak_ptr<Session> session) {
+    std::weak_ptr<SessionBase> session, const boost::asio::ip::address& client,
+    ConnectionRefusal* refusal) {
   std::lock_guard lock(mu_);
-  if (sessions_.size() >= max_connections_) return std::nullopt;
+  if (sessions_.size() >= max_connections_) {
+    *refusal = ConnectionRefusal::kMaxConnections;
+    return std::nullopt;
+  }
+  std::size_t& from_client = per_client_[client];
+  if (from_client >= max_per_client_) {
+    *refusal = ConnectionRefusal::kMaxConnectionsPerClient;
+    return std::nullopt;  // from_client >= 1: the entry was there before
+  }
+  ++from_client;
   const std::uint64_t id = next_id_++;
-  sessions_.emplace(id, std::move(session));
+  sessions_.emplace(id, Entry{std::move(session), client});
   return id;
 }
 
 void ConnectionRegistry::Remove(std::uint64_t id) {
   std::lock_guard lock(mu_);
-  sessions_.erase(id);
+  const auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  const auto client = per_client_.find(it->second.client);
+  if (client != per_client_.end() && --client->second == 0) {
+    per_client_.erase(client);
+  }
+  sessions_.erase(it);
 }
 
 void ConnectionRegistry::RequestStarted() {
@@ -40,11 +56,11 @@ std::size_t ConnectionRegistry::requests_in_flight() const {
   return requests_.load(std::memory_order_acquire);
 }
 
-std::vector<std::weak_ptr<Session>> ConnectionRegistry::Sessions() const {
+std::vector<std::weak_ptr<SessionBase>> ConnectionRegistry::Sessions() const {
   std::lock_guard lock(mu_);
-  std::vector<std::weak_ptr<Session>> out;
+  std::vector<std::weak_ptr<SessionBase>> out;
   out.reserve(sessions_.size());
-  for (const auto& [id, session] : sessions_) out.push_back(session);
+  for (const auto& [id, entry] : sessions_) out.push_back(entry.session);
   return out;
 }
 

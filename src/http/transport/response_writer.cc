@@ -21,10 +21,16 @@ void AppendStatusLine(unsigned version, unsigned code, std::string_view reason,
 
 }  // namespace
 
-void WriteResponse(const Response& response, std::string& out) {
+void WriteResponse(const Response& response, std::string_view date,
+                   std::string& out) {
   out.clear();
   AppendStatusLine(response.version(), response.result_int(), response.reason(),
                    out);
+  if (!date.empty()) {
+    out.append("Date: ");
+    out.append(date);
+    out.append("\r\n");
+  }
   for (const auto& field : response) {
     out.append(field.name_string());
     out.append(": ");

@@ -9,15 +9,19 @@
 #define COUNTERD_HTTP_TRANSPORT_RESPONSE_WRITER_H_
 
 #include <string>
+#include <string_view>
 
 #include "api/message.h"
 
 namespace counterd::http {
 
 // Replaces |out|'s contents with |response| on the wire: the status line
-// (response.version(), the code, response.reason()), each field in order,
-// a blank line and the body. Reuses |out|'s capacity.
-void WriteResponse(const Response& response, std::string& out);
+// (response.version(), the code, response.reason()), a "Date: |date|"
+// field unless |date| is empty, each field in order, a blank line and the
+// body. Reuses |out|'s capacity. With an empty |date| the bytes are
+// Beast's serializer's. REQUIRES: |response| has no Date field of its own.
+void WriteResponse(const Response& response, std::string_view date,
+                   std::string& out);
 
 // Replaces |out|'s contents with an interim "100 Continue" response in
 // HTTP version |version| (11 for HTTP/1.1), as Beast would serialize

@@ -4,6 +4,7 @@
 // contexts round-robin.
 #include "counterd/http/server.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <memory>
@@ -18,10 +19,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
+#include "counterd/core/log.h"
 #include "transport/server_state.h"
 #include "transport/session.h"
+#include "transport/tls_context.h"
 
 namespace counterd::http {
 namespace {
@@ -33,6 +35,26 @@ using Executor = net::io_context::executor_type;
 // After a failed accept (EMFILE, ENFILE, ENOBUFS) wait before retrying,
 // so running out of descriptors does not become a busy loop.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
+
+std::int64_t UnixSeconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch())
+      .count();
+}
+
+std::string Rfc3339(std::chrono::system_clock::time_point t) {
+  const auto secs = std::chrono::floor<std::chrono::seconds>(t);
+  const auto days = std::chrono::floor<std::chrono::days>(secs);
+  const std::chrono::year_month_day ymd{days};
+  const std::chrono::hh_mm_ss hms{secs - days};
+  char buf[32];
+  std::snprintf(
+      buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02dZ",
+      static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+      static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+      static_cast<int>(hms.minutes().count()),
+      static_cast<int>(hms.seconds().count()));
+  return buf;
+}
 
 std::string HostName(const std::string& configured) {
   if (!configured.empty()) return configured;
@@ -50,7 +72,8 @@ class AsioServer final : public Server {
   AsioServer(ServerOptions options, service::CounterService& service)
       : contexts_(MakeContexts(options.threads)),
         acceptor_(contexts_.front()->get_executor()),
-        accept_retry_(contexts_.front()->get_executor()) {
+        accept_retry_(contexts_.front()->get_executor()),
+        tls_reload_(contexts_.front()->get_executor()) {
     options.hostname = HostName(options.hostname);
     state_ = std::make_shared<ServerState>(std::move(options), service);
     work_.reserve(contexts_.size());
@@ -60,6 +83,28 @@ class AsioServer final : public Server {
   }
 
   ~AsioServer() override { Stop(); }
+
+  // Loads the certificate and key, if TLS is configured.
+  Status LoadTls() {
+    const ServerOptions& options = state_->options;
+    if (options.tls_cert_file.empty()) return Status::Ok();
+    Result<std::unique_ptr<TlsContextProvider>> tls =
+        TlsContextProvider::Create({options.tls_cert_file, options.tls_key_file,
+                                    options.tls_client_ca_file});
+    if (!tls) return tls.error();
+    tls_ = std::move(*tls);
+    TlsMetrics& metrics = state_->status.metrics.tls();
+    metrics.enabled.store(true);
+    const TlsCertificateInfo info = tls_->CurrentInfo();
+    metrics.certificate_expiry_seconds.store(UnixSeconds(info.not_after));
+    log::Info("serving HTTPS only (TLS 1.2, 1.3)",
+              {{"subject", info.subject},
+               {"serial", info.serial},
+               {"not_after", Rfc3339(info.not_after)},
+               {"client_certificates",
+                options.tls_client_ca_file.empty() ? "off" : "required"}});
+    return Status::Ok();
+  }
 
   Status Listen() {
     boost::system::error_code ec;
@@ -91,6 +136,7 @@ class AsioServer final : public Server {
 
   void StartThreads() {
     Accept();
+    if (tls_) WaitToReloadTls();
     threads_.reserve(contexts_.size());
     for (const auto& ioc : contexts_) {
       threads_.emplace_back([ioc = ioc.get()] { ioc->run(); });
@@ -110,14 +156,15 @@ class AsioServer final : public Server {
       boost::system::error_code ec;
       acceptor_.close(ec);
       accept_retry_.cancel();
+      tls_reload_.cancel();
       closed.set_value();
     });
     closed.get_future().wait();
-    const std::vector<std::weak_ptr<Session>> sessions =
+    const std::vector<std::weak_ptr<SessionBase>> sessions =
         state_->connections.Sessions();
     report.connections_open = sessions.size();
-    for (const std::weak_ptr<Session>& weak : sessions) {
-      if (const std::shared_ptr<Session> session = weak.lock()) {
+    for (const std::weak_ptr<SessionBase>& weak : sessions) {
+      if (const std::shared_ptr<SessionBase> session = weak.lock()) {
         session->Drain();
       }
     }
@@ -162,30 +209,81 @@ class AsioServer final : public Server {
     net::io_context& ioc = *contexts_[next_context_];
     next_context_ = (next_context_ + 1) % contexts_.size();
     acceptor_.async_accept(
-        ioc, peer_,
-        [this](boost::system::error_code ec, Session::Socket socket) {
+        ioc, peer_, [this](boost::system::error_code ec, PlainStream socket) {
           OnAccept(ec, std::move(socket));
         });
   }
 
-  void OnAccept(boost::system::error_code ec, Session::Socket socket) {
+  void OnAccept(boost::system::error_code ec, PlainStream socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
-      spdlog::warn("accept failed: {}; retrying in {} ms", ec.message(),
-                   kAcceptRetryDelay.count());
+      log::Warn(
+          "accept failed, retrying",
+          {{"error", ec.message()}, {"retry_ms", kAcceptRetryDelay.count()}});
       accept_retry_.expires_after(kAcceptRetryDelay);
       accept_retry_.async_wait([this](boost::system::error_code wait_ec) {
         if (!wait_ec && acceptor_.is_open()) Accept();
       });
       return;
     }
-    auto session = std::make_shared<Session>(std::move(socket), peer_, state_);
-    if (const auto id = state_->connections.Add(session)) {
-      session->Run(*id);
+    if (tls_) {
+      // Each connection keeps the context current when it arrived: a
+      // reload never touches open connections.
+      Admit(std::make_shared<Session<TlsStream>>(std::move(socket), peer_,
+                                                 state_, tls_->Current()));
     } else {
-      session->Reject();
+      Admit(std::make_shared<Session<PlainStream>>(std::move(socket), peer_,
+                                                   state_));
     }
     Accept();
+  }
+
+  // Registers |session| and serves it, or answers 503 when it is over a
+  // connection cap (TLS connections count like any other).
+  template <class S>
+  void Admit(std::shared_ptr<S> session) {
+    ConnectionRefusal refusal{};
+    if (const auto id =
+            state_->connections.Add(session, peer_.address(), &refusal)) {
+      session->Run(*id);
+    } else {
+      state_->status.metrics.RecordConnectionRefused(refusal);
+      session->Reject(refusal);
+    }
+  }
+
+  // Polls the certificate files on the acceptor's thread.
+  void WaitToReloadTls() {
+    tls_reload_.expires_after(state_->options.tls_reload_interval);
+    tls_reload_.async_wait([this](boost::system::error_code ec) {
+      if (ec || !acceptor_.is_open()) return;
+      ReloadTls();
+      WaitToReloadTls();
+    });
+  }
+
+  void ReloadTls() {
+    Status error;
+    TlsMetrics& metrics = state_->status.metrics.tls();
+    switch (tls_->ReloadIfChanged(&error)) {
+      case TlsContextProvider::Reload::kUnchanged:
+        return;
+      case TlsContextProvider::Reload::kReloaded: {
+        const TlsCertificateInfo info = tls_->CurrentInfo();
+        metrics.reloads_ok.fetch_add(1);
+        metrics.certificate_expiry_seconds.store(UnixSeconds(info.not_after));
+        log::Info("TLS certificate reloaded",
+                  {{"subject", info.subject},
+                   {"serial", info.serial},
+                   {"not_after", Rfc3339(info.not_after)}});
+        return;
+      }
+      case TlsContextProvider::Reload::kFailed:
+        metrics.reloads_error.fetch_add(1);
+        log::Error("TLS certificate reload refused, keeping the previous one",
+                   {{"error", error.message()}});
+        return;
+    }
   }
 
   // Declaration order matters for destruction: the acceptor and timer go
@@ -204,8 +302,14 @@ class AsioServer final : public Server {
                             net::wait_traits<std::chrono::steady_clock>,
                             Executor>
       accept_retry_;
+  net::basic_waitable_timer<std::chrono::steady_clock,
+                            net::wait_traits<std::chrono::steady_clock>,
+                            Executor>
+      tls_reload_;
   tcp::endpoint peer_;            // of the connection being accepted
   std::size_t next_context_ = 0;  // for the next accepted socket
+  // Null without TLS. Reloaded on context 0's thread; Current() anywhere.
+  std::unique_ptr<TlsContextProvider> tls_;
 };
 
 }  // namespace
@@ -214,6 +318,7 @@ Result<std::unique_ptr<Server>> Server::Start(
     ServerOptions options, service::CounterService& service) {
   if (options.threads == 0) options.threads = 1;
   auto server = std::make_unique<AsioServer>(std::move(options), service);
+  if (Status s = server->LoadTls(); !s.ok()) return s;
   if (Status s = server->Listen(); !s.ok()) return s;
   server->StartThreads();
   return std::unique_ptr<Server>(std::move(server));

@@ -24,7 +24,8 @@ struct ServerState {
   ServerState(ServerOptions opts, service::CounterService& svc)
       : options(std::move(opts)),
         service(svc),
-        connections(options.max_connections),
+        connections(options.max_connections,
+                    options.max_connections_per_client),
         status(ServerIdentity{options.version, options.hostname}, connections,
                clock),
         authorizer(options.tokens, status.auth) {}

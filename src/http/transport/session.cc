@@ -5,14 +5,16 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
-#include <spdlog/spdlog.h>
 
 #include "api/handlers.h"
 #include "api/uri.h"
+#include "counterd/core/log.h"
+#include "transport/http_date.h"
 #include "transport/response_writer.h"
 
 namespace counterd::http {
@@ -37,17 +39,16 @@ constexpr std::size_t kMaxLingerBytes = 1 << 20;
 // response (a long list) grew it past this.
 constexpr std::size_t kMaxKeptResponseBytes = 64 * 1024;
 
-bool IsHttpParseError(const beast::error_code& ec) {
-  return ec.category() ==
-         bhttp::make_error_code(bhttp::error::bad_method).category();
-}
-
 // Errors that are the peer's business: no need to tell an operator.
+// TLS errors after the handshake (a peer that closes without
+// close_notify, a bad record) are the peer's business too.
 bool IsQuietError(const beast::error_code& ec) {
   return ec == beast::error::timeout || ec == net::error::operation_aborted ||
          ec == net::error::eof || ec == net::error::connection_reset ||
          ec == net::error::broken_pipe || ec == bhttp::error::end_of_stream ||
-         ec == bhttp::error::partial_message;
+         ec == bhttp::error::partial_message ||
+         ec == net::ssl::error::stream_truncated ||
+         ec.category() == net::error::get_ssl_category();
 }
 
 // The shortest time limit a session sets per request: its Deadline's
@@ -62,48 +63,129 @@ Clock::duration ShortestTimeout(const ServerOptions& options) {
 
 }  // namespace
 
-Session::Session(Socket&& socket, const tcp::endpoint& peer,
-                 std::shared_ptr<ServerState> state)
-    : socket_(std::move(socket)),
-      ioc_(socket_.get_executor().context()),
-      deadline_(socket_.get_executor(), ShortestTimeout(state->options)),
+template <class Stream>
+Stream Session<Stream>::MakeStream(Socket&& socket, net::ssl::context* tls) {
+  if constexpr (kTls) {
+    return Stream(std::move(socket), *tls);
+  } else {
+    return Stream(std::move(socket));
+  }
+}
+
+template <class Stream>
+typename Session<Stream>::Socket& Session<Stream>::socket() {
+  if constexpr (kTls) {
+    return stream_.next_layer();
+  } else {
+    return stream_;
+  }
+}
+
+template <class Stream>
+Session<Stream>::Session(Socket&& socket, const tcp::endpoint& peer,
+                         std::shared_ptr<ServerState> state,
+                         std::shared_ptr<net::ssl::context> tls)
+    : tls_(std::move(tls)),
+      stream_(MakeStream(std::move(socket), tls_.get())),
+      ioc_(this->socket().get_executor().context()),
+      deadline_(this->socket().get_executor(), ShortestTimeout(state->options)),
       peer_(peer),
       state_(std::move(state)),
       context_{state_->service, state_->status} {}
 
-Session::~Session() {
+template <class Stream>
+Session<Stream>::~Session() {
   EndRequest(std::nullopt);
   if (id_) state_->connections.Remove(*id_);
 }
 
-void Session::Run(std::uint64_t id) {
+template <class Stream>
+void Session<Stream>::Run(std::uint64_t id) {
   id_ = id;
   // From here on every handler of this session runs on the socket's
   // io_context, whose one thread serializes them.
-  net::dispatch(ioc_, [self = shared_from_this()] { self->WaitForRequest(); });
-}
-
-void Session::Reject() {
-  net::dispatch(ioc_, [self = shared_from_this()] {
-    self->close_after_response_ = true;
-    self->Send(MakeProblemResponse(
-        MakeProblem(ProblemType::kTooManyConnections,
-                    "the server is at its connection limit; retry later", "")));
-  });
-}
-
-void Session::Drain() {
-  net::post(ioc_, [self = shared_from_this()] {
-    // Between requests: nothing is lost by closing now. Otherwise the
-    // current response carries "Connection: close" (see Send).
-    if (self->phase_ == Phase::kIdle) {
-      beast::error_code ec;
-      self->socket_.cancel(ec);
+  net::dispatch(ioc_, [self = this->shared_from_this()] {
+    if constexpr (kTls) {
+      self->Handshake(&Session::WaitForRequest);
+    } else {
+      self->WaitForRequest();
     }
   });
 }
 
-void Session::WaitForRequest() {
+template <class Stream>
+void Session<Stream>::Reject(ConnectionRefusal reason) {
+  net::dispatch(ioc_, [self = this->shared_from_this(), reason] {
+    self->refusal_ = reason;
+    if constexpr (kTls) {
+      // The 503 can only be read over TLS: handshake first, still under
+      // the header timeout.
+      self->Handshake(&Session::SendRefusal);
+    } else {
+      self->SendRefusal();
+    }
+  });
+}
+
+template <class Stream>
+void Session<Stream>::SendRefusal() {
+  // No request has been read, so the problem names the server itself
+  // ("/") as the resource that refused.
+  SendProblem(ProblemType::kTooManyConnections,
+              refusal_ == ConnectionRefusal::kMaxConnections
+                  ? "the server is at its connection limit; retry later"
+                  : "this client address holds the most connections the "
+                    "server allows one client; close one or retry later",
+              "/");
+}
+
+template <class Stream>
+void Session<Stream>::Handshake(void (Session::*next)()) {
+  if constexpr (kTls) {
+    phase_ = Phase::kHandshake;
+    SetDeadline(Clock::now() + state_->options.header_timeout);
+    stream_.async_handshake(
+        net::ssl::stream_base::server,
+        [self = this->shared_from_this(), next](beast::error_code ec) {
+          self->OnHandshake(ec, next);
+        });
+  } else {
+    (this->*next)();
+  }
+}
+
+template <class Stream>
+void Session<Stream>::OnHandshake(beast::error_code ec,
+                                  void (Session::*next)()) {
+  if (ec) {
+    ec = Translate(ec);
+    if (!state_->status.draining.load()) {
+      state_->status.metrics.tls().handshake_failures.fetch_add(
+          1, std::memory_order_relaxed);
+    }
+    // A client's business (wrong protocol version, no certificate, a
+    // port scanner), not an operator's: debug.
+    log::Debug("TLS handshake failed",
+               {{"peer", Peer()}, {"error", ec.message()}});
+    return Close();
+  }
+  (this->*next)();
+}
+
+template <class Stream>
+void Session<Stream>::Drain() {
+  net::post(ioc_, [self = this->shared_from_this()] {
+    // Between requests: nothing is lost by closing now. Otherwise the
+    // current response carries "Connection: close" (see Send).
+    if (self->phase_ == Phase::kIdle) {
+      beast::error_code ec;
+      self->socket().cancel(ec);
+    }
+  });
+}
+
+template <class Stream>
+void Session<Stream>::WaitForRequest() {
   if (state_->status.draining.load()) return Close();
   if (buffer_.size() > 0) return StartRequest();  // pipelined: already here
   phase_ = Phase::kIdle;
@@ -111,18 +193,24 @@ void Session::WaitForRequest() {
   // that never sends anything is not kept for the longer idle timeout.
   SetDeadline(Clock::now() + (served_one_ ? state_->options.idle_timeout
                                           : state_->options.header_timeout));
-  socket_.async_read_some(
-      buffer_.prepare(kFirstReadSize),
-      [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-        self->OnFirstBytes(ec, bytes);
-      });
+  stream_.async_read_some(buffer_.prepare(kFirstReadSize),
+                          [self = this->shared_from_this()](
+                              beast::error_code ec, std::size_t bytes) {
+                            self->OnFirstBytes(ec, bytes);
+                          });
 }
 
-void Session::OnFirstBytes(beast::error_code ec, std::size_t bytes) {
+template <class Stream>
+void Session<Stream>::OnFirstBytes(beast::error_code ec, std::size_t bytes) {
   if (ec) {
     ec = Translate(ec);
     if (!IsQuietError(ec)) {
-      spdlog::warn("connection peer={} read failed: {}", Peer(), ec.message());
+      log::Warn("connection read failed",
+                {{"peer", Peer()}, {"error", ec.message()}});
+    }
+    // Drained between requests: a TLS peer gets its close_notify.
+    if constexpr (kTls) {
+      if (ec == net::error::operation_aborted) return Linger();
     }
     return Close();
   }
@@ -130,7 +218,8 @@ void Session::OnFirstBytes(beast::error_code ec, std::size_t bytes) {
   StartRequest();
 }
 
-void Session::StartRequest() {
+template <class Stream>
+void Session<Stream>::StartRequest() {
   phase_ = Phase::kReadingHeader;
   request_in_flight_ = true;
   state_->connections.RequestStarted();
@@ -138,47 +227,56 @@ void Session::StartRequest() {
   match_ = RouteMatch{};
   method_ = Method::kOther;
   principal_.reset();
-  // A fresh parser per message, its limits set before the first octet. It
-  // is not eager yet: a put stops at the end of the header, so a body sent
-  // along with "Expect: 100-continue" still gets its 100 (see OnHeader).
-  parser_.emplace();
-  parser_->header_limit(state_->options.max_header_bytes);
-  parser_->body_limit(state_->options.max_body_bytes);
+  reader_.Start(state_->options.max_header_bytes,
+                state_->options.max_body_bytes);
   // One deadline for the whole header: a client trickling bytes is cut off.
   SetDeadline(request_start_ + state_->options.header_timeout);
   ParseHeader();
 }
 
-void Session::ParseHeader() {
-  while (buffer_.size() > 0) {
-    beast::error_code ec;
-    buffer_.consume(parser_->put(buffer_.data(), ec));
-    if (ec == bhttp::error::need_more) break;
-    if (ec) return OnReadError(ec);
-    if (parser_->is_header_done()) return OnHeader();
-  }
-  ReadMore();
+template <class Stream>
+void Session<Stream>::ParseHeader() {
+  OnStep(reader_.ParseHeader(buffer_));
 }
 
-void Session::OnHeader() {
-  const Request& request = parser_->get();
+template <class Stream>
+void Session<Stream>::ParseBody() {
+  OnStep(reader_.ParseBody(buffer_));
+}
+
+template <class Stream>
+void Session<Stream>::OnStep(RequestReader::Step step) {
+  switch (step) {
+    case RequestReader::Step::kNeedMore:
+      return ReadMore();
+    case RequestReader::Step::kRefused:
+      return Refuse();
+    case RequestReader::Step::kDone:
+      if (phase_ == Phase::kReadingHeader) return OnHeader();
+      return Handle();
+  }
+}
+
+template <class Stream>
+void Session<Stream>::OnHeader() {
+  const Request& request = reader_.request();
   match_ = MatchRoute(SplitTarget(request.target()).path);
   method_ = MethodOf(request.method());
   request_start_ = Clock::now();
   // Bearer token, scope and prefix, from the header alone: a refused
   // request is answered before its body is read (or 100 Continue sent).
   Authorizer::Decision auth = state_->authorizer.Authorize(request, match_);
-  if (auth.refusal) return Refuse(std::move(*auth.refusal));
+  if (auth.refusal) return Deny(std::move(*auth.refusal));
   principal_ = std::move(auth.principal);
-  if (!parser_->is_done() &&
+  if (!reader_.done() &&
       beast::iequals(request[bhttp::field::expect], "100-continue")) {
     // The body fits the limit (the parser checked Content-Length): ask
     // for it, as a client that sent Expect waits for this.
     WriteContinue(request.version(), out_);
     SetDeadline(request_start_ + state_->options.write_timeout);
     net::async_write(
-        socket_, net::buffer(out_),
-        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        stream_, net::buffer(out_),
+        [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
           self->OnContinueSent(ec);
         });
     return;
@@ -186,74 +284,71 @@ void Session::OnHeader() {
   ReadBody();
 }
 
-void Session::OnContinueSent(beast::error_code ec) {
+template <class Stream>
+void Session<Stream>::OnContinueSent(beast::error_code ec) {
   if (ec) return Close();
   ReadBody();
 }
 
-void Session::ReadBody() {
-  if (parser_->is_done()) return Handle();
+template <class Stream>
+void Session<Stream>::ReadBody() {
+  if (reader_.done()) return Handle();
   phase_ = Phase::kReadingBody;
   SetDeadline(Clock::now() + state_->options.read_timeout);
-  // The body needs no stop on the way: parse all that is buffered at once.
-  parser_->eager(true);
   ParseBody();
 }
 
-void Session::ParseBody() {
-  while (buffer_.size() > 0) {
-    beast::error_code ec;
-    buffer_.consume(parser_->put(buffer_.data(), ec));
-    if (ec == bhttp::error::need_more) break;
-    if (ec) return OnReadError(ec);
-    if (parser_->is_done()) return Handle();
-  }
-  ReadMore();
-}
-
-void Session::ReadMore() {
+template <class Stream>
+void Session<Stream>::ReadMore() {
   const std::size_t size = beast::read_size(buffer_, kMaxReadSize);
   if (size == 0) return OnReadError(bhttp::error::buffer_overflow);
-  socket_.async_read_some(
-      buffer_.prepare(size),
-      [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-        self->OnMoreBytes(ec, bytes);
-      });
+  stream_.async_read_some(buffer_.prepare(size),
+                          [self = this->shared_from_this()](
+                              beast::error_code ec, std::size_t bytes) {
+                            self->OnMoreBytes(ec, bytes);
+                          });
 }
 
-void Session::OnMoreBytes(beast::error_code ec, std::size_t bytes) {
+template <class Stream>
+void Session<Stream>::OnMoreBytes(beast::error_code ec, std::size_t bytes) {
   buffer_.commit(bytes);
-  if (ec == net::error::eof) {
-    // As http::async_read: EOF completes the message only if the parser
-    // allows it (put_eof); a message cut short is partial_message.
-    if (!parser_->got_some()) return OnReadError(bhttp::error::end_of_stream);
-    ec = {};
-    parser_->put_eof(ec);
-    if (ec) return OnReadError(ec);
-    if (phase_ == Phase::kReadingHeader) return OnHeader();
-    return Handle();
-  }
+  // EOF in the middle of a request: it can never be complete (a request
+  // without a length has no body), so there is nothing to answer.
   if (ec) return OnReadError(Translate(ec));
   if (phase_ == Phase::kReadingHeader) return ParseHeader();
   ParseBody();
 }
 
-void Session::Handle() {
+template <class Stream>
+void Session<Stream>::Handle() {
   phase_ = Phase::kHandling;
   // No deadline while the service works: a mutation waits for its group
   // commit, and the drain timeout bounds that at shutdown.
   deadline_.Clear();
-  request_ = parser_->release();
-  parser_.reset();
+  request_ = reader_.Release();
   // The match points into the parser's target: match again on request_'s.
   match_ = MatchRoute(SplitTarget(request_.target()).path);
+  if (request_.method() == bhttp::verb::unknown) {
+    // Not a method of the HTTP method registry ("FOO", "get": methods are
+    // case-sensitive). A registered one a route does not serve gets 405
+    // from the handlers instead. The framing was sound: keep the
+    // connection.
+    return Send(MakeProblemResponse(
+        MakeProblem(ProblemType::kNotImplemented,
+                    "method " + std::string(request_.method_string()) +
+                        " is not implemented",
+                    std::string(SplitTarget(request_.target()).path))));
+  }
   context_.principal = principal_.get();
   Action action = Dispatch(request_, match_, context_);
-  if (!std::holds_alternative<Response>(action)) awaiting_ = shared_from_this();
+  if (!std::holds_alternative<Response>(action)) {
+    awaiting_ = this->shared_from_this();
+  }
   exchange_.Start(request_, std::move(action), context_);
 }
 
-void Session::OnReady() {
+template <class Stream>
+void Session<Stream>::OnReady() {
   // On this session's thread (an immediate answer, a read, or a commit
   // this thread made inline) the response goes out there and then; from
   // the committer it is posted, and the committer gets back to committing.
@@ -261,65 +356,70 @@ void Session::OnReady() {
   net::post(ioc_, [self = awaiting_] { self->Respond(); });
 }
 
-void Session::Respond() {
+template <class Stream>
+void Session<Stream>::Respond() {
   // Dropped only after Send has taken the response: the session may be
   // kept alive by this reference alone.
   const std::shared_ptr<Session> keep = std::move(awaiting_);
   Send(exchange_.TakeResponse());
 }
 
-void Session::OnReadError(beast::error_code ec) {
-  if (ec == bhttp::error::body_limit) {
-    const Request& request = parser_->get();
+template <class Stream>
+void Session<Stream>::Refuse() {
+  if (reader_.header_done()) {
+    // Counted under the route and method it asked for.
+    const Request& request = reader_.request();
     match_ = MatchRoute(SplitTarget(request.target()).path);
     method_ = MethodOf(request.method());
-    return SendProblem(ProblemType::kPayloadTooLarge,
-                       "request body exceeds " +
-                           std::to_string(state_->options.max_body_bytes) +
-                           " bytes");
   }
-  if (ec == bhttp::error::header_limit) {
-    return SendProblem(ProblemType::kHeaderTooLarge,
-                       "request header exceeds " +
-                           std::to_string(state_->options.max_header_bytes) +
-                           " bytes");
-  }
-  if (IsHttpParseError(ec) && ec != bhttp::error::end_of_stream &&
-      ec != bhttp::error::partial_message) {
+  const RequestReader::Refusal& refusal = reader_.refusal();
+  SendProblem(refusal.type, refusal.detail);
+}
+
+template <class Stream>
+void Session<Stream>::OnReadError(beast::error_code ec) {
+  if (ec == bhttp::error::buffer_overflow) {
     return SendProblem(ProblemType::kBadRequest,
                        "malformed HTTP request: " + ec.message());
   }
   if (ec == beast::error::timeout) {
-    spdlog::debug("connection peer={} request timed out", Peer());
+    log::Debug("request timed out", {{"peer", Peer()}});
   } else if (!IsQuietError(ec)) {
-    spdlog::warn("connection peer={} read failed: {}", Peer(), ec.message());
+    log::Warn("connection read failed",
+              {{"peer", Peer()}, {"error", ec.message()}});
   }
   Close();
 }
 
-void Session::Refuse(Response response) {
+template <class Stream>
+void Session<Stream>::Deny(Response response) {
   // Closes: the body, if any, stays unread and Linger drains it. The
   // request's HTTP version and method (HEAD) still shape the answer.
   close_after_response_ = true;
-  request_ = parser_->release();
-  parser_.reset();
+  request_ = reader_.Release();
+  match_ = MatchRoute(SplitTarget(request_.target()).path);
   Send(std::move(response));
 }
 
-void Session::SendProblem(ProblemType type, std::string detail) {
+template <class Stream>
+void Session<Stream>::SendProblem(ProblemType type, std::string detail,
+                                  std::string instance) {
   // The stream is out of step with the message boundaries (or the rest
   // would be too large to skip): answer and close.
   close_after_response_ = true;
-  std::string instance;
-  if (parser_) {
-    instance = std::string(SplitTarget(parser_->get().target()).path);
+  if (instance.empty() && reader_.started()) {
+    instance = std::string(SplitTarget(reader_.request().target()).path);
   }
+  // Whatever else the peer sent is never parsed: the response closes the
+  // connection, and Linger only discards.
+  buffer_.consume(buffer_.size());
   request_ = {};
   Send(MakeProblemResponse(
       MakeProblem(type, std::move(detail), std::move(instance))));
 }
 
-void Session::Send(Response response) {
+template <class Stream>
+void Session<Stream>::Send(Response response) {
   const bool keep_alive = request_.keep_alive() && !close_after_response_ &&
                           !state_->status.draining.load();
   response.version(request_.version());
@@ -327,22 +427,24 @@ void Session::Send(Response response) {
   PreparePayload(response, request_.method() == bhttp::verb::head);
   status_ = response.result_int();
   last_response_ = response.need_eof();
-  WriteResponse(response, out_);
+  WriteResponse(response, HttpDateNow(), out_);
   phase_ = Phase::kWriting;
   SetDeadline(Clock::now() + state_->options.write_timeout);
   net::async_write(
-      socket_, net::buffer(out_),
-      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      stream_, net::buffer(out_),
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
         self->OnWrite(ec);
       });
 }
 
-void Session::OnWrite(beast::error_code ec) {
+template <class Stream>
+void Session<Stream>::OnWrite(beast::error_code ec) {
   EndRequest(status_);
   if (ec) {
     ec = Translate(ec);
     if (!IsQuietError(ec)) {
-      spdlog::warn("connection peer={} write failed: {}", Peer(), ec.message());
+      log::Warn("connection write failed",
+                {{"peer", Peer()}, {"error", ec.message()}});
     }
     return Close();
   }
@@ -352,7 +454,8 @@ void Session::OnWrite(beast::error_code ec) {
   WaitForRequest();
 }
 
-void Session::EndRequest(std::optional<unsigned> status) {
+template <class Stream>
+void Session<Stream>::EndRequest(std::optional<unsigned> status) {
   if (!request_in_flight_) return;
   request_in_flight_ = false;
   if (status) {
@@ -362,51 +465,79 @@ void Session::EndRequest(std::optional<unsigned> status) {
   state_->connections.RequestFinished();
 }
 
-void Session::Linger() {
+template <class Stream>
+void Session<Stream>::Linger() {
   phase_ = Phase::kClosing;
-  beast::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
-  if (ec) return Close();
   SetDeadline(Clock::now() +
               std::min(kMaxLinger, state_->options.read_timeout));
-  socket_.async_read_some(
-      net::buffer(discard_),
-      [self = shared_from_this()](beast::error_code read_ec, std::size_t n) {
-        self->OnLingerRead(read_ec, n);
-      });
+  if constexpr (kTls) {
+    // close_notify, best effort: the deadline bounds the wait for the
+    // peer's; then the TCP linger below, within the same deadline.
+    stream_.async_shutdown(
+        [self = this->shared_from_this()](beast::error_code ec) {
+          self->OnTlsShutdown(ec);
+        });
+  } else {
+    LingerPlain();
+  }
 }
 
-void Session::OnLingerRead(beast::error_code ec, std::size_t bytes) {
+template <class Stream>
+void Session<Stream>::OnTlsShutdown(beast::error_code /*ec*/) {
+  // Whatever the peer did (close_notify, a plain close, more data), the
+  // socket may still hold unread bytes: drain them as on a plain socket.
+  if (timed_out_) return Close();
+  LingerPlain();
+}
+
+template <class Stream>
+void Session<Stream>::LingerPlain() {
+  beast::error_code ec;
+  socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) return Close();
+  socket().async_read_some(net::buffer(discard_),
+                           [self = this->shared_from_this()](
+                               beast::error_code read_ec, std::size_t n) {
+                             self->OnLingerRead(read_ec, n);
+                           });
+}
+
+template <class Stream>
+void Session<Stream>::OnLingerRead(beast::error_code ec, std::size_t bytes) {
   discarded_ += bytes;
   if (ec || discarded_ > kMaxLingerBytes) return Close();
-  socket_.async_read_some(
-      net::buffer(discard_),
-      [self = shared_from_this()](beast::error_code read_ec, std::size_t n) {
-        self->OnLingerRead(read_ec, n);
-      });
+  socket().async_read_some(net::buffer(discard_),
+                           [self = this->shared_from_this()](
+                               beast::error_code read_ec, std::size_t n) {
+                             self->OnLingerRead(read_ec, n);
+                           });
 }
 
-void Session::Close() {
+template <class Stream>
+void Session<Stream>::Close() {
   phase_ = Phase::kClosing;
   EndRequest(std::nullopt);
   beast::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  socket().shutdown(tcp::socket::shutdown_both, ec);
+  socket().close(ec);
   // Lets the pending wait, and with it the last reference, go.
   deadline_.Stop();
 }
 
-void Session::SetDeadline(Clock::time_point at) {
+template <class Stream>
+void Session<Stream>::SetDeadline(Clock::time_point at) {
   if (deadline_.Set(at)) WaitForDeadline();
 }
 
-void Session::WaitForDeadline() {
-  deadline_.AsyncWait([self = shared_from_this()](beast::error_code ec) {
+template <class Stream>
+void Session<Stream>::WaitForDeadline() {
+  deadline_.AsyncWait([self = this->shared_from_this()](beast::error_code ec) {
     self->OnDeadline(ec);
   });
 }
 
-void Session::OnDeadline(beast::error_code ec) {
+template <class Stream>
+void Session<Stream>::OnDeadline(beast::error_code ec) {
   switch (deadline_.OnWaitComplete(ec)) {
     case Deadline::Outcome::kWaitAgain:
       return WaitForDeadline();
@@ -417,19 +548,24 @@ void Session::OnDeadline(beast::error_code ec) {
       // progress fails; its handler sees timeout (Translate).
       timed_out_ = true;
       beast::error_code ignored;
-      socket_.close(ignored);
+      socket().close(ignored);
       return;
     }
   }
 }
 
-beast::error_code Session::Translate(beast::error_code ec) const {
+template <class Stream>
+beast::error_code Session<Stream>::Translate(beast::error_code ec) const {
   if (ec && timed_out_) return beast::error::timeout;
   return ec;
 }
 
-std::string Session::Peer() const {
+template <class Stream>
+std::string Session<Stream>::Peer() const {
   return peer_.address().to_string() + ":" + std::to_string(peer_.port());
 }
+
+template class Session<PlainStream>;
+template class Session<TlsStream>;
 
 }  // namespace counterd::http

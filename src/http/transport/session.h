@@ -1,10 +1,15 @@
 // Session: one HTTP/1.1 connection, served one request at a time
 // (read -> handle -> write -> read), callback style as in Beast's
-// advanced_server example, but on a plain socket: the session parses with
-// Beast's request_parser straight from its buffer, writes each response as
-// one serialized string (response_writer.h) and keeps its time limits on a
+// advanced_server example, but on a bare stream: the session parses with
+// its RequestReader straight from its buffer, writes each response as one
+// serialized string (response_writer.h) and keeps its time limits on a
 // lazily re-armed Deadline, so a keep-alive request costs no timer system
 // calls and no composed-operation machinery.
+//
+// The stream is a plain TCP socket or a TLS stream over one: Session is a
+// template on it (instantiated for both in session.cc), so the plain path
+// pays nothing for TLS. A TLS session first completes the handshake, under
+// the header timeout, and ends with a bounded close_notify.
 //
 // Lifetime: created with make_shared and started with Run() or Reject();
 // every pending operation holds a shared_ptr to it and nothing else owns
@@ -20,36 +25,57 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/parser.hpp>
 
 #include "api/exchange.h"
 #include "api/message.h"
+#include "api/metrics.h"
 #include "api/principal.h"
 #include "api/problem.h"
 #include "api/router.h"
 #include "transport/deadline.h"
+#include "transport/request_reader.h"
 #include "transport/server_state.h"
 
 namespace counterd::http {
 
-class Session final : public std::enable_shared_from_this<Session>,
+using SessionExecutor = boost::asio::io_context::executor_type;
+using PlainStream =
+    boost::asio::basic_stream_socket<boost::asio::ip::tcp, SessionExecutor>;
+using TlsStream = boost::asio::ssl::stream<PlainStream>;
+
+// What the registry and the drain need from a session of either kind.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Shutdown: closes the connection now if it is between requests; else
+  // the current response will be its last. Thread-safe.
+  virtual void Drain() = 0;
+};
+
+template <class Stream>
+class Session final : public SessionBase,
+                      public std::enable_shared_from_this<Session<Stream>>,
                       private Exchange::Sink {
  public:
-  using Executor = boost::asio::io_context::executor_type;
-  using Socket =
-      boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor>;
+  using Socket = PlainStream;
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
   // |socket|'s io_context must be run by one thread only: that is what
   // serializes the session's handlers. |peer| is the address accept gave.
+  // |tls| is the context of a TLS session (kept alive by it), else null.
   Session(Socket&& socket, const boost::asio::ip::tcp::endpoint& peer,
-          std::shared_ptr<ServerState> state);
-  ~Session();
+          std::shared_ptr<ServerState> state,
+          std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -58,13 +84,12 @@ class Session final : public std::enable_shared_from_this<Session>,
   void Run(std::uint64_t id);
   // Answers a connection the server has no room for with a 503 problem and
   // closes it, without reading a request.
-  void Reject();
-  // Shutdown: closes the connection now if it is between requests; else
-  // the current response will be its last. Thread-safe.
-  void Drain();
+  void Reject(ConnectionRefusal reason);
+  void Drain() override;
 
  private:
   enum class Phase {
+    kHandshake,
     kIdle,
     kReadingHeader,
     kReadingBody,
@@ -73,16 +98,24 @@ class Session final : public std::enable_shared_from_this<Session>,
     kClosing
   };
 
+  // TLS: the handshake, under the header timeout; then |next| runs. A
+  // failure (or a client that never sends its ClientHello) is counted and
+  // closes the connection.
+  void Handshake(void (Session::*next)());
+  void OnHandshake(boost::beast::error_code ec, void (Session::*next)());
+  void SendRefusal();
   void WaitForRequest();
   void OnFirstBytes(boost::beast::error_code ec, std::size_t bytes);
   void StartRequest();
-  // Parse what is buffered; read only when the parser needs more. Together
-  // they do what http::async_read_header / async_read did.
+  // Parse what is buffered; read only when the reader needs more. Together
+  // they do what http::async_read_header / async_read did, plus the
+  // framing rules of request_reader.h.
   void ParseHeader();
   void OnHeader();
   void OnContinueSent(boost::beast::error_code ec);
   void ReadBody();
   void ParseBody();
+  void OnStep(RequestReader::Step step);
   void ReadMore();
   void OnMoreBytes(boost::beast::error_code ec, std::size_t bytes);
   void Handle();
@@ -90,16 +123,24 @@ class Session final : public std::enable_shared_from_this<Session>,
   // the service call; brings the session back to its own thread.
   void OnReady() override;
   void Respond();
-  void OnReadError(boost::beast::error_code ec);
+  // Answers a message the reader refused, then closes.
+  void Refuse();
   // Sends the authorizer's 401/403 and closes.
-  void Refuse(Response response);
-  void SendProblem(ProblemType type, std::string detail);
+  void Deny(Response response);
+  void OnReadError(boost::beast::error_code ec);
+  // Answers |type| and closes: the stream is out of step with the message
+  // boundaries, so nothing after this is read. |instance| empty: the
+  // request's path.
+  void SendProblem(ProblemType type, std::string detail,
+                   std::string instance = {});
   void Send(Response response);
   void OnWrite(boost::beast::error_code ec);
   // Ends the request in flight, if any: counts it in the metrics when a
   // response was written (|status|) and tells the registry.
   void EndRequest(std::optional<unsigned> status);
   void Linger();
+  void OnTlsShutdown(boost::beast::error_code ec);
+  void LingerPlain();
   void OnLingerRead(boost::beast::error_code ec, std::size_t bytes);
   void Close();
 
@@ -114,16 +155,22 @@ class Session final : public std::enable_shared_from_this<Session>,
   boost::beast::error_code Translate(boost::beast::error_code ec) const;
   std::string Peer() const;  // "ip:port", for logs
 
-  Socket socket_;
+  static Stream MakeStream(Socket&& socket, boost::asio::ssl::context* tls);
+  // The TCP socket under the stream.
+  Socket& socket();
+
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // outlives stream_
+  Stream stream_;
   // The socket's, held apart so other threads can post without reading
-  // socket_.
+  // stream_.
   boost::asio::io_context& ioc_;
   Deadline deadline_;
   bool timed_out_ = false;
   boost::asio::ip::tcp::endpoint peer_;
   boost::beast::flat_buffer buffer_;
   std::shared_ptr<ServerState> state_;
-  std::optional<std::uint64_t> id_;  // in the registry
+  std::optional<std::uint64_t> id_;           // in the registry
+  std::optional<ConnectionRefusal> refusal_;  // Reject()ed: why
   Phase phase_ = Phase::kIdle;
   bool served_one_ = false;         // idle timeout applies after the first
   bool request_in_flight_ = false;  // counted in the registry
@@ -134,7 +181,7 @@ class Session final : public std::enable_shared_from_this<Session>,
   // The route, matched once from the header (OnHeader), and the method.
   RouteMatch match_;
   Method method_ = Method::kOther;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  RequestReader reader_;
   Request request_;
   // Who the current request runs as (auth on); shares the TokenSet.
   std::shared_ptr<const Principal> principal_;
@@ -150,6 +197,9 @@ class Session final : public std::enable_shared_from_this<Session>,
   std::array<char, 4096> discard_{};  // bytes read and dropped at close
   std::size_t discarded_ = 0;
 };
+
+extern template class Session<PlainStream>;
+extern template class Session<TlsStream>;
 
 }  // namespace counterd::http
 

@@ -37,6 +37,7 @@ TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(r->config.header_timeout, 10s);
   EXPECT_EQ(r->config.idle_timeout, 60s);
   EXPECT_EQ(r->config.max_connections, 1024u);
+  EXPECT_EQ(r->config.max_connections_per_client, 256u);
   EXPECT_EQ(r->config.drain_timeout, 10s);
   EXPECT_EQ(r->config.idempotency_retention, 24h);
   EXPECT_EQ(r->config.slow_fsync_warning, 100ms);
@@ -77,6 +78,8 @@ TEST(ConfigTest, EveryOptionFromTheCommandLine) {
                         "4",
                         "--max-connections",
                         "5",
+                        "--max-connections-per-client",
+                        "2",
                         "--drain-timeout-ms",
                         "0",
                         "--compaction-threshold-bytes",
@@ -97,6 +100,7 @@ TEST(ConfigTest, EveryOptionFromTheCommandLine) {
   EXPECT_EQ(c.write_timeout, 3ms);
   EXPECT_EQ(c.idle_timeout, 4ms);
   EXPECT_EQ(c.max_connections, 5u);
+  EXPECT_EQ(c.max_connections_per_client, 2u);
   EXPECT_EQ(c.drain_timeout, 0ms);
   EXPECT_EQ(c.compaction_threshold_bytes, 4096u);
   EXPECT_EQ(c.idempotency_retention, 60s);
@@ -112,6 +116,57 @@ TEST(ConfigTest, EnvironmentFillsInAndCommandLineWins) {
   EXPECT_EQ(r->config.listen, (http::ListenAddress{"127.0.0.1", 9000}));
   EXPECT_EQ(r->config.max_body_bytes, 100u);
   EXPECT_EQ(r->config.log_format, LogFormat::kJson);
+}
+
+TEST(ConfigTest, PerClientConnectionCapFromTheEnvironment) {
+  const auto r = Parse({}, {"COUNTERD_MAX_CONNECTIONS_PER_CLIENT=7"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.max_connections_per_client, 7u);
+  EXPECT_NE(Error(Parse({}, {"COUNTERD_MAX_CONNECTIONS_PER_CLIENT=0"}))
+                .find("COUNTERD_MAX_CONNECTIONS_PER_CLIENT"),
+            std::string::npos);
+}
+
+TEST(ConfigTest, TlsFilesComeTogether) {
+  auto r = Parse({"--tls-cert-file", "/c.pem", "--tls-key-file", "/k.pem",
+                  "--tls-client-ca-file", "/ca.pem"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.tls_cert_file, "/c.pem");
+  EXPECT_EQ(r->config.tls_key_file, "/k.pem");
+  EXPECT_EQ(r->config.tls_client_ca_file, "/ca.pem");
+  r = Parse({},
+            {"COUNTERD_TLS_CERT_FILE=/c.pem", "COUNTERD_TLS_KEY_FILE=/k.pem"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.tls_cert_file, "/c.pem");
+  EXPECT_TRUE(Parse({})->config.tls_cert_file.empty());
+
+  EXPECT_EQ(Error(Parse({"--tls-cert-file", "/c.pem"})),
+            "--tls-cert-file needs --tls-key-file too: give both TLS files or "
+            "neither");
+  EXPECT_EQ(Error(Parse({}, {"COUNTERD_TLS_KEY_FILE=/k.pem"})),
+            "COUNTERD_TLS_KEY_FILE needs COUNTERD_TLS_CERT_FILE too: give both "
+            "TLS files or neither");
+  EXPECT_EQ(Error(Parse({"--tls-client-ca-file", "/ca.pem"})),
+            "--tls-client-ca-file needs --tls-cert-file and --tls-key-file");
+}
+
+TEST(ConfigTest, HealthcheckProbesOverTlsWhenTheServerDoes) {
+  auto r = Parse({"healthcheck"});
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->config.probe_tls);
+  r = Parse({"healthcheck", "--tls"});
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->config.probe_tls);
+  EXPECT_TRUE(r->config.tls_cert_file.empty());
+  // The container's environment: the server's TLS variables, the client
+  // CA among them, which the probe does not need.
+  r = Parse({"healthcheck"}, {"COUNTERD_TLS_CERT_FILE=/tls/tls.crt",
+                              "COUNTERD_TLS_KEY_FILE=/tls/tls.key",
+                              "COUNTERD_TLS_CLIENT_CA_FILE=/tls/ca.crt"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_TRUE(r->config.probe_tls);
+  EXPECT_EQ(r->config.tls_cert_file, "/tls/tls.crt");
+  EXPECT_EQ(r->config.tls_key_file, "/tls/tls.key");
 }
 
 TEST(ConfigTest, UnknownEnvironmentVariableIsNamed) {
@@ -305,6 +360,8 @@ TEST(ConfigTest, RejectsMalformedAndOutOfRangeValues) {
            {"--listen", "127.0.0.1:99999"},
            {"--max-connections", "0"},
            {"--max-connections", "-1"},
+           {"--max-connections-per-client", "0"},
+           {"--max-connections-per-client", "many"},
            {"--idle-timeout-ms", "soon"},
            {"--header-timeout-ms", "1.5x"},
            {"--header-timeout-ms", "0"},
@@ -338,7 +395,8 @@ TEST(ConfigTest, HelpAndVersion) {
   for (const char* option :
        {"--listen", "--data-dir", "--log-format", "--header-timeout-ms",
         "--idle-timeout-ms", "--max-connections", "--drain-timeout-ms",
-        "--max-body-bytes", "healthcheck", "COUNTERD_"}) {
+        "--max-connections-per-client", "--max-body-bytes", "healthcheck",
+        "COUNTERD_"}) {
     EXPECT_NE(r->text.find(option), std::string::npos) << option;
   }
   r = Parse({"--version"});

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -388,6 +389,116 @@ TEST_F(ServerTest, ConnectionsOverTheCapGet503OthersUnaffected) {
 
   held.Send(Get("/livez"));
   EXPECT_EQ(held.Read()->result_int(), 200);
+}
+
+TEST_F(ServerTest, ConnectionsOverThePerClientCapGet503WithInstance) {
+  ServerOptions options;
+  options.max_connections = 10;
+  options.max_connections_per_client = 2;
+  Start(options);
+  Client a = Connect();
+  a.Send(Get("/livez"));
+  ASSERT_EQ(a.Read()->result_int(), 200);
+  std::optional<Client> b;
+  b.emplace(server_->local_address());
+  b->Send(Get("/livez"));
+  ASSERT_EQ(b->Read()->result_int(), 200);
+
+  Client extra = Connect();
+  auto res = extra.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 503);
+  EXPECT_NE(res->body().find(R"("instance":"/")"), std::string::npos)
+      << res->body();
+  EXPECT_TRUE(extra.Closed());
+
+  // The refusal is counted.
+  b->Send(Get("/metrics"));
+  const auto metrics = b->Read();
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body().find("counterd_http_connections_refused_total{"
+                                 "reason=\"max-connections-per-client\"} 1\n"),
+            std::string::npos)
+      << metrics->body();
+  EXPECT_NE(metrics->body().find("counterd_http_connections_refused_total{"
+                                 "reason=\"max-connections\"} 0\n"),
+            std::string::npos);
+  // A slot freed is a slot for the same client, once the server has seen
+  // the close: poll (bounded) for a 200.
+  b.reset();
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    Client again = Connect();
+    again.Send(Get("/livez"));
+    const auto r = again.Read();
+    ASSERT_TRUE(r);
+    if (r->result_int() == 200) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "the freed slot never came back";
+  }
+}
+
+// Issue 10: the body of a request with a Transfer-Encoding other than
+// chunked was run as a second request. Now the first is refused and the
+// second never parsed.
+TEST_F(ServerTest, SmuggledRequestIsNeverExecuted) {
+  Start();
+  Client setup = Connect();
+  setup.Send(
+      "PUT /counters/t HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      "application/json\r\nContent-Length: 11\r\n\r\n{\"value\":5}");
+  ASSERT_EQ(setup.Read()->result_int(), 201);
+  const auto mutations = store_.mutations();
+
+  Client c = Connect();
+  c.Send(
+      "POST /counters/v/increment HTTP/1.1\r\nHost: x\r\n"
+      "Transfer-Encoding: identity\r\n\r\n"
+      "DELETE /counters/t HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 400);
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_TRUE(c.Closed()) << "a second response came";
+  EXPECT_EQ(store_.mutations(), mutations);
+  setup.Send(Get("/counters/t"));
+  EXPECT_EQ(setup.Read()->body(), R"({"name":"t","value":5,"version":1})");
+}
+
+TEST_F(ServerTest, EveryResponseHasADate) {
+  Start();
+  Client c = Connect();
+  c.Send(Get("/livez") + Get("/nope"));
+  for (int i = 0; i < 2; ++i) {
+    const auto res = c.Read();
+    ASSERT_TRUE(res);
+    EXPECT_EQ((*res)[bhttp::field::date].size(), 29u) << i;
+    EXPECT_TRUE((*res)[bhttp::field::date].ends_with(" GMT")) << i;
+  }
+  Client bad = Connect();
+  bad.Send("GARBAGE\r\n\r\n");
+  const auto res = bad.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ((*res)[bhttp::field::date].size(), 29u);
+}
+
+TEST_F(ServerTest, UnknownMethodIs501KnownButUnservedIs405) {
+  Start();
+  Client c = Connect();
+  c.Send("FOO /counter HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 501);
+  EXPECT_NE(res->body().find("not-implemented"), std::string::npos);
+  EXPECT_TRUE(res->keep_alive());
+  c.Send("get /counter HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.Read()->result_int(), 501);
+  c.Send("PATCH /counter HTTP/1.1\r\nHost: x\r\n\r\n");
+  res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 405);
+  EXPECT_EQ((*res)[bhttp::field::allow], "GET, HEAD");
 }
 
 TEST_F(ServerTest, DrainClosesIdleFinishesInFlightAndRefusesNew) {
