@@ -11,6 +11,17 @@ bool Transaction::ReadOnly() const {
   });
 }
 
+bool Fingerprint::Matches(const Fingerprint& request) const {
+  if (!preconditions_unknown) return *this == request;
+  if (batch != request.batch || ops.size() != request.ops.size()) return false;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    Operation stored = ops[i];
+    stored.precondition = request.ops[i].precondition;
+    if (!(stored == request.ops[i])) return false;
+  }
+  return true;
+}
+
 Transaction SingleOperation(Operation op) {
   Transaction tx;
   tx.ops.push_back(std::move(op));

@@ -273,7 +273,7 @@ TransactionOutcome MutationRules::Apply(const domain::Transaction& tx,
   const domain::IdempotencyIntent& intent = *tx.idempotency;
   domain::Fingerprint fingerprint = tx.MakeFingerprint();
   if (const domain::IdempotencyRecord* record = ws.Record(intent)) {
-    if (record->request == fingerprint) {
+    if (record->request.Matches(fingerprint)) {
       TransactionOutcome replay = record->outcome;
       replay.replayed = true;
       return replay;

@@ -246,10 +246,8 @@ class UpgradeFromFormatOne(unittest.TestCase):
         self.upgrade("killed")
 
     # Counter 0.1 left preconditions out of its fingerprints, so a keyed
-    # increment sent with If-Match was stored without it; version 2 compares
-    # fingerprints with their preconditions and refuses the retry as another
-    # request (422). Reported to the lead.
-    @unittest.expectedFailure
+    # increment sent with If-Match was stored without it. The upgrade marks
+    # such records "preconditions unknown": the retry replays, as in 0.1.
     def test_retry_with_if_match_replays(self):
         data = os.path.join(self.tmp, "clean")
         copy_fixture("clean", data, self.delta_ms)

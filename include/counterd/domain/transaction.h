@@ -66,6 +66,14 @@ struct IdempotencyIntent {
 struct Fingerprint {
   bool batch = false;  // POST /batch answers a list; others one counter
   std::vector<Operation> ops;
+  // A record upgraded from storage format 1, which did not keep the
+  // request's preconditions (If-Match / If-None-Match): it matches a
+  // request whatever its preconditions, as format 1 did.
+  bool preconditions_unknown = false;
+
+  // Whether |request| (a new request's fingerprint) is the request this
+  // stored fingerprint describes.
+  bool Matches(const Fingerprint& request) const;
 
   friend bool operator==(const Fingerprint&, const Fingerprint&) = default;
 };

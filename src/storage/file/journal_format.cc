@@ -30,7 +30,7 @@ enum OpFlags : std::uint8_t {
 };
 enum OutcomeFlags : std::uint8_t { kHasFailedOp = 1, kHasCurrent = 2 };
 enum ResultFlags : std::uint8_t { kHasCounter = 1, kCreated = 2 };
-enum FingerprintFlags : std::uint8_t { kBatch = 1 };
+enum FingerprintFlags : std::uint8_t { kBatch = 1, kPreconditionsUnknown = 2 };
 
 // -- encoding -----------------------------------------------------------------
 
@@ -63,7 +63,10 @@ void PutOperation(std::string& out, const Operation& op) {
 }
 
 void PutFingerprint(std::string& out, const Fingerprint& f) {
-  PutFixed<std::uint8_t>(out, f.batch ? kBatch : 0);
+  std::uint8_t flags = 0;
+  if (f.batch) flags |= kBatch;
+  if (f.preconditions_unknown) flags |= kPreconditionsUnknown;
+  PutFixed<std::uint8_t>(out, flags);
   PutFixed<std::uint16_t>(out, static_cast<std::uint16_t>(f.ops.size()));
   for (const Operation& op : f.ops) PutOperation(out, op);
 }
@@ -168,7 +171,9 @@ Operation GetOperation(Cursor& in) {
 
 Fingerprint GetFingerprint(Cursor& in) {
   Fingerprint f;
-  f.batch = (GetFlags(in, kBatch) & kBatch) != 0;
+  const auto flags = GetFlags(in, kBatch | kPreconditionsUnknown);
+  f.batch = (flags & kBatch) != 0;
+  f.preconditions_unknown = (flags & kPreconditionsUnknown) != 0;
   const auto n = in.Fixed<std::uint16_t>();
   for (std::uint16_t i = 0; i < n && in.ok(); ++i) {
     f.ops.push_back(GetOperation(in));

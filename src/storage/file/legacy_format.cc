@@ -81,6 +81,9 @@ std::optional<domain::Fingerprint> TranslateV1Fingerprint(
   op.name = std::move(*parsed);
   domain::Fingerprint f;
   f.ops.push_back(std::move(op));
+  // Format 1 left If-Match out of its fingerprints: a retry matches
+  // whatever its preconditions, as it did before the upgrade.
+  f.preconditions_unknown = true;
   return f;
 }
 

@@ -116,12 +116,15 @@ ordered_json OutcomeToJson(const domain::TransactionOutcome& o) {
 ordered_json IdempotencyToJson(const IdempotencyRecord& r) {
   ordered_json ops = ordered_json::array();
   for (const Operation& op : r.request.ops) ops.push_back(OperationToJson(op));
-  return ordered_json{
-      {"scope", r.scope},
-      {"key", r.key},
-      {"created_at_ms", r.created_at_ms},
-      {"request", {{"batch", r.request.batch}, {"ops", std::move(ops)}}},
-      {"outcome", OutcomeToJson(r.outcome)}};
+  ordered_json request{{"batch", r.request.batch}, {"ops", std::move(ops)}};
+  if (r.request.preconditions_unknown) {
+    request["preconditions_unknown"] = true;
+  }
+  return ordered_json{{"scope", r.scope},
+                      {"key", r.key},
+                      {"created_at_ms", r.created_at_ms},
+                      {"request", std::move(request)},
+                      {"outcome", OutcomeToJson(r.outcome)}};
 }
 
 std::string Hex(std::uint32_t v) {
@@ -285,10 +288,17 @@ IdempotencyRecord IdempotencyFromJson(const json& j) {
   if (!domain::IdempotencyKey::Parse(r.key)) Bad("invalid idempotency key");
   r.created_at_ms = Int64Field(j, "created_at_ms");
   const json& request = j.at("request");
-  OnlyKeys(request, {"batch", "ops"});
+  OnlyKeys(request, {"batch", "ops", "preconditions_unknown"});
   const json& batch = request.at("batch");
   if (!batch.is_boolean()) Bad("batch is not a boolean");
   r.request.batch = batch.get<bool>();
+  if (const auto it = request.find("preconditions_unknown");
+      it != request.end()) {
+    if (!it->is_boolean() || !it->get<bool>()) {
+      Bad("preconditions_unknown is not true");
+    }
+    r.request.preconditions_unknown = true;
+  }
   const json& ops = request.at("ops");
   if (!ops.is_array() || ops.empty()) Bad("ops is not a list");
   for (const json& op : ops) r.request.ops.push_back(OperationFromJson(op));

@@ -161,7 +161,10 @@ Status Corrupt(std::string_view what) {
 std::string EncodeFingerprint(const domain::Fingerprint& fingerprint) {
   Writer w;
   w.U8(kFormatVersion);
-  w.Bool(fingerprint.batch);
+  // Flags: bit 0 batch, bit 1 preconditions unknown (a record restored
+  // from a format-1 data dir).
+  w.U8(static_cast<std::uint8_t>((fingerprint.batch ? 1 : 0) |
+                                 (fingerprint.preconditions_unknown ? 2 : 0)));
   w.U32(static_cast<std::uint32_t>(fingerprint.ops.size()));
   for (const domain::Operation& op : fingerprint.ops) {
     w.U8(ToWire(kKinds, op.kind));
@@ -183,7 +186,10 @@ Result<domain::Fingerprint> DecodeFingerprint(std::string_view bytes) {
   Reader r(bytes);
   if (r.U8() != kFormatVersion) return Corrupt("request (format version)");
   domain::Fingerprint f;
-  f.batch = r.Bool();
+  const std::uint8_t flags = r.U8();
+  if (flags > 3) return Corrupt("request (flags)");
+  f.batch = (flags & 1) != 0;
+  f.preconditions_unknown = (flags & 2) != 0;
   const std::uint32_t n = r.Count(1);
   for (std::uint32_t i = 0; i < n && r.ok(); ++i) {
     domain::Operation op;

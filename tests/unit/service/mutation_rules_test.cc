@@ -225,6 +225,28 @@ TEST_F(MutationRulesTest, IdempotencyReplaysAndRefusesReuse) {
   EXPECT_EQ(separate.results[0].counter, C("i", 2, 2));
 }
 
+// A record upgraded from storage format 1 did not keep the request's
+// preconditions: a retry replays whatever its If-Match, but another
+// operation, counter or amount is still another request.
+TEST(FingerprintTest, PreconditionsUnknownMatchesAnyPreconditions) {
+  Operation stored = Op(OpKind::kAdd, "x", 1);
+  domain::Fingerprint legacy{false, {stored}, /*preconditions_unknown=*/true};
+  Operation retry = stored;
+  retry.precondition.version_in = {3};
+  const domain::Fingerprint with_if_match{false, {retry}};
+  EXPECT_TRUE(legacy.Matches(with_if_match));
+  EXPECT_TRUE(legacy.Matches(domain::Fingerprint{false, {stored}}));
+  EXPECT_FALSE(
+      legacy.Matches(domain::Fingerprint{false, {Op(OpKind::kAdd, "x", 2)}}));
+  EXPECT_FALSE(legacy.Matches(
+      domain::Fingerprint{false, {Op(OpKind::kSubtract, "x", 1)}}));
+  EXPECT_FALSE(legacy.Matches(domain::Fingerprint{true, {stored}}));
+  // A version-2 fingerprint compares its preconditions too.
+  const domain::Fingerprint exact{false, {stored}};
+  EXPECT_FALSE(exact.Matches(with_if_match));
+  EXPECT_TRUE(exact.Matches(domain::Fingerprint{false, {stored}}));
+}
+
 TEST_F(MutationRulesTest, RefusalsWithAKeyAreStoredAndReplayed) {
   stored_["r"] = C("r", 100, 1);
   Operation op = Op(OpKind::kAdd, "r", 1);

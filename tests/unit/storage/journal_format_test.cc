@@ -198,7 +198,7 @@ TEST(JournalFormatTest, RejectsWhatTheFormatDoesNotDefine) {
   // fingerprint: flags at 22, op count at 23, op kind at 25.
   ASSERT_EQ(idem[22], 0);
   std::string bits = idem;
-  bits[22] = 2;
+  bits[22] = 4;
   refused(bits, "undefined fingerprint flag bit");
   std::string kind = idem;
   kind[25] = 5;

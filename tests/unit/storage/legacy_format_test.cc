@@ -18,8 +18,12 @@ namespace {
 using testing::kI64Max;
 using testing::kI64Min;
 
+// Format 1 kept no preconditions: every translation says so.
 domain::Fingerprint One(domain::Operation op) {
-  return domain::SingleOperation(std::move(op)).MakeFingerprint();
+  domain::Fingerprint f =
+      domain::SingleOperation(std::move(op)).MakeFingerprint();
+  f.preconditions_unknown = true;
+  return f;
 }
 
 TEST(LegacyFormatTest, TranslatesEveryFingerprintVersionOneWrote) {

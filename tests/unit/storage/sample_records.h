@@ -123,6 +123,15 @@ inline std::vector<domain::IdempotencyRecord> SampleIdempotency() {
   quiet.outcome.status = Status(StatusCode::kFailedPrecondition, "");
   quiet.outcome.failed_op = std::numeric_limits<std::uint32_t>::max();
   out.push_back(quiet);
+  // A record upgraded from format 1: its preconditions are unknown.
+  domain::IdempotencyRecord upgraded;
+  upgraded.key = "upgraded";
+  upgraded.request = Add("u", 1).MakeFingerprint();
+  upgraded.request.preconditions_unknown = true;
+  upgraded.created_at_ms = 7;
+  upgraded.outcome.results = {
+      domain::OpResult{domain::Counter{"u", 1, 1, 0}, true}};
+  out.push_back(upgraded);
   return out;
 }
 

@@ -238,11 +238,10 @@ TEST_P(UpgradeTest, TornVersionOneTailIsCut) {
 
 // Counter 0.1 left preconditions out of its fingerprints: a keyed
 // increment sent with If-Match was stored as "POST /counters/x/increment
-// by=1", and a retry of it with the same If-Match header should replay.
-// The translation cannot know the precondition, and version 2 compares
-// fingerprints with their preconditions, so the retry is refused as a
-// different request (422). Reported to the lead; enable once fixed.
-TEST_P(UpgradeTest, DISABLED_RetryWithIfMatchReplays) {
+// by=1", and a retry of it with the same If-Match header replays. The
+// translation cannot know the precondition, so the record is marked
+// preconditions_unknown and matches whatever the retry's preconditions.
+TEST_P(UpgradeTest, RetryWithIfMatchReplays) {
   auto repo = Open();
   ASSERT_TRUE(repo);
   int seen = 0;
