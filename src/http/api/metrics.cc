@@ -163,12 +163,12 @@ std::string RenderMetrics(const HttpMetrics& http,
   AppendHistogramSeries(out, "counterd_commit_batch_size", "",
                         store.BatchSizes().Read());
   AppendHeader(out, "counterd_fsync_duration_seconds", "histogram",
-               "Duration of journal and snapshot fsyncs.");
+               "Duration of journal fdatasyncs, one per group commit.");
   AppendHistogramSeries(out, "counterd_fsync_duration_seconds", "",
                         store.FsyncSeconds().Read());
 
   AppendGauge(out, "counterd_fsyncs_total", "counter",
-              "fsync/fdatasync calls made by the store.",
+              "Journal fdatasyncs, one per group commit.",
               std::to_string(stats.fsyncs));
   AppendGauge(out, "counterd_mutations_total", "counter",
               "Mutations acknowledged durable.",
