@@ -20,7 +20,8 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake g++ make python3-minimal \
       libboost1.81-dev libboost-program-options1.81-dev \
-      nlohmann-json3-dev libspdlog-dev libgtest-dev libgmock-dev \
+      nlohmann-json3-dev libspdlog-dev libgtest-dev libgmock-dev libssl-dev \
+      libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src

@@ -1,22 +1,28 @@
 // counterd's composition root: parses the command line, picks the concrete
 // implementations (POSIX files, the system clock, the durable store) and
 // hands them to the application. The only file that names concrete types.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
-
-#include <spdlog/spdlog.h>
 
 #include "counterd/app/config.h"
 #include "counterd/app/logging.h"
 #include "counterd/app/serve.h"
 #include "counterd/app/shutdown_signals.h"
+#include "counterd/app/token_file.h"
 #include "counterd/core/clock.h"
+#include "counterd/core/log.h"
+#include "counterd/http/auth.h"
 #include "counterd/platform/fault_injection_file_system.h"
 #include "counterd/platform/posix_file_system.h"
-#include "counterd/storage/counter_store.h"
+#include "counterd/storage/file_repository.h"
+#if COUNTERD_WITH_POSTGRES
+#include "counterd/storage/postgres_repository.h"
+#endif
 
 namespace {
 
@@ -35,7 +41,7 @@ std::span<const char* const> Environment(char** envp) {
 // an init container can act on.
 int RunCheck(const std::string& data_dir) {
   const auto fs = counterd::platform::NewPosixFileSystem();
-  const auto info = counterd::storage::CounterStore::Verify(*fs, data_dir);
+  const auto info = counterd::storage::FileRepository::Verify(*fs, data_dir);
   if (!info) {
     std::fprintf(stderr, "counterd check: %s: NOT SOUND: %s\n",
                  data_dir.c_str(), info.error().ToString().c_str());
@@ -47,6 +53,12 @@ int RunCheck(const std::string& data_dir) {
       data_dir.c_str(), static_cast<unsigned long long>(info->counters),
       static_cast<unsigned long long>(info->snapshot_seq),
       static_cast<unsigned long long>(info->records_replayed));
+  if (info->snapshot_format == 1 || info->journal_format == 1) {
+    std::printf(
+        "counterd check: note: written in storage format 1 (counterd 0.1); "
+        "counterd upgrades it to format 2 at start-up and first "
+        "compaction\n");
+  }
   if (info->torn_bytes_truncated > 0) {
     std::printf(
         "counterd check: note: the last journal ends in a torn record of %llu "
@@ -56,6 +68,69 @@ int RunCheck(const std::string& data_dir) {
   }
   return 0;
 }
+
+// counterd hash-token: the token on stdin, the line for the tokens file on
+// stdout. Reads at most 64 KiB: a token is at most 4 KiB.
+int RunHashToken() {
+  std::string input;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof(buf), stdin)) > 0) {
+    input.append(buf, n);
+    if (input.size() > 64 * 1024) break;
+  }
+  if (std::ferror(stdin)) {
+    std::fprintf(stderr, "counterd hash-token: cannot read standard input\n");
+    return kExitUsage;
+  }
+  const auto hex = counterd::http::HashTokenInput(input);
+  if (!hex) {
+    std::fprintf(stderr, "counterd hash-token: %s\n",
+                 hex.error().message().c_str());
+    return kExitUsage;
+  }
+  std::printf("%s\n", hex->c_str());
+  return 0;
+}
+
+#if COUNTERD_WITH_POSTGRES
+counterd::storage::PostgresOptions PostgresOptionsFrom(
+    const counterd::app::Config& config) {
+  counterd::storage::PostgresOptions options;
+  options.url = config.postgres_url;
+  options.pool_size = config.postgres_pool_size;
+  options.idempotency_retention =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          config.idempotency_retention);
+  return options;
+}
+
+// counterd migrate: the schema migrations, then exit.
+int RunMigrate(const counterd::app::Config& config) {
+  const auto migrated = counterd::storage::MigratePostgres(
+      config.postgres_url, std::chrono::seconds(60));
+  if (!migrated) {
+    std::fprintf(stderr, "counterd migrate: %s\n",
+                 migrated.error().ToString().c_str());
+    return kExitFailure;
+  }
+  if (migrated->from_version == migrated->to_version) {
+    std::printf("counterd migrate: the schema is current (version %d)\n",
+                migrated->to_version);
+  } else {
+    std::printf("counterd migrate: schema migrated from version %d to %d\n",
+                migrated->from_version, migrated->to_version);
+  }
+  return 0;
+}
+#else
+int RunMigrate(const counterd::app::Config&) {
+  std::fprintf(stderr,
+               "counterd migrate: this counterd was built without the "
+               "postgres backend\n");
+  return kExitUsage;
+}
+#endif
 
 // The file system the store uses: POSIX, or, when COUNTERD_TEST_FAULTS is
 // set (end-to-end fault tests only), POSIX behind injected failures.
@@ -74,10 +149,10 @@ counterd::Result<FileSystems> MakeFileSystems() {
   fs.faulty =
       std::make_unique<counterd::platform::FaultInjectionFileSystem>(*fs.posix);
   for (auto& rule : *rules) fs.faulty->AddRule(std::move(rule));
-  spdlog::warn(
-      "COUNTERD_TEST_FAULTS={} is set: file-system failures are INJECTED "
-      "(for fault tests only; never set this in production)",
-      spec);
+  counterd::log::Warn(
+      "COUNTERD_TEST_FAULTS is set: file-system failures are INJECTED (for "
+      "fault tests only; never set this in production)",
+      {{"faults", spec}});
   return fs;
 }
 
@@ -103,11 +178,19 @@ int main(int argc, char** argv, char** envp) {
       return counterd::app::RunHealthcheck(config.listen);
     case Command::kCheck:
       return RunCheck(config.data_dir);
+    case Command::kHashToken:
+      return RunHashToken();
+    case Command::kMigrate:
+      return RunMigrate(config);
     case Command::kServe:
       break;
   }
 
   counterd::app::SetUpLogging(config.log_format, config.log_level);
+  for (const std::string& name : invocation->ignored_service_links) {
+    counterd::log::Debug("ignoring a Kubernetes service link variable",
+                         {{"name", name}});
+  }
   // Before the store starts its threads, so they inherit the signal mask.
   counterd::app::ShutdownSignals signals;
 
@@ -116,12 +199,56 @@ int main(int argc, char** argv, char** envp) {
     std::fprintf(stderr, "counterd: %s\n", fs.error().message().c_str());
     return kExitUsage;
   }
+  // An unusable tokens file is a configuration error, found before the
+  // store opens: one line naming the file and the entry, exit code 2.
+  std::optional<counterd::app::TokenFile> tokens;
+  if (!config.auth_tokens_file.empty()) {
+    auto loaded =
+        counterd::app::TokenFile::Load(*fs->posix, config.auth_tokens_file);
+    if (!loaded) {
+      std::fprintf(stderr, "counterd: %s\n", loaded.error().message().c_str());
+      return kExitUsage;
+    }
+    tokens = std::move(*loaded);
+  }
+  counterd::app::TokenFile* const token_file = tokens ? &*tokens : nullptr;
+
+  if (config.backend == counterd::app::Backend::kPostgres) {
+#if COUNTERD_WITH_POSTGRES
+    const auto started = std::chrono::steady_clock::now();
+    auto repository =
+        counterd::storage::OpenPostgresRepository(PostgresOptionsFrom(config));
+    if (!repository) {
+      counterd::log::Error("cannot open the postgres backend",
+                           {{"error", repository.error().ToString()}});
+      return kExitFailure;
+    }
+    return counterd::app::Serve(
+        config, **repository,
+        counterd::app::StartupReport{
+            (*repository)->Stats().counters,
+            std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - started)},
+        signals, token_file);
+#else
+    std::fprintf(stderr,
+                 "counterd: this counterd was built without the postgres "
+                 "backend (COUNTERD_WITH_POSTGRES=OFF)\n");
+    return kExitUsage;
+#endif
+  }
+
   const counterd::SystemClock clock;
-  auto store = counterd::storage::CounterStore::Open(
-      fs->active(), clock, counterd::app::StoreOptionsFrom(config));
-  if (!store) {
-    spdlog::error("cannot open the store: {}", store.error().ToString());
+  auto repository = counterd::storage::FileRepository::Open(
+      fs->active(), clock, counterd::app::FileRepositoryOptionsFrom(config));
+  if (!repository) {
+    counterd::log::Error("cannot open the store",
+                         {{"error", repository.error().ToString()}});
     return kExitFailure;
   }
-  return counterd::app::Serve(config, **store, signals);
+  const counterd::storage::RecoveryInfo& recovery = (*repository)->Recovery();
+  return counterd::app::Serve(
+      config, **repository,
+      counterd::app::StartupReport{recovery.counters, recovery.duration},
+      signals, token_file);
 }

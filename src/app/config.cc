@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 
 #include "counterd/app/version.h"
@@ -53,13 +54,147 @@ std::string EnvToOption(std::string_view env) {
   return option;
 }
 
-// Variables Kubernetes injects for a Service named "counterd" (service
-// links): not options, and must not stop the pod from starting.
-bool IsServiceLink(std::string_view env) {
-  return env == "COUNTERD_TEST_FAULTS" ||  // read by main, for fault tests
-         env == "COUNTERD_SERVICE_HOST" ||
-         env.starts_with("COUNTERD_SERVICE_PORT") || env == "COUNTERD_PORT" ||
-         env.starts_with("COUNTERD_PORT_");
+// Kubernetes service links. With enableServiceLinks (the default) the
+// kubelet gives every container, for every Service with a cluster IP in the
+// namespace, Docker-link variables named after the Service (upper case, '-'
+// as '_'). A Service "counterd" or "counterd-<anything>" therefore lands in
+// our COUNTERD_* namespace (pkg/kubelet/envvars, for a Service P with
+// cluster IP A and ports N1 [named n1, protocol p1], N2, ...):
+//   P_SERVICE_HOST=A              P_SERVICE_PORT=N1
+//   P_SERVICE_PORT_<n>=N          P_PORT=p1://A:N1      (IPv6: [A]:N1)
+//   P_PORT_<N>_<P>=p://A:N        P_PORT_<N>_<P>_PROTO=p
+//   P_PORT_<N>_<P>_PORT=N         P_PORT_<N>_<P>_ADDR=A
+// They are recognised by name *and* value, so that a typo such as
+// COUNTERD_PORT=8080 (meant: COUNTERD_LISTEN) is still refused.
+
+// A port number as strconv.Itoa prints a Service port: 1-65535, no sign,
+// no leading zero.
+std::optional<std::uint16_t> ServicePort(std::string_view text) {
+  if (text.empty() || text.size() > 5 || text.front() == '0') {
+    return std::nullopt;
+  }
+  const std::optional<std::uint64_t> v = ToUnsigned(text);
+  if (!v || *v > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(*v);
+}
+
+// A cluster IP: a numeric IPv4 or IPv6 address without a zone.
+bool IsClusterIp(std::string_view text) {
+  if (text.empty() || text.find('%') != std::string_view::npos) return false;
+  boost::system::error_code error;
+  boost::asio::ip::make_address(std::string(text), error);
+  return !error;
+}
+
+// The protocols a Service port may have, as they appear in a name.
+bool IsProtocol(std::string_view upper) {
+  return upper == "TCP" || upper == "UDP" || upper == "SCTP";
+}
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// [A-Z0-9_]+ : a DNS label or port name after the kubelet's upper-casing.
+bool IsLinkWord(std::string_view text) {
+  if (text.empty()) return false;
+  for (const char c : text) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// "_<NAME>" for a named Service port: an IANA service name (letters,
+// digits, inner '-') after upper-casing.
+bool IsPortNameLink(std::string_view rest) {
+  return rest.size() >= 2 && rest.size() <= 16 && rest.front() == '_' &&
+         rest[1] != '_' && rest.back() != '_' && IsLinkWord(rest.substr(1));
+}
+
+// The prefix of a Service whose name starts with "counterd": "COUNTERD",
+// or "COUNTERD_" and the rest of a DNS label (ends in a letter or digit,
+// at most 63 characters in all).
+bool IsCounterdServicePrefix(std::string_view prefix) {
+  if (prefix == "COUNTERD") return true;
+  return prefix.size() <= 63 && prefix.starts_with("COUNTERD_") &&
+         IsLinkWord(prefix.substr(9)) && prefix.back() != '_';
+}
+
+// "proto://A:N" (IPv6: "proto://[A]:N") with exactly |proto| and, when
+// given, the port |port|.
+bool IsLinkUrl(std::string_view value, std::string_view proto,
+               std::optional<std::uint16_t> port) {
+  const std::string scheme = Lower(proto) + "://";
+  if (!value.starts_with(scheme)) return false;
+  value.remove_prefix(scheme.size());
+  const std::size_t colon = value.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view host = value.substr(0, colon);
+  const std::optional<std::uint16_t> n = ServicePort(value.substr(colon + 1));
+  if (!n || (port && *n != *port)) return false;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    return host.find(':') != std::string_view::npos && IsClusterIp(host);
+  }
+  return host.find(':') == std::string_view::npos && IsClusterIp(host);
+}
+
+// P_PORT_<N>_<PROTO>[_PROTO|_PORT|_ADDR] after "P_PORT_": |rest| is
+// "<N>_<PROTO>[_SUFFIX]".
+bool IsDockerPortLink(std::string_view rest, std::string_view value) {
+  const std::size_t sep = rest.find('_');
+  if (sep == std::string_view::npos) return false;
+  const std::optional<std::uint16_t> port = ServicePort(rest.substr(0, sep));
+  if (!port) return false;
+  rest.remove_prefix(sep + 1);
+  const std::size_t end = rest.find('_');
+  const std::string_view proto = rest.substr(0, end);
+  if (!IsProtocol(proto)) return false;
+  if (end == std::string_view::npos) return IsLinkUrl(value, proto, port);
+  const std::string_view suffix = rest.substr(end + 1);
+  if (suffix == "PROTO") return value == Lower(proto);
+  if (suffix == "PORT") return ServicePort(value) == port;
+  if (suffix == "ADDR") return IsClusterIp(value);
+  return false;
+}
+
+// True if NAME=VALUE is one of the shapes above for a Service whose name
+// starts with "counterd". A Service's own name may contain "_PORT" or
+// "_SERVICE_PORT" ("counterd-port"), so every split is tried.
+bool IsServiceLink(std::string_view name, std::string_view value) {
+  if (name.ends_with("_SERVICE_HOST") &&
+      IsCounterdServicePrefix(name.substr(0, name.size() - 13))) {
+    return IsClusterIp(value);
+  }
+  constexpr std::string_view kServicePort = "_SERVICE_PORT";
+  for (std::size_t at = name.find(kServicePort); at != std::string_view::npos;
+       at = name.find(kServicePort, at + 1)) {
+    const std::string_view rest = name.substr(at + kServicePort.size());
+    if (IsCounterdServicePrefix(name.substr(0, at)) &&
+        (rest.empty() || IsPortNameLink(rest)) && ServicePort(value)) {
+      return true;
+    }
+  }
+  constexpr std::string_view kPort = "_PORT";
+  for (std::size_t at = name.find(kPort); at != std::string_view::npos;
+       at = name.find(kPort, at + 1)) {
+    if (!IsCounterdServicePrefix(name.substr(0, at))) continue;
+    const std::string_view rest = name.substr(at + kPort.size());
+    if (rest.empty()) {
+      for (const std::string_view proto : {"TCP", "UDP", "SCTP"}) {
+        if (IsLinkUrl(value, proto, std::nullopt)) return true;
+      }
+    } else if (rest.front() == '_' && IsDockerPortLink(rest.substr(1), value)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 po::options_description ServeOptions() {
@@ -103,7 +238,25 @@ po::options_description ServeOptions() {
      "write a snapshot and start a new journal past this journal size")
     ("idempotency-retention-seconds",
      po::value<std::string>()->default_value("86400"),
-     "how long Idempotency-Key outcomes are kept");
+     "how long Idempotency-Key outcomes are kept")
+    ("slow-fsync-warning-ms", po::value<std::string>()->default_value("100"),
+     "log a warning, with its duration, for a journal fdatasync slower "
+     "than this")
+    ("auth-tokens-file", po::value<std::string>()->default_value(""),
+     "JSON file of bearer-token hashes with scopes (docs/security.md); "
+     "every request but GET /livez and /readyz then needs "
+     "\"Authorization: Bearer <token>\". Reloaded when it changes and on "
+     "SIGHUP. Unset: authentication is off")
+    // The PostgreSQL backend (docs/postgres.md).
+    ("backend", po::value<std::string>()->default_value("file"),
+     "where counters are kept: file (--data-dir) or postgres "
+     "(--postgres-url; --data-dir is then ignored)")
+    ("postgres-url", po::value<std::string>()->default_value(""),
+     "libpq URI or conninfo of the database for --backend postgres; "
+     "several hosts with target_session_attrs=read-write follow a failover")
+    ("postgres-pool-size", po::value<std::string>()->default_value("4"),
+     "database connections for reads and writes per process (at least 2: "
+     "one commits, the others read; one more listens for changes)");
   // clang-format on
   return desc;
 }
@@ -128,7 +281,12 @@ std::string HelpText(const po::options_description& serve,
          "                                          exit 0 if GET /readyz "
          "answers 200\n"
          "  counterd check [--data-dir DIR]         verify a data dir offline "
-         "(exit 0 sound, 1 not)\n\n"
+         "(exit 0 sound, 1 not)\n"
+         "  counterd hash-token < TOKEN             print the sha256 of a "
+         "token for --auth-tokens-file\n"
+         "  counterd migrate --backend postgres --postgres-url URL\n"
+         "                                          apply the database "
+         "schema migrations\n\n"
       << serve << "\n"
       << healthcheck << "\n";
   return out.str();
@@ -186,6 +344,27 @@ Status ReadListen(const po::variables_map& vm, const Sources& sources,
   }
   out = std::move(*listen);
   return Status::Ok();
+}
+
+// --backend, --postgres-url, --postgres-pool-size.
+Status ReadBackend(const po::variables_map& vm, const Sources& sources,
+                   Config& c) {
+  const std::string& backend = vm["backend"].as<std::string>();
+  if (backend == "file") {
+    c.backend = Backend::kFile;
+  } else if (backend == "postgres") {
+    c.backend = Backend::kPostgres;
+  } else {
+    return BadValue(sources, "backend", backend, "file or postgres");
+  }
+  c.postgres_url = vm["postgres-url"].as<std::string>();
+  if (c.backend == Backend::kPostgres && c.postgres_url.empty()) {
+    return Status::InvalidArgument(sources.Name("backend") +
+                                   " postgres needs --postgres-url (or " +
+                                   OptionToEnv("postgres-url") + ")");
+  }
+  return ReadInteger(vm, sources, "postgres-pool-size", 2, 1000,
+                     c.postgres_pool_size);
 }
 
 Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
@@ -250,7 +429,10 @@ Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
                                        366ull * 86'400, retention));
   c.idempotency_retention =
       std::chrono::seconds(static_cast<std::int64_t>(retention));
-  return Status::Ok();
+  COUNTERD_RETURN_IF_ERROR(ReadMillis(vm, sources, "slow-fsync-warning-ms", 1,
+                                      c.slow_fsync_warning));
+  c.auth_tokens_file = vm["auth-tokens-file"].as<std::string>();
+  return ReadBackend(vm, sources, c);
 }
 
 // COUNTERD_* variables as options of |desc|. With |only|, just that option
@@ -259,7 +441,8 @@ Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
 Result<po::parsed_options> ParseEnvironment(
     const po::options_description& desc,
     std::span<const char* const> environment,
-    std::optional<std::string_view> only) {
+    std::optional<std::string_view> only,
+    std::vector<std::string>* service_links) {
   po::parsed_options parsed(&desc);
   for (const char* entry : environment) {
     if (entry == nullptr) continue;
@@ -270,12 +453,16 @@ Result<po::parsed_options> ParseEnvironment(
       continue;
     }
     const std::string option = EnvToOption(name);
+    const bool known = option != "help" && option != "version" &&
+                       desc.find_nothrow(option, false) != nullptr;
     if (only) {
       if (option != *only) continue;
-    } else if (IsServiceLink(name)) {
-      continue;
-    } else if (option == "help" || option == "version" ||
-               desc.find_nothrow(option, false) == nullptr) {
+    } else if (!known) {
+      if (name == "COUNTERD_TEST_FAULTS") continue;  // read by main (tests)
+      if (IsServiceLink(name, text.substr(eq + 1))) {
+        if (service_links != nullptr) service_links->emplace_back(name);
+        continue;
+      }
       return Status::InvalidArgument("unknown environment variable " +
                                      std::string(name) +
                                      " (see counterd --help)");
@@ -295,7 +482,8 @@ Status ParseInto(const po::options_description& desc,
                  std::span<const char* const> argv,
                  std::span<const char* const> environment,
                  std::optional<std::string_view> env_only,
-                 po::variables_map& vm, Sources& sources) {
+                 po::variables_map& vm, Sources& sources,
+                 std::vector<std::string>* service_links = nullptr) {
   std::vector<std::string> tokens(argv.begin(), argv.end());
   try {
     po::parsed_options cli = po::command_line_parser(tokens)
@@ -313,7 +501,7 @@ Status ParseInto(const po::options_description& desc,
     // Stored first, so it wins over the environment.
     po::store(cli, vm);
     Result<po::parsed_options> env =
-        ParseEnvironment(desc, environment, env_only);
+        ParseEnvironment(desc, environment, env_only, service_links);
     if (!env) return env.error();
     po::store(*env, vm);
     po::notify(vm);
@@ -360,6 +548,56 @@ Result<Invocation> ParseCommandLine(std::span<const char* const> args,
       invocation.config.data_dir = vm["data-dir"].as<std::string>();
       return invocation;
     }
+    if (command == "hash-token") {
+      // A token given as an argument would sit in the shell history and in
+      // ps; it is refused without being repeated.
+      for (const char* arg : rest) {
+        if (arg != nullptr && arg[0] != '-') {
+          return Status::InvalidArgument(
+              "hash-token reads the token on standard input and takes no "
+              "arguments");
+        }
+      }
+      po::options_description hash("Options of counterd hash-token");
+      hash.add_options()("help", "print this help and exit");
+      COUNTERD_RETURN_IF_ERROR(
+          ParseInto(hash, rest, {}, std::nullopt, vm, sources));
+      invocation.command = Command::kHashToken;
+      if (vm.count("help")) {
+        std::ostringstream text;
+        text << "Usage: counterd hash-token < TOKEN\n"
+                "Reads one bearer token on standard input (one trailing "
+                "newline is not part of it)\nand prints the 64-hex SHA-256 "
+                "to paste as \"sha256\" in --auth-tokens-file.\n\n"
+             << hash;
+        invocation.command = Command::kHelp;
+        invocation.text = text.str();
+      }
+      return invocation;
+    }
+    if (command == "migrate") {
+      // The serve options and their environment, so that a Deployment's
+      // settings run `counterd migrate` as they are.
+      COUNTERD_RETURN_IF_ERROR(
+          ParseInto(serve, rest, environment, std::nullopt, vm, sources));
+      if (vm.count("help")) {
+        invocation.command = Command::kHelp;
+        invocation.text =
+            "Usage: counterd migrate --backend postgres --postgres-url URL\n"
+            "Applies counterd's schema migrations to the database and exits "
+            "(start-up\napplies them too). Exit 0 when the schema is current, "
+            "1 when it could not be.\n";
+        return invocation;
+      }
+      COUNTERD_RETURN_IF_ERROR(ReadServeConfig(vm, sources, invocation.config));
+      if (invocation.config.backend != Backend::kPostgres) {
+        return Status::InvalidArgument(
+            "counterd migrate needs --backend postgres (the file backend has "
+            "no schema to migrate)");
+      }
+      invocation.command = Command::kMigrate;
+      return invocation;
+    }
     if (command != "healthcheck") {
       return Status::InvalidArgument("unknown command '" +
                                      std::string(command) +
@@ -377,8 +615,9 @@ Result<Invocation> ParseCommandLine(std::span<const char* const> args,
     return invocation;
   }
 
-  COUNTERD_RETURN_IF_ERROR(
-      ParseInto(serve, rest, environment, std::nullopt, vm, sources));
+  COUNTERD_RETURN_IF_ERROR(ParseInto(serve, rest, environment, std::nullopt, vm,
+                                     sources,
+                                     &invocation.ignored_service_links));
   if (vm.count("help")) {
     invocation.command = Command::kHelp;
     invocation.text = HelpText(serve, healthcheck);

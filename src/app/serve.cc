@@ -7,10 +7,9 @@
 #include <thread>
 #include <utility>
 
-#include <spdlog/spdlog.h>
-
 #include "counterd/app/logging.h"
 #include "counterd/app/version.h"
+#include "counterd/core/log.h"
 #include "counterd/http/probe.h"
 #include "counterd/http/server.h"
 #include "counterd/service/counter_service.h"
@@ -19,6 +18,10 @@ namespace counterd::app {
 namespace {
 
 constexpr std::chrono::milliseconds kHealthcheckTimeout{2000};
+// How often the tokens file is checked for a change. A Kubernetes Secret
+// update takes up to a minute or so to reach the pod; a second more is
+// nothing, and a stat(2) a second costs nothing.
+constexpr std::chrono::milliseconds kTokenPollInterval{1000};
 
 http::ServerOptions ServerOptionsFrom(const Config& config) {
   http::ServerOptions options;
@@ -38,20 +41,80 @@ http::ServerOptions ServerOptionsFrom(const Config& config) {
 }
 
 // The line tests and operators look for; its shape is part of the
-// interface (see README.md, "HTTP API").
+// interface (see README.md, "HTTP API"). With the postgres backend it names
+// the backend instead of the (ignored) data dir, and never the URL: it may
+// hold a password.
 void LogListening(const Config& config, const http::ListenAddress& bound,
-                  const storage::RecoveryInfo& recovery) {
-  const std::string data_dir = LogValue(config.data_dir);
-  const auto recovery_ms = recovery.duration.count();
+                  const StartupReport& startup) {
+  const std::string listen = bound.ToString();
+  const bool postgres = config.backend == Backend::kPostgres;
+  const log::Field where = postgres ? log::Field{"backend", "postgres"}
+                                    : log::Field{"data_dir", config.data_dir};
   if (config.log_format == LogFormat::kJson) {
-    spdlog::info(
-        "listening listen={} version={} data_dir={} counters={} "
-        "recovery_ms={}",
-        bound.ToString(), kVersion, data_dir, recovery.counters, recovery_ms);
-  } else {
-    spdlog::info(
-        "counterd {} listening on {} data_dir={} counters={} recovery_ms={}",
-        kVersion, bound.ToString(), data_dir, recovery.counters, recovery_ms);
+    log::Info("listening", {{"listen", listen},
+                            {"version", kVersion},
+                            where,
+                            {"counters", startup.counters},
+                            {"recovery_ms", startup.recovery.count()}});
+    return;
+  }
+  // The text line keeps the form operators and the README know.
+  log::Info("counterd " + std::string(kVersion) + " listening on " + listen,
+            {where,
+             {"counters", startup.counters},
+             {"recovery_ms", startup.recovery.count()}});
+}
+
+void LogAuth(const Config& config, const TokenFile* tokens) {
+  if (tokens == nullptr) {
+    log::Warn(
+        "authentication is off: anyone who can reach the listener can read, "
+        "change and delete every counter; set --auth-tokens-file "
+        "(docs/security.md), or listen on loopback only",
+        {{"listen", config.listen.ToString()}});
+    return;
+  }
+  log::Info("authentication on: bearer tokens required",
+            {{"tokens", http::TokenCount(*tokens->tokens())},
+             {"path", tokens->path()}});
+}
+
+// Reads the tokens file again and puts it in force, or keeps the tokens in
+// force and says why not. The message names the file and the entry, never
+// a token (the file holds only hashes).
+void ReloadTokens(TokenFile& tokens, http::Server& server,
+                  std::string_view reason) {
+  Result<std::shared_ptr<const http::TokenSet>> loaded = tokens.Reload();
+  if (!loaded) {
+    server.CountFailedTokenReload();
+    log::Error("auth: tokens reload failed; the previous tokens stay in force",
+               {{"reason", reason}, {"error", loaded.error().message()}});
+    return;
+  }
+  server.ReplaceTokens(*loaded);
+  log::Info("auth: tokens reloaded", {{"reason", reason},
+                                      {"tokens", http::TokenCount(**loaded)},
+                                      {"path", tokens.path()}});
+}
+
+// Serves until SIGTERM or SIGINT, which it returns; SIGHUP and changes of
+// the tokens file reload the tokens meanwhile.
+Signal ServeUntilShutdown(ShutdownSignals& signals, http::Server& server,
+                          TokenFile* tokens) {
+  std::optional<std::chrono::milliseconds> poll;
+  if (tokens != nullptr) poll = kTokenPollInterval;
+  for (;;) {
+    const std::optional<Signal> signal = signals.Wait(poll);
+    if (!signal) {
+      if (tokens->Changed()) ReloadTokens(*tokens, server, "file-changed");
+      continue;
+    }
+    if (*signal != Signal::kHangup) return *signal;
+    if (tokens != nullptr) {
+      ReloadTokens(*tokens, server, "SIGHUP");
+    } else {
+      log::Info("SIGHUP received; nothing to reload (authentication is off)");
+    }
   }
 }
 
@@ -63,57 +126,66 @@ std::int64_t MillisSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-storage::StoreOptions StoreOptionsFrom(const Config& config) {
-  storage::StoreOptions options;
+storage::FileRepositoryOptions FileRepositoryOptionsFrom(const Config& config) {
+  storage::FileRepositoryOptions options;
   options.data_dir = config.data_dir;
   options.compaction_threshold_bytes = config.compaction_threshold_bytes;
   options.idempotency_retention =
       std::chrono::duration_cast<std::chrono::milliseconds>(
           config.idempotency_retention);
+  options.slow_fsync_warning = config.slow_fsync_warning;
   return options;
 }
 
-int Serve(const Config& config, storage::CounterStore& store,
-          ShutdownSignals& signals) {
-  service::CounterService service(store);
+int Serve(const Config& config, storage::CounterRepository& repository,
+          const StartupReport& startup, ShutdownSignals& signals,
+          TokenFile* tokens) {
+  service::CounterService service(repository);
+  http::ServerOptions options = ServerOptionsFrom(config);
+  if (tokens != nullptr) options.tokens = tokens->tokens();
+  LogAuth(config, tokens);
   Result<std::unique_ptr<http::Server>> server =
-      http::Server::Start(ServerOptionsFrom(config), service);
+      http::Server::Start(std::move(options), service);
   if (!server) {
-    spdlog::error("cannot serve: {}", server.error().message());
-    if (Status closed = store.Close(); !closed.ok()) {
-      spdlog::error("closing the store: {}", closed.ToString());
+    log::Error("cannot serve", {{"error", server.error().message()}});
+    if (Status closed = repository.Close(); !closed.ok()) {
+      log::Error("closing the repository failed",
+                 {{"error", closed.ToString()}});
     }
     return 1;
   }
-  LogListening(config, (*server)->local_address(), store.Recovery());
+  LogListening(config, (*server)->local_address(), startup);
 
-  const std::string_view signal = signals.Wait();
+  const std::string_view signal =
+      SignalName(ServeUntilShutdown(signals, **server, tokens));
   const auto started = std::chrono::steady_clock::now();
-  spdlog::info("shutdown: {} received; draining signal={} drain_timeout_ms={}",
-               signal, signal, config.drain_timeout.count());
+  log::Info(
+      "shutdown: " + std::string(signal) + " received; draining",
+      {{"signal", signal}, {"drain_timeout_ms", config.drain_timeout.count()}});
 
   const http::DrainReport drained = (*server)->Drain(config.drain_timeout);
   if (drained.completed) {
-    spdlog::info("shutdown: requests drained connections={} took_ms={}",
-                 drained.connections_open, MillisSince(started));
+    log::Info("shutdown: requests drained",
+              {{"connections", drained.connections_open},
+               {"took_ms", MillisSince(started)}});
   } else {
-    spdlog::warn(
-        "shutdown: drain timeout passed with requests in flight "
-        "requests_in_flight={} took_ms={}",
-        drained.requests_in_flight, MillisSince(started));
+    log::Warn("shutdown: drain timeout passed with requests in flight",
+              {{"requests_in_flight", drained.requests_in_flight},
+               {"took_ms", MillisSince(started)}});
   }
 
   // Commits what is queued and syncs the journal; completions that still
   // arrive are posted to the I/O threads, which keep running until Stop.
-  const Status closed = store.Close();
+  const Status closed = repository.Close();
   if (closed.ok()) {
-    spdlog::info("shutdown: store closed took_ms={}", MillisSince(started));
+    log::Info("shutdown: store closed", {{"took_ms", MillisSince(started)}});
   } else {
-    spdlog::error("shutdown: closing the store failed: {}", closed.ToString());
+    log::Error("shutdown: closing the store failed",
+               {{"error", closed.ToString()}});
   }
   (*server)->Stop();
-  spdlog::info("shutdown: complete exit_code={} took_ms={}",
-               closed.ok() ? 0 : 1, MillisSince(started));
+  log::Info("shutdown: complete", {{"exit_code", closed.ok() ? 0 : 1},
+                                   {"took_ms", MillisSince(started)}});
   return closed.ok() ? 0 : 1;
 }
 

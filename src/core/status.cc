@@ -28,6 +28,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "DATA_LOSS";
     case StatusCode::kInternal:
       return "INTERNAL";
+    case StatusCode::kLimitExceeded:
+      return "LIMIT_EXCEEDED";
   }
   return "UNKNOWN";
 }

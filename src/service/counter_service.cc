@@ -1,203 +1,163 @@
 #include "counterd/service/counter_service.h"
 
 #include <algorithm>
-#include <chrono>
-#include <string>
+#include <memory>
 #include <utility>
 
 namespace counterd::service {
-namespace {
 
-using domain::Counter;
-using domain::MutationOutcome;
-using storage::Effect;
-using storage::Plan;
-using storage::StateView;
+// One listing: a repository List of limit + 1 counters turned into a page;
+// for a restricted query, a walk over its ranges, one List per range, then
+// a probe of the later ranges for whether a next page exists.
+class CounterService::ListCall final
+    : public Completion<Result<std::vector<domain::Counter>>> {
+ public:
+  ListCall(storage::CounterRepository& repository, ListQuery query,
+           std::size_t limit, Completion<Result<ListPage>>& done)
+      : repository_(repository),
+        query_(std::move(query)),
+        limit_(limit),
+        need_(limit),
+        done_(done) {}
 
-std::string Quoted(const std::string& name) { return "'" + name + "'"; }
-
-// RFC 9110 section 13.2.2: If-Match fails on a missing counter;
-// If-None-Match: * fails on an existing one.
-Status CheckPrecondition(const domain::Precondition& pre,
-                         const std::string& name,
-                         const std::optional<Counter>& current) {
-  if (pre.must_be_absent && current) {
-    return Status::FailedPrecondition("counter " + Quoted(name) +
-                                      " already exists (If-None-Match: *)");
-  }
-  if ((pre.must_exist || !pre.version_in.empty()) && !current) {
-    return Status::FailedPrecondition("counter " + Quoted(name) +
-                                      " does not exist (If-Match)");
-  }
-  if (!pre.version_in.empty() &&
-      std::find(pre.version_in.begin(), pre.version_in.end(),
-                current->version) == pre.version_in.end()) {
-    return Status::FailedPrecondition(
-        "counter " + Quoted(name) + " is at version " +
-        std::to_string(current->version) + ", not the one If-Match names");
-  }
-  return Status::Ok();
-}
-
-// The new value, or kOutOfRange if it leaves int64 (nothing changes then).
-Result<std::int64_t> Apply(MutationRequest::Kind kind, const std::string& name,
-                           std::int64_t value, std::int64_t operand) {
-  std::int64_t result = 0;
-  const bool overflow = kind == MutationRequest::Kind::kAdd
-                            ? __builtin_add_overflow(value, operand, &result)
-                            : __builtin_sub_overflow(value, operand, &result);
-  if (overflow) {
-    return Status::OutOfRange(
-        std::string(kind == MutationRequest::Kind::kAdd ? "incrementing"
-                                                        : "decrementing") +
-        " counter " + Quoted(name) + " (value " + std::to_string(value) +
-        ") by " + std::to_string(operand) +
-        " would leave the int64 range; nothing changed");
-  }
-  return result;
-}
-
-MutationOutcome Decide(const MutationRequest& request, const StateView& view,
-                       std::vector<Effect>& effects) {
-  const std::string& name = request.name.str();
-  const std::optional<Counter> current = view.FindCounter(name);
-  MutationOutcome outcome;
-  outcome.status = CheckPrecondition(request.precondition, name, current);
-  if (!outcome.status.ok()) return outcome;
-
-  const std::uint64_t next_version = current ? current->version + 1 : 1;
-  switch (request.kind) {
-    case MutationRequest::Kind::kSet:
-      outcome.counter = Counter{name, request.operand, next_version};
-      break;
-    case MutationRequest::Kind::kAdd:
-    case MutationRequest::Kind::kSubtract: {
-      auto value = Apply(request.kind, name, current ? current->value : 0,
-                         request.operand);
-      if (!value) {
-        outcome.status = value.error();
-        return outcome;
-      }
-      outcome.counter = Counter{name, *value, next_version};
-      break;
+  void Start() {
+    if (!query_.restricted) {
+      return Ask(query_.prefix, limit_ + 1);  // one more: is there a next?
     }
-    case MutationRequest::Kind::kDelete:
-      if (!current) {
-        outcome.status =
-            Status::NotFound("counter " + Quoted(name) + " does not exist");
-        return outcome;
+    if (query_.ranges.empty()) return Finish(ListPage{});
+    Ask(query_.ranges[0], need_ + 1);
+  }
+
+  void Complete(Result<std::vector<domain::Counter>> result) override {
+    if (!result) return Finish(result.error());
+    if (!query_.restricted) {
+      page_.counters = std::move(*result);
+      if (page_.counters.size() > limit_) {
+        page_.counters.resize(limit_);
+        page_.next = page_.counters.back().name;
       }
-      effects.emplace_back(storage::DeleteCounter{name});
-      return outcome;
-  }
-  outcome.created = !current;
-  effects.emplace_back(storage::PutCounter{*outcome.counter});
-  return outcome;
-}
-
-MutationOutcome Replay(const storage::IdempotencyRecord& record,
-                       const std::string& fingerprint) {
-  MutationOutcome outcome;
-  if (record.fingerprint != fingerprint) {
-    outcome.status = Status::AlreadyExists(
-        "this Idempotency-Key was already used for a different request (" +
-        record.fingerprint + ")");
-    return outcome;
-  }
-  outcome = record.outcome;
-  outcome.replayed = true;
-  return outcome;
-}
-
-// Runs on the thread holding the store's committer role, in order, against
-// committed state plus the batch's earlier effects.
-Plan PlanMutation(const MutationRequest& request, const StateView& view) {
-  Plan plan;
-  if (request.idempotency) {
-    const IdempotencyIntent& intent = *request.idempotency;
-    if (const auto* record = view.FindIdempotency(intent.key.str())) {
-      plan.outcome = Replay(*record, intent.fingerprint);
-      return plan;
+      return Finish(std::move(page_));
     }
+    if (probing_) {
+      // A later range holds a counter after the page: there is a next.
+      if (!result->empty()) {
+        page_.next = page_.counters.back().name;
+        return Finish(std::move(page_));
+      }
+      return NextProbe();
+    }
+    std::vector<domain::Counter>& got = *result;
+    const bool more_in_range = got.size() > need_;
+    if (more_in_range) got.resize(need_);
+    need_ -= got.size();
+    for (domain::Counter& c : got) page_.counters.push_back(std::move(c));
+    if (more_in_range) {
+      page_.next = page_.counters.back().name;
+      return Finish(std::move(page_));
+    }
+    if (need_ > 0) {
+      if (++range_ == query_.ranges.size()) return Finish(std::move(page_));
+      return Ask(query_.ranges[range_], need_ + 1);
+    }
+    // Full at the end of a range: a next page exists only if a later range
+    // holds a counter.
+    probing_ = true;
+    NextProbe();
   }
-  plan.outcome = Decide(request, view, plan.effects);
-  if (request.idempotency) {
-    // The outcome is journaled with the change it describes, in the same
-    // record, so a retry after a crash sees both or neither.
-    storage::IdempotencyRecord record;
-    record.key = request.idempotency->key.str();
-    record.fingerprint = request.idempotency->fingerprint;
-    record.created_at_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            view.Now().time_since_epoch())
-            .count();
-    record.outcome = plan.outcome;
-    plan.effects.emplace_back(storage::PutIdempotency{std::move(record)});
+
+ private:
+  void Ask(const std::string& prefix, std::size_t limit) {
+    repository_.List(storage::ListRequest{prefix, query_.after, limit}, *this);
   }
-  return plan;
+  void NextProbe() {
+    if (++range_ >= query_.ranges.size()) return Finish(std::move(page_));
+    Ask(query_.ranges[range_], 1);
+  }
+  void Finish(Result<ListPage> page) {
+    // Owned by this call: the repository completes each List once, and
+    // nothing is asked after Finish.
+    const std::unique_ptr<ListCall> self(this);
+    done_.Complete(std::move(page));
+  }
+
+  storage::CounterRepository& repository_;
+  const ListQuery query_;
+  const std::size_t limit_;
+  std::size_t need_;
+  std::size_t range_ = 0;
+  bool probing_ = false;
+  ListPage page_;
+  Completion<Result<ListPage>>& done_;
+};
+
+// Releases an in-flight idempotency key before passing the outcome on, so
+// a retry that follows the answer finds the committed record, not a key
+// in flight.
+class CounterService::KeyedCommit final
+    : public Completion<domain::TransactionOutcome> {
+ public:
+  KeyedCommit(CounterService& service, std::string key,
+              Completion<domain::TransactionOutcome>& done)
+      : service_(service), key_(std::move(key)), done_(done) {}
+
+  void Complete(domain::TransactionOutcome outcome) override {
+    const std::unique_ptr<KeyedCommit> self(this);
+    service_.Release(key_);
+    done_.Complete(std::move(outcome));
+  }
+
+ private:
+  CounterService& service_;
+  const std::string key_;
+  Completion<domain::TransactionOutcome>& done_;
+};
+
+CounterService::CounterService(storage::CounterRepository& repository)
+    : repository_(repository) {}
+
+void CounterService::Get(
+    const domain::CounterName& name,
+    Completion<Result<std::optional<domain::Counter>>>& done) {
+  repository_.Get(name, done);
 }
 
-}  // namespace
-
-CounterService::CounterService(storage::CounterStore& store) : store_(store) {}
-
-Result<Counter> CounterService::Get(const domain::CounterName& name) const {
-  if (auto counter = store_.Get(name.str())) return std::move(*counter);
-  return Status::NotFound("counter " + Quoted(name.str()) + " does not exist");
-}
-
-Counter CounterService::GetDefault() const {
-  const domain::CounterName name = domain::CounterName::Default();
-  if (auto counter = store_.Get(name.str())) return std::move(*counter);
-  return Counter{name.str(), 0, 0};
-}
-
-ListPage CounterService::List(const ListQuery& query) const {
+void CounterService::List(const ListQuery& query,
+                          Completion<Result<ListPage>>& done) {
   const std::size_t limit =
       std::clamp<std::size_t>(query.limit, 1, ListQuery::kMaxLimit);
-  ListPage page;
-  page.counters = store_.List(query.prefix, query.after, limit + 1);
-  if (page.counters.size() > limit) {
-    page.counters.pop_back();
-    page.next = page.counters.back().name;
-  }
-  return page;
+  (new ListCall(repository_, query, limit, done))->Start();
 }
 
-void CounterService::Mutate(MutationRequest request, Callback done) {
-  std::optional<std::string> key;
-  if (request.idempotency) {
-    const IdempotencyIntent& intent = *request.idempotency;
-    // A finished request is answered from the committed table at once.
-    if (auto record = store_.FindIdempotency(intent.key.str())) {
-      done(Replay(*record, intent.fingerprint));
-      return;
-    }
-    std::lock_guard lock(in_flight_mu_);
-    if (!in_flight_keys_.insert(intent.key.str()).second) {
-      MutationOutcome outcome;
-      outcome.status = Status::Aborted(
+void CounterService::Commit(domain::Transaction tx,
+                            Completion<domain::TransactionOutcome>& done) {
+  if (!tx.idempotency) return repository_.Commit(std::move(tx), done);
+  // Scope and key, length-prefixed so no two pairs collide.
+  std::string key = std::to_string(tx.idempotency->scope.size()) + ":" +
+                    tx.idempotency->scope + tx.idempotency->key.str();
+  {
+    MutexLock lock(mu_);
+    if (!in_flight_keys_.insert(key).second) {
+      done.Complete(domain::Refusal(Status::Aborted(
           "a request with this Idempotency-Key is still in flight; retry "
-          "later");
-      done(std::move(outcome));
+          "later")));
       return;
     }
-    key = intent.key.str();
   }
-  store_.Submit(
-      [request = std::move(request)](const StateView& view) {
-        return PlanMutation(request, view);
-      },
-      [this, key = std::move(key),
-       done = std::move(done)](MutationOutcome outcome) {
-        if (key) {
-          // Released before answering: a retry that follows the answer
-          // finds the committed record, not an in-flight key.
-          std::lock_guard lock(in_flight_mu_);
-          in_flight_keys_.erase(*key);
-        }
-        done(std::move(outcome));
-      });
+  repository_.Commit(std::move(tx),
+                     *new KeyedCommit(*this, std::move(key), done));
+}
+
+void CounterService::Release(const std::string& key) {
+  MutexLock lock(mu_);
+  in_flight_keys_.erase(key);
+}
+
+ServiceStats CounterService::Stats() const {
+  ServiceStats stats;
+  stats.repository = repository_.Stats();
+  MutexLock lock(mu_);
+  stats.idempotency_keys_in_flight = in_flight_keys_.size();
+  return stats;
 }
 
 }  // namespace counterd::service

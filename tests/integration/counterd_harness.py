@@ -39,6 +39,20 @@ Environment knobs
     COUNTERD_TEST_KEEP=1       keep temp data dirs after the tests.
     COUNTERD_TEST_SHOW_LOGS=1  echo server stderr to our stderr, live.
     COUNTERD_TEST_START_TIMEOUT seconds to wait for the listening line (20).
+    COUNTERD_TEST_BACKEND      "file" (default) or "postgres": with postgres
+                               every CounterdServer whose args do not choose
+                               a backend runs --backend postgres on a fresh
+                               database of one throwaway cluster per process
+                               (tests/support/pg_cluster.py), one database per
+                               data dir: restart() and a new server on the same
+                               data dir find the same state. data_dir is still
+                               passed (the backend ignores it).
+
+Backends
+    BACKEND                    the backend under test ("file" or "postgres").
+    file_backend_only(reason)  decorator: skip under postgres, saying why.
+    new_postgres_database()    URL of a fresh database on the process's
+                               cluster (postgres only).
 """
 
 from __future__ import annotations
@@ -70,6 +84,7 @@ __all__ = [
     "ServerStartError", "find_binary", "free_port", "run_counterd", "wait_until",
     "unique_name", "Response", "HttpClient", "RawConnection", "CounterdServer",
     "parse_prometheus", "metric_sum", "CounterdAssertions", "ServerTestCase",
+    "BACKEND", "file_backend_only", "new_postgres_database",
 ]
 
 INT64_MAX = 2**63 - 1
@@ -82,6 +97,54 @@ LOOPBACK = "127.0.0.1"
 
 _SHOW_LOGS = os.environ.get("COUNTERD_TEST_SHOW_LOGS", "") not in ("", "0")
 _KEEP_DIRS = os.environ.get("COUNTERD_TEST_KEEP", "") not in ("", "0")
+
+
+BACKEND = os.environ.get("COUNTERD_TEST_BACKEND", "") or "file"
+if BACKEND not in ("file", "postgres"):
+    raise RuntimeError(f"COUNTERD_TEST_BACKEND={BACKEND!r}: want file or postgres")
+
+
+def file_backend_only(reason: str):
+    """Marks a test (or class) that is about the file backend itself (its
+    data dir, journal, lock): skipped under postgres with |reason|."""
+    return unittest.skipIf(BACKEND == "postgres", f"file backend only: {reason}")
+
+
+_PG_LOCK = threading.Lock()
+_PG_CLUSTER = None
+_PG_DATABASES = 0
+_PG_BY_DATA_DIR: "dict[str, str]" = {}
+
+
+def new_postgres_database() -> str:
+    """A libpq URL of a new, empty database on this process's throwaway
+    cluster (made on first use, torn down at exit by pg_cluster's atexit
+    hook). One cluster per process keeps the cost to one initdb; one
+    database per server keeps the servers' states apart."""
+    global _PG_CLUSTER, _PG_DATABASES
+    with _PG_LOCK:
+        if _PG_CLUSTER is None:
+            sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "support"))
+            import pg_cluster  # noqa: E402 (only the postgres runs need it)
+            _PG_CLUSTER = pg_cluster.PgCluster("it")
+        _PG_DATABASES += 1
+        db = f"it_{_PG_DATABASES}"
+        _PG_CLUSTER.create_database(db)
+        return _PG_CLUSTER.url(db)
+
+
+def _postgres_database_for(data_dir: str) -> str:
+    """The database that stands for |data_dir| under postgres: a server
+    started again on the same data dir (a restart, however the test spells
+    it) finds the same state."""
+    key = os.path.realpath(data_dir)
+    with _PG_LOCK:
+        url = _PG_BY_DATA_DIR.get(key)
+    if url is None:
+        url = new_postgres_database()
+        with _PG_LOCK:
+            url = _PG_BY_DATA_DIR.setdefault(key, url)
+    return url
 
 
 class ServerStartError(RuntimeError):
@@ -551,6 +614,10 @@ class CounterdServer:
     hostname: sets HOSTNAME in the child's environment.
     listen:   the --listen value; None passes no --listen (use env instead).
     log_format: "json" (default; the listening line is parsed as JSON) or None.
+    postgres_url: the database of a postgres server; None under
+              COUNTERD_TEST_BACKEND=postgres uses the database that stands
+              for data_dir (a fresh one for a fresh dir), unless args or env
+              choose the backend themselves. Ignored for file.
 
     The process runs in its own session (terminal signals do not reach it);
     when started from the main thread it is SIGKILLed if the test process
@@ -564,12 +631,18 @@ class CounterdServer:
     def __init__(self, data_dir: Optional[str] = None, args: Iterable[str] = (),
                  env: Optional[dict] = None, hostname: Optional[str] = None,
                  listen: Optional[str] = f"{LOOPBACK}:0", log_format: Optional[str] = "json",
-                 binary: Optional[str] = None):
+                 binary: Optional[str] = None, postgres_url: Optional[str] = None):
         self.binary = binary or find_binary()
         self._owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="counterd-it-")
         self.args = list(args)
         self.env = dict(env or {})
+        # The backend switch: only for servers whose caller left the backend
+        # to us (tests/postgres passes --backend itself).
+        self.postgres_url: Optional[str] = None
+        if (BACKEND == "postgres" and "--backend" not in self.args
+                and "COUNTERD_BACKEND" not in self.env):
+            self.postgres_url = postgres_url or _postgres_database_for(self.data_dir)
         self.hostname = hostname
         self.listen = listen
         self.log_format = log_format
@@ -591,6 +664,8 @@ class CounterdServer:
             cmd += ["--data-dir", self.data_dir]
         if self.log_format:
             cmd += ["--log-format", self.log_format]
+        if self.postgres_url is not None:
+            cmd += ["--backend", "postgres", "--postgres-url", self.postgres_url]
         return cmd + self.args
 
     # -- lifecycle -------------------------------------------------------
@@ -753,12 +828,12 @@ class CounterdServer:
         return self.wait(20)
 
     def restart(self, **overrides) -> "CounterdServer":
-        """A new started server on the same data dir with the same options
-        (overridable by keyword). The new server does not own the dir; this
-        one still removes it at cleanup()."""
+        """A new started server on the same data dir (and database) with the
+        same options (overridable by keyword). The new server does not own
+        the dir; this one still removes it at cleanup()."""
         kw = dict(data_dir=self.data_dir, args=self.args, env=self.env,
                   hostname=self.hostname, listen=self.listen, log_format=self.log_format,
-                  binary=self.binary)
+                  binary=self.binary, postgres_url=self.postgres_url)
         kw.update(overrides)
         return CounterdServer(**kw).start()
 
@@ -931,15 +1006,20 @@ class CounterdAssertions:
         return doc
 
     def assertCounter(self, resp: Response, name: str, value: Optional[int] = None,
-                      status: int = 200, msg: str = "") -> dict:
-        """A JSON counter answer {name, value, version} with a matching
-        strong ETag "<version>"; returns the counter."""
+                      status: int = 200, msg: str = "", expiring: bool = False) -> dict:
+        """A JSON counter answer {name, value, version} (plus "expires_at"
+        exactly when |expiring|) with a matching strong ETag "<version>";
+        returns the counter."""
         ctx = f"{msg} {resp!r}".strip()
         self.assertEqual(resp.status, status, f"wrong status: {ctx}")
         self.assertEqual(resp.content_type, "application/json", f"wrong Content-Type: {ctx}")
         doc = resp.json()
         self.assertIsInstance(doc, dict, ctx)
-        self.assertEqual(set(doc), {"name", "value", "version"}, f"counter fields: {ctx}")
+        fields = {"name", "value", "version"} | ({"expires_at"} if expiring else set())
+        self.assertEqual(set(doc), fields, f"counter fields: {ctx}")
+        if expiring:
+            self.assertRegex(doc["expires_at"],
+                             r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", ctx)
         self.assertEqual(doc["name"], name, ctx)
         self.assertIs(type(doc["value"]), int, ctx)
         self.assertIs(type(doc["version"]), int, ctx)
@@ -995,7 +1075,7 @@ class ServerTestCase(CounterdAssertions, unittest.TestCase):
         r = self.c.get(f"/counters/{name}")
         if r.status == 404:
             return None
-        return self.assertCounter(r, name)
+        return self.assertCounter(r, name, expiring="expires_at" in (r.json() or {}))
 
     def list_all(self, prefix: str = "", limit: int = 1000) -> "list[dict]":
         """Every counter (with |prefix|), following ``next`` page by page."""

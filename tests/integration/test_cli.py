@@ -10,8 +10,8 @@ import tempfile
 import time
 import unittest
 
-from counterd_harness import CounterdAssertions, CounterdServer, free_port, run_counterd, \
-    unique_name
+from counterd_harness import BACKEND, CounterdAssertions, CounterdServer, file_backend_only, \
+    free_port, run_counterd, unique_name
 
 
 class CliTest(CounterdAssertions, unittest.TestCase):
@@ -91,19 +91,31 @@ class CliTest(CounterdAssertions, unittest.TestCase):
                                           content_type="application/json"), 413,
                                    "COUNTERD_MAX_BODY_BYTES=100")
             self.assertEqual(srv.stop(), 0)
-        # The data went to COUNTERD_DATA_DIR.
-        self.assertTrue(os.listdir(d), "nothing written to COUNTERD_DATA_DIR")
+        if BACKEND == "file":
+            # The data went to COUNTERD_DATA_DIR.
+            self.assertTrue(os.listdir(d), "nothing written to COUNTERD_DATA_DIR")
+        else:
+            # Accepted and ignored, so one configuration can switch backends.
+            self.assertEqual(os.listdir(d), [], "the postgres backend wrote to the data dir")
 
     def test_text_startup_line(self):
         d = self.tmpdir()
-        pat = re.compile(r"counterd (\S+) listening on 127\.0\.0\.1:(\d+) data_dir=(\S+) "
-                         r"counters=(\d+) recovery_ms=(\d+)")
+        # The file backend names its data dir; postgres names the backend
+        # (the data dir is ignored) and never the URL, which may hold a
+        # password.
+        where = r"data_dir=(\S+)" if BACKEND == "file" else r"backend=(postgres)"
+        pat = re.compile(rf"counterd (\S+) listening on 127\.0\.0\.1:(\d+) {where} "
+                         r"counters=(\d+) recovery_ms=(\d+)$")
         with CounterdServer(data_dir=d, log_format=None) as srv:
             line = srv.wait_for_log(r"listening on")
             m = pat.search(line)
             self.assertIsNotNone(m, f"start-up line {line!r}")
             self.assertEqual(int(m.group(2)), srv.port)
-            self.assertEqual(os.path.realpath(m.group(3)), os.path.realpath(d))
+            if BACKEND == "file":
+                self.assertEqual(os.path.realpath(m.group(3)), os.path.realpath(d))
+            else:
+                self.assertNotIn(srv.postgres_url, srv.log_text())
+                self.assertNotIn("postgresql://", srv.log_text())
             self.assertEqual(m.group(4), "0")
             self.assertRegex(m.group(1), r"^\d+\.\d+\.\d+")
             with srv.client() as c:
@@ -124,12 +136,21 @@ class CliTest(CounterdAssertions, unittest.TestCase):
             listening = [o for o in srv.json_logs if o.get("msg") == "listening"]
             self.assertEqual(len(listening), 1, srv.log_text())
             self.assertEqual(listening[0]["listen"], srv.address)
+            if BACKEND == "file":
+                self.assertEqual(listening[0]["data_dir"], srv.data_dir)
+                self.assertNotIn("backend", listening[0])
+            else:
+                self.assertEqual(listening[0]["backend"], "postgres")
+                self.assertNotIn("data_dir", listening[0])
+                self.assertNotIn("postgresql://", srv.log_text())
             bad = [l for l in srv.lines if l.strip() and not l.lstrip().startswith("{")]
             self.assertEqual(bad, [], "non-JSON lines in --log-format json mode")
             for l in srv.lines:
                 if l.strip():
                     self.assertIsInstance(json.loads(l), dict)
 
+    @file_backend_only("the data-dir lock is the file backend's; replicas on one "
+                       "database are the postgres design (tests/postgres/test_ha.py)")
     def test_second_process_on_same_data_dir_exits_with_lock_error(self):
         d = self.tmpdir()
         with CounterdServer(data_dir=d) as srv:

@@ -4,8 +4,8 @@ import re
 import time
 import unittest
 
-from counterd_harness import ServerTestCase, metric_sum, parse_prometheus, run_counterd, \
-    unique_name
+from counterd_harness import BACKEND, ServerTestCase, metric_sum, parse_prometheus, \
+    run_counterd, unique_name
 
 METRIC_FAMILIES = [
     "counterd_http_requests_total",
@@ -112,7 +112,8 @@ class ServiceEndpointsTest(ServerTestCase):
         self.assertGreaterEqual(delta("counterd_http_request_duration_seconds_count"), 11)
         self.assertGreaterEqual(delta("counterd_mutations_total"), 4)
         self.assertGreaterEqual(delta("counterd_fsyncs_total"), 1)
-        self.assertGreater(delta("counterd_journal_bytes"), 0)
+        if BACKEND == "file":  # the postgres backend has no journal file
+            self.assertGreater(delta("counterd_journal_bytes"), 0)
         for hist in ("counterd_fsync_duration_seconds", "counterd_commit_batch_size"):
             if re.search(rf"(?m)^# TYPE {hist} (histogram|summary)", after_text):
                 self.assertGreaterEqual(delta(hist + "_count"), 1, hist)

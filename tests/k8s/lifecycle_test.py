@@ -47,6 +47,11 @@ LOAD_SECONDS = 1.5
 RECOVERY_TIMEOUT_S = 60
 
 
+# Authentication is not what this test is about (manifests_test checks it
+# with the pod's Secret); without a token file the load needs no token.
+NOT_HERE = ("COUNTERD_AUTH_TOKENS_FILE",)
+
+
 def pod_environment() -> tuple[dict, int]:
     """The ConfigMap environment of counterd-0 and its grace period, from
     the rendered base (or, without kubectl, from the base's source files)."""
@@ -55,15 +60,18 @@ def pod_environment() -> tuple[dict, int]:
         sts = k8s.one(objs, "StatefulSet")
         pspec = sts["spec"]["template"]["spec"]
         c = next(c for c in pspec["containers"] if c["name"] == "counterd")
-        return k8s.container_env(objs, pspec, c), pspec.get("terminationGracePeriodSeconds", 30)
-    log("(no kubectl: reading deploy/base/counterd.env and statefulset.yaml directly)")
-    base = os.path.join(k8s.DEPLOY_DIR, "base")
-    with open(os.path.join(base, "counterd.env"), encoding="utf-8") as f:
-        env = dict(line.strip().split("=", 1) for line in f
-                   if "=" in line and not line.lstrip().startswith("#"))
-    with open(os.path.join(base, "statefulset.yaml"), encoding="utf-8") as f:
-        m = re.search(r"terminationGracePeriodSeconds:\s*(\d+)", f.read())
-    return env, int(m.group(1)) if m else 30
+        env = k8s.container_env(objs, pspec, c)
+        grace = pspec.get("terminationGracePeriodSeconds", 30)
+    else:
+        log("(no kubectl: reading deploy/base/counterd.env and statefulset.yaml directly)")
+        base = os.path.join(k8s.DEPLOY_DIR, "base")
+        with open(os.path.join(base, "counterd.env"), encoding="utf-8") as f:
+            env = dict(line.strip().split("=", 1) for line in f
+                       if "=" in line and not line.lstrip().startswith("#"))
+        with open(os.path.join(base, "statefulset.yaml"), encoding="utf-8") as f:
+            m = re.search(r"terminationGracePeriodSeconds:\s*(\d+)", f.read())
+        grace = int(m.group(1)) if m else 30
+    return {k: v for k, v in env.items() if k not in NOT_HERE}, grace
 
 
 class Load:

@@ -43,7 +43,7 @@ from k8s_render import engine  # noqa: E402
 from engine import log, run  # noqa: E402
 
 sys.path.insert(0, os.path.join(engine.SOURCE_DIR, "tests", "integration"))
-from counterd_harness import HttpClient, free_port, wait_until  # noqa: E402
+from counterd_harness import HttpClient, find_binary, free_port, wait_until  # noqa: E402
 
 OWNER_LABEL = "counterd.test/owner"
 OWNER = "k8s-pod-test"
@@ -67,7 +67,40 @@ def podman_image(tag: str) -> str:
     raise AssertionError(f"podman does not know {tag} by name: {names}")
 
 
-def build_pod(objs: list[dict], image: str, host_port: int) -> tuple[dict, dict, dict, dict]:
+def secret_volumes_as_dirs(objs: list[dict], spec: dict, workdir: str) -> list[str]:
+    """Podman 4.3's kube play cannot mount a Secret volume (it crashes on an
+    unset `optional`, and stores the data still base64-encoded), so each
+    Secret volume becomes a hostPath directory holding the files the kubelet
+    would project: the render's Secret, else a test one (the base expects
+    the operator to create counterd-tokens), owned root:fsGroup, mode
+    defaultMode. Returns the Secret names."""
+    fs_group = (spec.get("securityContext") or {}).get("fsGroup")
+    supplied = {"counterd-tokens": k8s.test_tokens_secret()}
+    names = []
+    for v in spec.get("volumes") or []:
+        if "secret" not in v:
+            continue
+        name = v["secret"]["secretName"]
+        found = k8s.find(objs, "Secret", name)
+        files = k8s.secret_data(found[0]) if found else supplied.get(name)
+        assert files is not None, f"no data for Secret {name}"
+        d = os.path.join(workdir, f"secret-{name}")
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+        for fname, content in files.items():
+            path = os.path.join(d, fname)
+            with open(path, "wb") as f:
+                f.write(content)
+            os.chown(path, 0, fs_group if fs_group is not None else 0)
+            os.chmod(path, v["secret"].get("defaultMode", 0o644))
+        v.pop("secret")
+        v["hostPath"] = {"path": d, "type": "Directory"}
+        names.append(name)
+    return names
+
+
+def build_pod(objs: list[dict], image: str, host_port: int,
+              workdir: str) -> tuple[dict, dict, dict, dict]:
     """(pod, claim, configmap, container) as the StatefulSet controller and
     the kubelet would have them, with the test's image and hostPort."""
     sts = k8s.one(objs, "StatefulSet")
@@ -91,7 +124,18 @@ def build_pod(objs: list[dict], image: str, host_port: int) -> tuple[dict, dict,
         sc.setdefault("supplementalGroups", []).append(sc["fsGroup"])
     refs = [s["configMapRef"]["name"] for s in c.get("envFrom") or [] if "configMapRef" in s]
     assert len(refs) == 1, f"expected one ConfigMap in envFrom, got {refs}"
-    return pod, claims[0], k8s.one(objs, "ConfigMap", refs[0]), c
+    secrets = secret_volumes_as_dirs(objs, spec, workdir)
+    log(f"Secret volumes {secrets} played as hostPath directories under {workdir}")
+    # The image is built from this source, so the local binary's options are
+    # the image's: options deploy/ sets before counterd has them stay out.
+    configmap = json.loads(json.dumps(k8s.one(objs, "ConfigMap", refs[0])))
+    data, left_out, problems = k8s.without_pending(configmap.get("data") or {},
+                                                   k8s.counterd_options(find_binary()))
+    assert not problems, problems
+    if left_out:
+        log(f"pending options left out of the ConfigMap: {left_out}")
+    configmap["data"] = data
+    return pod, claims[0], configmap, c
 
 
 def provision_claim(claim: str, fs_group) -> None:
@@ -241,12 +285,15 @@ def main() -> int:
         engine.skip_or_fail(f"{HELPER_IMAGE} is not available locally (it plays the provisioner)")
     objs = k8s.render("base")
     tag = engine.ensure_image()
-    pod, claim, configmap, container = build_pod(objs, podman_image(tag), free_port())
+    workdir = tempfile.mkdtemp(prefix="counterd-pod-test-")
+    pod, claim, configmap, container = build_pod(objs, podman_image(tag), free_port(), workdir)
     claim_name = claim["metadata"]["name"]
     fs_group = (pod["spec"].get("securityContext") or {}).get("fsGroup")
     remove_leftovers(pod["metadata"]["name"], claim_name)
-    workdir = tempfile.mkdtemp(prefix="counterd-pod-test-")
     played = PlayedPod(workdir, pod, configmap, container)
+    # With authentication on, clients send the test token (probes do not).
+    auth = ({"Authorization": f"Bearer {k8s.TEST_TOKEN}"}
+            if "COUNTERD_AUTH_TOKENS_FILE" in configmap["data"] else {})
     log(f"pod {played.name}: image {container['image']}, claim {claim_name}, "
         f"ConfigMap {configmap['metadata']['name']}, hostPort 127.0.0.1:{played.port}, "
         f"YAML in {workdir}")
@@ -257,16 +304,16 @@ def main() -> int:
         played.wait_started()
         played.check_security(pod["spec"])
         with played.client() as http:
-            root = http.get("/").json()
+            root = http.get("/", headers=auth).json()
             log(f"GET / -> {root}")
             assert root.get("hostname") == played.name, root
             for _ in range(7):
-                assert http.post("/counters/pod-test/increment").status == 200
-            r = http.put("/counters/pinned", json={"value": -12345})
+                assert http.post("/counters/pod-test/increment", headers=auth).status == 200
+            r = http.put("/counters/pinned", json={"value": -12345}, headers=auth)
             assert r.status == 201, r  # a fresh claim: created
             for _ in range(2):
-                assert http.post("/counter/increment").status == 200
-            default = http.get("/counter").json()["value"]
+                assert http.post("/counter/increment", headers=auth).status == 200
+            default = http.get("/counter", headers=auth).json()["value"]
         log(f"wrote pod-test=7, pinned=-12345, default counter={default}")
 
         # 2. Delete the pod; the claim stays.
@@ -284,9 +331,9 @@ def main() -> int:
         played.play()
         played.wait_started()
         with played.client() as http:
-            got = {"pod-test": http.get("/counters/pod-test").json()["value"],
-                   "pinned": http.get("/counters/pinned").json()["value"],
-                   "default": http.get("/counter").json()["value"]}
+            got = {"pod-test": http.get("/counters/pod-test", headers=auth).json()["value"],
+                   "pinned": http.get("/counters/pinned", headers=auth).json()["value"],
+                   "default": http.get("/counter", headers=auth).json()["value"]}
         log(f"after re-creating the pod: {got}")
         assert got == {"pod-test": 7, "pinned": -12345, "default": default}, got
         played.stop_gracefully()

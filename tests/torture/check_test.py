@@ -25,7 +25,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from counterd_harness import CounterdServer, ServerStartError, run_counterd  # noqa: E402
 
-HEADER = 16  # crc u32, length u32, seq u64 (docs/storage-format.md)
+HEADER = 16  # record header: crc u32, length u32, seq u64 (docs/storage-format.md)
+FILE_HEADER = 24  # "CNTRDJNL", version u32, first_seq u64, crc u32
 
 
 def read(path: str) -> bytes:
@@ -41,7 +42,8 @@ def write(path: str, data: bytes):
 def record_offsets(path: str) -> list[int]:
     """Start offsets of the records in a journal file."""
     data = read(path)
-    out, off = [], 0
+    assert data[:12] == b"CNTRDJNL\x02\x00\x00\x00", f"{path}: not a format-2 journal"
+    out, off = [], FILE_HEADER
     while off + HEADER <= len(data):
         _, length, _ = struct.unpack_from("<IIQ", data, off)
         if length == 0 or off + HEADER + length > len(data):

@@ -181,7 +181,7 @@ def check_dir(data_dir, ledger: Ledger, stats: dict):
     except subprocess.TimeoutExpired:
         ledger.violate("counterd check did not finish in 60 s")
         return
-    if res.returncode == 0:
+    if res.returncode == 0 and "is sound" in res.stdout:
         stats["checks_ok"] += 1
     else:
         ledger.violate(f"counterd check --data-dir exited {res.returncode}:\n"

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "counterd/core/result.h"
 #include "counterd/http/listen_address.h"
@@ -17,6 +18,7 @@
 namespace counterd::app {
 
 enum class LogFormat { kText, kJson };
+enum class Backend { kFile, kPostgres };
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 
 struct Config {
@@ -35,6 +37,14 @@ struct Config {
   std::chrono::milliseconds drain_timeout{10'000};
   std::uint64_t compaction_threshold_bytes = 64ull << 20;
   std::chrono::seconds idempotency_retention{86'400};
+  std::chrono::milliseconds slow_fsync_warning{100};
+  // --auth-tokens-file: the tokens file; empty: authentication is off.
+  std::string auth_tokens_file;
+  // Where counters are kept (docs/postgres.md). With kPostgres, data_dir is
+  // accepted and ignored.
+  Backend backend = Backend::kFile;
+  std::string postgres_url;  // libpq URI or conninfo; a secret: never logged
+  std::size_t postgres_pool_size = 4;
 
   friend bool operator==(const Config&, const Config&) = default;
 };
@@ -44,6 +54,8 @@ enum class Command {
   kServe,        // counterd [OPTIONS]
   kHealthcheck,  // counterd healthcheck [--listen ADDR:PORT]
   kCheck,        // counterd check [--data-dir DIR]: offline verification
+  kHashToken,    // counterd hash-token: token on stdin, sha256 line out
+  kMigrate,      // counterd migrate --backend postgres --postgres-url URL
   kHelp,         // --help: print |text|, exit 0
   kVersion,      // --version: print |text|, exit 0
 };
@@ -52,6 +64,9 @@ struct Invocation {
   Command command = Command::kServe;
   Config config;
   std::string text;  // for kHelp and kVersion
+  // Kubernetes service-link variables that were recognised and ignored
+  // (kServe), in environment order: main logs them at debug level.
+  std::vector<std::string> ignored_service_links;
 };
 
 // Parses |args| (args[0] is the program name) and |environment| ("NAME=value"
@@ -61,7 +76,10 @@ struct Invocation {
 // a malformed value or one out of range.
 //
 // Kubernetes service links (COUNTERD_SERVICE_HOST, COUNTERD_PORT_8080_TCP,
-// ... for a Service named "counterd") are not options and are ignored.
+// COUNTERD_POSTGRES_SERVICE_PORT, ... for any Service whose name is
+// "counterd" or starts with "counterd-") are not options: a variable with
+// exactly the name and value shape the kubelet injects is ignored and listed
+// in |ignored_service_links|; any other unknown COUNTERD_* is still an error.
 Result<Invocation> ParseCommandLine(std::span<const char* const> args,
                                     std::span<const char* const> environment);
 

@@ -1,7 +1,6 @@
 // Logging set-up: spdlog's default logger on stderr, as readable text or as
-// one JSON object per line. Messages follow one convention in every layer:
-// a short text, then key=value fields ("compaction took_ms=12"); in JSON
-// the text becomes "msg" and each field its own member.
+// one JSON object per line. Every layer logs through core/log.h (a message
+// plus typed fields); in JSON format each field is its own member.
 #ifndef COUNTERD_APP_LOGGING_H_
 #define COUNTERD_APP_LOGGING_H_
 
@@ -15,14 +14,11 @@ namespace counterd::app {
 // Replaces the default logger. Call before any other thread logs.
 void SetUpLogging(LogFormat format, LogLevel level);
 
-// |value| as a field value: unchanged if it has no space, quote, backslash
-// or '=', else double-quoted with escapes.
-std::string LogValue(std::string_view value);
-
-// One log line in JSON: {"ts":...,"level":...,"msg":...,<fields>}, from a
-// message in the convention above. Exposed for tests.
+// One log line in JSON: {"ts":...,"level":...,"msg":...,<fields>}, from
+// the payload log::Write made (RenderJsonMembers); any other payload (a
+// library's spdlog call) becomes "msg" as it is. Exposed for tests.
 std::string FormatJsonLogLine(std::string_view timestamp,
-                              std::string_view level, std::string_view message);
+                              std::string_view level, std::string_view payload);
 
 }  // namespace counterd::app
 

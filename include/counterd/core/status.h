@@ -12,7 +12,9 @@
 namespace counterd {
 
 // The codes counterd uses. Each has one meaning across the layers; the HTTP
-// layer maps them to status codes in exactly one function.
+// layer maps them to status codes in exactly one function. The numeric
+// values are not a storage format: the storage codecs persist codes through
+// their own explicit tables.
 enum class StatusCode {
   kOk = 0,
   kInvalidArgument,     // bad input (400)
@@ -25,6 +27,7 @@ enum class StatusCode {
   kUnavailable,         // store failed closed or shutting down (503)
   kDataLoss,            // corrupt state on disk; start-up refused
   kInternal,            // a bug
+  kLimitExceeded,       // a bounded increment would pass min/max (409)
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -65,6 +68,9 @@ class [[nodiscard]] Status {
   }
   static Status Internal(std::string m) {
     return {StatusCode::kInternal, std::move(m)};
+  }
+  static Status LimitExceeded(std::string m) {
+    return {StatusCode::kLimitExceeded, std::move(m)};
   }
 
   bool ok() const { return code_ == StatusCode::kOk; }

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "counterd/core/result.h"
+#include "counterd/http/auth.h"
 #include "counterd/http/listen_address.h"
 #include "counterd/service/counter_service.h"
 
@@ -35,6 +36,9 @@ struct ServerOptions {
   // What GET / and /metrics report.
   std::string version;
   std::string hostname;  // empty: $HOSTNAME, else gethostname()
+  // The bearer tokens every request but the probes must present
+  // (ParseTokenFile); null: authentication is off.
+  std::shared_ptr<const TokenSet> tokens;
 };
 
 // What a drain achieved.
@@ -67,6 +71,15 @@ class Server {
   // store runs no more completions (CounterStore::Close returned), since a
   // completion posts its response to an I/O thread.
   virtual void Stop() = 0;
+
+  // Token reloads (the tokens file changed, or SIGHUP). ReplaceTokens puts
+  // |tokens| in force for every request whose header is read from now on
+  // (requests already let through finish as they were) and counts a good
+  // reload; CountFailedTokenReload counts one that failed, whose caller
+  // keeps the tokens in force. Both show in counterd_auth_reloads_total.
+  // Thread-safe. Ignored when the server started without tokens.
+  virtual void ReplaceTokens(std::shared_ptr<const TokenSet> tokens) = 0;
+  virtual void CountFailedTokenReload() = 0;
 };
 
 }  // namespace counterd::http

@@ -1,29 +1,29 @@
-// CounterService: the rules of counterd's counters over the storage engine:
-// versions, preconditions, int64 overflow, idempotent retries. The HTTP layer
-// talks only to this class.
+// CounterService: what the HTTP layer asks of counterd's counters, over
+// whichever storage backend holds them. The rules that decide a
+// transaction's outcome are MutationRules (mutation_rules.h), applied by
+// the backend inside its commit; the service adds what is not a backend's
+// business: list pagination, and refusing a second request with an
+// Idempotency-Key while the first is still in flight in this process.
 //
-// Thread-safety: thread-safe. Reads return committed state only and never
-// wait for I/O. Mutate hands the mutation to the store and calls back once
-// the outcome is durable (or refused), on the thread that committed it:
-// the store's committer, or the caller's own when the store commits inline
-// (storage::StoreOptions::inline_commit_max_fsync).
+// Thread-safety: thread-safe. Calls complete as the repository does (see
+// counter_repository.h): possibly before they return, on the caller's
+// thread, or later on a backend thread.
 #ifndef COUNTERD_SERVICE_COUNTER_SERVICE_H_
 #define COUNTERD_SERVICE_COUNTER_SERVICE_H_
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "counterd/core/mutex.h"
 #include "counterd/core/result.h"
 #include "counterd/domain/counter.h"
 #include "counterd/domain/counter_name.h"
-#include "counterd/domain/idempotency_key.h"
-#include "counterd/storage/counter_store.h"
+#include "counterd/domain/transaction.h"
+#include "counterd/storage/counter_repository.h"
 
 namespace counterd::service {
 
@@ -32,6 +32,13 @@ struct ListQuery {
   std::string after;   // only names sorting after this ("" = from the start)
   std::size_t limit = 100;
   static constexpr std::size_t kMaxLimit = 1000;
+  // For a caller limited to some name prefixes (an authentication token's):
+  // the sorted, disjoint name ranges it may see within |prefix|. The page
+  // walks them in order and is paginated as an unrestricted listing is
+  // (|next| only when more visible counters follow). Restricted with no
+  // range lists nothing.
+  bool restricted = false;
+  std::vector<std::string> ranges;
 };
 
 struct ListPage {
@@ -40,63 +47,45 @@ struct ListPage {
   std::optional<std::string> next;
 };
 
-// The Idempotency-Key of a request and what identifies the request itself.
-struct IdempotencyIntent {
-  domain::IdempotencyKey key;
-  // Equal for the same request (method, path, semantic body); a reuse of the
-  // key with another fingerprint is refused with kAlreadyExists.
-  std::string fingerprint;
+struct ServiceStats {
+  storage::RepositoryStats repository;
+  std::uint64_t idempotency_keys_in_flight = 0;
 };
 
-struct MutationRequest {
-  // kAdd adds |operand|, kSubtract subtracts it (so decrement by INT64_MIN
-  // is computed exactly rather than by negating the delta).
-  enum class Kind { kSet, kAdd, kSubtract, kDelete };
-  Kind kind;
-  domain::CounterName name;
-  std::int64_t operand = 0;  // kSet: the new value; kAdd/kSubtract: delta
-  domain::Precondition precondition;
-  std::optional<IdempotencyIntent> idempotency;
-};
+template <typename T>
+using Completion = storage::Completion<T>;
 
 class CounterService {
  public:
-  using Callback = std::function<void(domain::MutationOutcome)>;
-
-  // |store| must outlive this CounterService.
-  explicit CounterService(storage::CounterStore& store);
+  // |repository| must outlive this CounterService.
+  explicit CounterService(storage::CounterRepository& repository);
   CounterService(const CounterService&) = delete;
   CounterService& operator=(const CounterService&) = delete;
 
-  // kNotFound if the counter does not exist.
-  Result<domain::Counter> Get(const domain::CounterName& name) const;
-  // The default counter; value 0, version 0 if never written.
-  domain::Counter GetDefault() const;
+  // The counter, or nullopt if it does not exist (or has expired);
+  // kUnavailable when the backend cannot read.
+  void Get(const domain::CounterName& name,
+           Completion<Result<std::optional<domain::Counter>>>& done);
   // REQUIRES: 1 <= query.limit <= ListQuery::kMaxLimit.
-  ListPage List(const ListQuery& query) const;
-
-  // Outcomes (status codes):
-  //  kSet: OK (created=true when new); kFailedPrecondition when the version
-  //        does not match or must_be_absent and it exists.
-  //  kAdd/kSubtract: OK with the new state (creates at 0 first); kOutOfRange
-  //  when the
-  //        result leaves int64; kFailedPrecondition as above.
-  //  kDelete: OK; kNotFound; kFailedPrecondition.
-  //  With idempotency: a repeat of a finished request returns its stored
-  //  outcome with replayed=true; kAborted while the first is in flight;
-  //  kAlreadyExists when the key was used for a different request.
-  //  Any: kUnavailable / kResourceExhausted when the store cannot write.
-  void Mutate(MutationRequest request, Callback done);
+  void List(const ListQuery& query, Completion<Result<ListPage>>& done);
+  // Commits |tx| (see MutationRules for the outcomes). With an idempotency
+  // key that another request of this process is still committing: kAborted
+  // at once.
+  void Commit(domain::Transaction tx,
+              Completion<domain::TransactionOutcome>& done) EXCLUDES(mu_);
 
   // OK while writes are accepted.
-  Status Health() const { return store_.Health(); }
-  storage::StoreStats Stats() const { return store_.Stats(); }
-  const storage::CounterStore& store() const { return store_; }
+  Status Health() const { return repository_.Health(); }
+  ServiceStats Stats() const EXCLUDES(mu_);
 
  private:
-  storage::CounterStore& store_;
-  mutable std::mutex in_flight_mu_;
-  std::set<std::string> in_flight_keys_;  // GUARDED_BY(in_flight_mu_)
+  class ListCall;
+  class KeyedCommit;
+  void Release(const std::string& key) EXCLUDES(mu_);
+
+  storage::CounterRepository& repository_;
+  mutable Mutex mu_;
+  std::set<std::string> in_flight_keys_ GUARDED_BY(mu_);
 };
 
 }  // namespace counterd::service

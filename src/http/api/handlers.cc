@@ -1,7 +1,9 @@
 #include "api/handlers.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -14,7 +16,6 @@
 #include "api/etag.h"
 #include "api/json_codec.h"
 #include "api/metrics.h"
-#include "api/router.h"
 #include "api/uri.h"
 #include "counterd/domain/counter_name.h"
 #include "counterd/domain/idempotency_key.h"
@@ -22,19 +23,17 @@
 namespace counterd::http {
 namespace {
 
-using service::MutationRequest;
+using domain::OpKind;
 
-// Everything a handler needs from the request line, decoded once.
-struct Call {
-  const Request& request;
-  const HandlerContext& context;
-  Method method;
-  std::string instance;  // the request path, for problem details
-};
+// The request path: a problem's "instance".
+std::string Instance(const Request& request) {
+  return std::string(SplitTarget(request.target()).path);
+}
 
-Response ProblemReply(ProblemType type, std::string detail, const Call& call) {
+Response ProblemReply(ProblemType type, std::string detail,
+                      const Request& request) {
   return MakeProblemResponse(
-      MakeProblem(type, std::move(detail), call.instance));
+      MakeProblem(type, std::move(detail), Instance(request)));
 }
 
 std::string Rfc3339(std::chrono::system_clock::time_point t) {
@@ -88,32 +87,50 @@ Response CounterResponse(const Request& request,
   return res;
 }
 
-std::optional<domain::CounterName> ParseName(std::string_view raw_name,
-                                             const Call& call,
-                                             Response* error) {
+// Whole seconds from |now_ms| until |at_ms|, rounded up, at least 1.
+std::int64_t SecondsUntil(std::int64_t at_ms, std::int64_t now_ms) {
+  constexpr std::int64_t kMsPerSecond = 1000;
+  return std::max<std::int64_t>(
+      1, (at_ms - now_ms + kMsPerSecond - 1) / kMsPerSecond);
+}
+
+// draft-ietf-httpapi-ratelimit-headers: the policy (quota q per window w)
+// and the state of this window (r remaining, t seconds until it resets).
+void SetRateLimitFields(const RateLimitPolicy& policy,
+                        const std::optional<domain::Counter>& counter,
+                        std::int64_t now_ms, Response& res) {
+  res.set("RateLimit-Policy",
+          "\"counter\";q=" + std::to_string(policy.quota) +
+              ";w=" + std::to_string(policy.window_seconds));
+  const std::int64_t used = counter ? counter->value : 0;
+  // Saturating: a counter below a negative quota cannot overflow this.
+  std::int64_t remaining = 0;
+  if (__builtin_sub_overflow(policy.quota, used, &remaining)) {
+    remaining = used < 0 ? INT64_MAX : 0;
+  }
+  std::string state =
+      "\"counter\";r=" + std::to_string(std::max<std::int64_t>(0, remaining));
+  if (counter && counter->expires_at_ms != 0) {
+    state +=
+        ";t=" + std::to_string(SecondsUntil(counter->expires_at_ms, now_ms));
+  }
+  res.set("RateLimit", state);
+}
+
+Result<domain::CounterName> ParseName(std::string_view raw_name) {
   Result<std::string> decoded = PercentDecode(raw_name);
-  if (!decoded) {
-    *error = ProblemReply(ProblemType::kInvalidName, decoded.error().message(),
-                          call);
-    return std::nullopt;
-  }
-  Result<domain::CounterName> name = domain::CounterName::Parse(*decoded);
-  if (!name) {
-    *error =
-        ProblemReply(ProblemType::kInvalidName, name.error().message(), call);
-    return std::nullopt;
-  }
-  return std::move(*name);
+  if (!decoded) return decoded.error();
+  return domain::CounterName::Parse(*decoded);
 }
 
 // A non-empty body must be JSON; an empty one is left to the body decoder.
-std::optional<Response> CheckContentType(const Call& call) {
-  if (call.request.body().empty()) return std::nullopt;
-  const auto it = call.request.find(bhttp::field::content_type);
-  if (it == call.request.end() || !IsJsonMediaType(it->value())) {
+std::optional<Response> CheckContentType(const Request& request) {
+  if (request.body().empty()) return std::nullopt;
+  const auto it = request.find(bhttp::field::content_type);
+  if (it == request.end() || !IsJsonMediaType(it->value())) {
     return ProblemReply(
         ProblemType::kUnsupportedMediaType,
-        "a request body must have Content-Type: application/json", call);
+        "a request body must have Content-Type: application/json", request);
   }
   return std::nullopt;
 }
@@ -136,151 +153,176 @@ domain::Precondition PreconditionOf(const Request& request,
   return pre;
 }
 
-// Reads the Idempotency-Key of a POST. Returns an error response for a bad
-// or repeated header. |fingerprint| is called only when there is a key.
-template <typename Fingerprint>
-std::optional<Response> ParseIdempotency(const Call& call,
-                                         Fingerprint fingerprint,
-                                         MutationRequest& mutation) {
-  const auto [begin, end] = call.request.equal_range("Idempotency-Key");
+// Reads the Idempotency-Key of a POST into |tx|. Returns an error response
+// for a bad or repeated header.
+std::optional<Response> ParseIdempotency(const Request& request,
+                                         const Principal* principal,
+                                         domain::Transaction& tx) {
+  const auto [begin, end] = request.equal_range("Idempotency-Key");
   if (begin == end) return std::nullopt;
   if (std::next(begin) != end) {
     return ProblemReply(ProblemType::kInvalidIdempotencyKey,
-                        "Idempotency-Key must be sent once", call);
+                        "Idempotency-Key must be sent once", request);
   }
   Result<domain::IdempotencyKey> key =
       domain::IdempotencyKey::Parse(begin->value());
   if (!key) {
     return ProblemReply(ProblemType::kInvalidIdempotencyKey,
-                        key.error().message(), call);
+                        key.error().message(), request);
   }
-  mutation.idempotency =
-      service::IdempotencyIntent{std::move(*key), fingerprint()};
+  // Scoped by token name: another token's key is another key.
+  tx.idempotency = domain::IdempotencyIntent{
+      principal != nullptr ? principal->name() : "", std::move(*key)};
   return std::nullopt;
 }
 
-// The response for a finished mutation, identical for a replay except for
-// the Idempotent-Replayed header.
-Response RenderOutcome(const domain::MutationOutcome& outcome,
-                       MutationRequest::Kind kind,
-                       const std::string& instance) {
-  Response res;
-  if (!outcome.status.ok()) {
-    res = MakeProblemResponse(ProblemFromStatus(outcome.status, instance));
-  } else if (kind == MutationRequest::Kind::kDelete) {
-    res = Response{bhttp::status::no_content, 11};
-  } else if (!outcome.counter) {
-    res = MakeProblemResponse(
-        MakeProblem(ProblemType::kInternal,
-                    "mutation succeeded without a counter state", instance));
-  } else {
-    const bool created = kind == MutationRequest::Kind::kSet && outcome.created;
-    res = MakeJsonResponse(created ? bhttp::status::created : bhttp::status::ok,
-                           EncodeCounter(*outcome.counter));
-    res.set(bhttp::field::etag, FormatETag(outcome.counter->version));
-    if (created) {
-      res.set(bhttp::field::location, "/counters/" + outcome.counter->name);
-    }
+domain::Operation MakeOperation(OpKind kind, domain::CounterName name,
+                                std::int64_t operand,
+                                domain::Precondition precondition) {
+  domain::Operation op;
+  op.kind = kind;
+  op.name = std::move(name);
+  op.operand = operand;
+  op.precondition = std::move(precondition);
+  return op;
+}
+
+// POST .../increment and .../decrement, and the classic /counter/increment.
+Action AddDelta(const Request& request, const Principal* principal,
+                domain::CounterName name, OpKind kind) {
+  if (auto error = CheckContentType(request)) return std::move(*error);
+  Decoded<DeltaBody> body = DecodeDeltaBody(request.body());
+  if (auto* error = std::get_if<BodyError>(&body)) {
+    return ProblemReply(error->type, std::move(error->detail), request);
   }
-  if (outcome.replayed) res.set("Idempotent-Replayed", "true");
+  DeltaBody& delta = std::get<DeltaBody>(body);
+  domain::Operation op = MakeOperation(kind, std::move(name), delta.by,
+                                       PreconditionOf(request, false));
+  op.min = delta.min;
+  op.max = delta.max;
+  op.ttl_seconds = delta.ttl_seconds;
+  CommitCall call{domain::SingleOperation(std::move(op)), CommitShape::kCounter,
+                  std::nullopt};
+  if (delta.max && delta.ttl_seconds) {
+    call.rate_limit = RateLimitPolicy{*delta.max, *delta.ttl_seconds};
+  }
+  if (auto error = ParseIdempotency(request, principal, call.tx)) {
+    return std::move(*error);
+  }
+  return call;
+}
+
+// A batch operation the token may not do: its scope (a get needs read; the
+// batch itself needed write) or its prefixes. Nothing of the batch runs.
+std::optional<Response> ForbidOperation(const Request& request,
+                                        const HandlerContext& context,
+                                        std::size_t index,
+                                        const domain::Operation& op) {
+  const Principal* principal = context.principal;
+  if (principal == nullptr) return std::nullopt;
+  std::string detail;
+  if (op.kind == OpKind::kGet && !principal->HasScope(Scope::kRead)) {
+    detail = "token '" + principal->name() +
+             "' lacks the read scope that a get operation needs (it has: " +
+             principal->ScopeList() + ")";
+  } else if (!principal->MayTouch(op.name.str())) {
+    detail = "token '" + principal->name() +
+             "' may only touch counters whose names start with " +
+             principal->PrefixList() + "; '" + op.name.str() + "' does not";
+  } else {
+    return std::nullopt;
+  }
+  context.status.auth.CountFailure(AuthFailure::kForbidden);
+  Problem problem =
+      MakeProblem(ProblemType::kForbidden,
+                  "operations[" + std::to_string(index) + "]: " + detail,
+                  Instance(request));
+  problem.operation = index;
+  Response res = MakeProblemResponse(problem);
+  res.set(bhttp::field::www_authenticate,
+          "Bearer realm=\"counterd\", error=\"insufficient_scope\"");
   return res;
 }
 
-void Submit(const Call& call, MutationRequest mutation, Reply reply) {
-  const MutationRequest::Kind kind = mutation.kind;
-  // The completion runs on whichever thread committed the batch. It hands
-  // the outcome to the session's executor, where the response is built:
-  // from the store's committer thread that is a post, and the committer
-  // gets back to committing at once; on the session's own I/O thread (an
-  // inline commit) the response is written there and then.
-  call.context.service.Mutate(
-      std::move(mutation),
-      [kind, instance = call.instance,
-       reply = std::move(reply)](domain::MutationOutcome outcome) mutable {
-        auto dispatch = reply.dispatch;
-        dispatch([kind, instance = std::move(instance),
-                  send = std::move(reply.send), outcome = std::move(outcome)] {
-          send(RenderOutcome(outcome, kind, instance));
-        });
-      });
-}
-
-// POST .../increment and .../decrement, or the classic /counter/increment
-// (|classic_path| set).
-void AddDelta(const Call& call, domain::CounterName name,
-              MutationRequest::Kind kind, std::string_view classic_path,
-              Reply reply) {
-  if (auto error = CheckContentType(call)) return reply.send(*error);
-  IntegerOrError by = DecodeDeltaBody(call.request.body());
-  if (auto* error = std::get_if<BodyError>(&by)) {
-    return reply.send(
-        ProblemReply(error->type, std::move(error->detail), call));
+// POST /batch: every operation validated before anything is committed.
+Action ServeBatch(const Request& request, const HandlerContext& context) {
+  const Principal* principal = context.principal;
+  if (auto error = CheckContentType(request)) return std::move(*error);
+  Decoded<std::vector<BatchOperation>> body = DecodeBatchBody(request.body());
+  if (auto* error = std::get_if<BodyError>(&body)) {
+    return ProblemReply(error->type, std::move(error->detail), request);
   }
-  MutationRequest mutation{kind, std::move(name), std::get<std::int64_t>(by),
-                           PreconditionOf(call.request, false), std::nullopt};
-  // The fingerprint is semantic: the same effective delta on the same
-  // counter is the same request, whatever the body's spelling.
-  // Built only for a request with an Idempotency-Key.
-  const auto fingerprint = [&] {
-    std::string f = "POST ";
-    if (classic_path.empty()) {
-      f.append("/counters/").append(mutation.name.str());
-      f.append(kind == MutationRequest::Kind::kAdd ? "/increment"
-                                                   : "/decrement");
-    } else {
-      f.append(classic_path);
+  CommitCall call{{}, CommitShape::kBatch, std::nullopt};
+  call.tx.batch = true;
+  std::vector<BatchOperation>& ops =
+      std::get<std::vector<BatchOperation>>(body);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    BatchOperation& sent = ops[i];
+    Result<domain::CounterName> name = domain::CounterName::Parse(sent.name);
+    if (!name) {
+      Problem problem = MakeProblem(
+          ProblemType::kInvalidName,
+          "operations[" + std::to_string(i) + "]: " + name.error().message(),
+          Instance(request));
+      problem.operation = i;
+      return MakeProblemResponse(problem);
     }
-    return f.append(" by=").append(std::to_string(mutation.operand));
-  };
-  if (auto error = ParseIdempotency(call, fingerprint, mutation)) {
-    return reply.send(*error);
+    domain::Precondition pre;
+    if (sent.if_match) AddIfMatch(*sent.if_match, pre);
+    pre.must_be_absent = sent.if_none_match;
+    domain::Operation op = MakeOperation(sent.kind, std::move(*name),
+                                         sent.operand, std::move(pre));
+    op.min = sent.min;
+    op.max = sent.max;
+    op.ttl_seconds = sent.ttl_seconds;
+    if (auto refused = ForbidOperation(request, context, i, op)) {
+      return std::move(*refused);
+    }
+    call.tx.ops.push_back(std::move(op));
   }
-  Submit(call, std::move(mutation), std::move(reply));
+  if (auto error = ParseIdempotency(request, principal, call.tx)) {
+    return std::move(*error);
+  }
+  return call;
 }
 
-void ServeCounter(const Call& call, domain::CounterName name, Reply reply) {
-  switch (call.method) {
+Action ServeCounter(const Request& request, Method method,
+                    domain::CounterName name) {
+  switch (method) {
     case Method::kGet:
-    case Method::kHead: {
-      Result<domain::Counter> counter = call.context.service.Get(name);
-      if (!counter) {
-        return reply.send(MakeProblemResponse(
-            ProblemFromStatus(counter.error(), call.instance)));
-      }
-      return reply.send(CounterResponse(call.request, *counter));
-    }
+    case Method::kHead:
+      return ReadCall{std::move(name), false};
     case Method::kPut: {
-      if (auto error = CheckContentType(call)) return reply.send(*error);
-      IntegerOrError value = DecodeSetBody(call.request.body());
-      if (auto* error = std::get_if<BodyError>(&value)) {
-        return reply.send(
-            ProblemReply(error->type, std::move(error->detail), call));
+      if (auto error = CheckContentType(request)) return std::move(*error);
+      Decoded<SetBody> body = DecodeSetBody(request.body());
+      if (auto* error = std::get_if<BodyError>(&body)) {
+        return ProblemReply(error->type, std::move(error->detail), request);
       }
-      return Submit(
-          call,
-          MutationRequest{MutationRequest::Kind::kSet, std::move(name),
-                          std::get<std::int64_t>(value),
-                          PreconditionOf(call.request, true), std::nullopt},
-          std::move(reply));
+      domain::Operation op = MakeOperation(OpKind::kSet, std::move(name),
+                                           std::get<SetBody>(body).value,
+                                           PreconditionOf(request, true));
+      op.ttl_seconds = std::get<SetBody>(body).ttl_seconds;
+      return CommitCall{domain::SingleOperation(std::move(op)),
+                        CommitShape::kPut, std::nullopt};
     }
     case Method::kDelete:
-      return Submit(
-          call,
-          MutationRequest{MutationRequest::Kind::kDelete, std::move(name), 0,
-                          PreconditionOf(call.request, false), std::nullopt},
-          std::move(reply));
+      return CommitCall{domain::SingleOperation(
+                            MakeOperation(OpKind::kDelete, std::move(name), 0,
+                                          PreconditionOf(request, false))),
+                        CommitShape::kDelete, std::nullopt};
     case Method::kPost:
     case Method::kOther:
       break;
   }
-  reply.send(ProblemReply(ProblemType::kInternal, "unrouted method", call));
+  return ProblemReply(ProblemType::kInternal, "unrouted method", request);
 }
 
-Response ServeList(const Call& call, std::string_view query) {
+Action ServeList(const Request& request, const Principal* principal,
+                 std::string_view query) {
   auto params = ParseQuery(query);
   if (!params) {
     return ProblemReply(ProblemType::kInvalidQuery, params.error().message(),
-                        call);
+                        request);
   }
   service::ListQuery list;
   for (auto& [key, value] : *params) {
@@ -293,7 +335,7 @@ Response ServeList(const Call& call, std::string_view query) {
         return ProblemReply(ProblemType::kInvalidQuery,
                             "limit must be an integer from 1 to " +
                                 std::to_string(service::ListQuery::kMaxLimit),
-                            call);
+                            request);
       }
       list.limit = limit;
     } else if (key == "prefix" || key == "after") {
@@ -301,18 +343,23 @@ Response ServeList(const Call& call, std::string_view query) {
         if (!domain::IsCounterNameChar(c)) {
           return ProblemReply(
               ProblemType::kInvalidQuery,
-              key + " may only contain A-Z a-z 0-9 . _ - :", call);
+              key + " may only contain A-Z a-z 0-9 . _ - :", request);
         }
       }
       (key == "prefix" ? list.prefix : list.after) = std::move(value);
     }
   }
-  return MakeJsonResponse(bhttp::status::ok,
-                          EncodeCounterPage(call.context.service.List(list)));
+  // A token limited to prefixes sees only its counters: the listing walks
+  // the name ranges it may read, in order.
+  if (principal != nullptr && principal->is_limited()) {
+    list.ranges = principal->ListPrefixes(list.prefix);
+    list.restricted = true;
+  }
+  return ListCall{std::move(list)};
 }
 
-Response ServeRoot(const Call& call) {
-  const ServerStatus& status = call.context.status;
+Response ServeRoot(const HandlerContext& context) {
+  const ServerStatus& status = context.status;
   const std::string started_at = Rfc3339(status.identity.started_at);
   return MakeJsonResponse(
       bhttp::status::ok,
@@ -321,90 +368,156 @@ Response ServeRoot(const Call& call) {
           static_cast<std::int64_t>(UptimeSeconds(status)), started_at}));
 }
 
-Response ServeReadyz(const Call& call) {
+Response ServeReadyz(const Request& request, const HandlerContext& context) {
   Status why;
-  if (!IsReady(call.context, &why)) {
-    return ProblemReply(ProblemType::kNotReady, why.message(), call);
+  if (!IsReady(context, &why)) {
+    return ProblemReply(ProblemType::kNotReady, why.message(), request);
   }
   return MakeJsonResponse(bhttp::status::ok, EncodeHealth("ready"));
 }
 
-Response ServeMetrics(const Call& call) {
-  const ServerStatus& status = call.context.status;
+Response ServeMetrics(const HandlerContext& context) {
+  const ServerStatus& status = context.status;
   Response res{bhttp::status::ok, 11};
   res.set(bhttp::field::content_type, kPrometheusContentType);
   res.body() = RenderMetrics(
-      status.metrics, call.context.service,
-      ServerGauges{status.identity.version, IsReady(call.context, nullptr),
+      status.metrics, context.service.Stats(),
+      ServerGauges{status.identity.version, IsReady(context, nullptr),
                    status.connections.open(),
                    status.connections.requests_in_flight(),
-                   UptimeSeconds(status)});
+                   UptimeSeconds(status), status.auth.Read()});
   return res;
 }
 
 }  // namespace
 
-void HandleRequest(const Request& request, const HandlerContext& context,
-                   Reply reply) {
+Action Dispatch(const Request& request, const RouteMatch& match,
+                const HandlerContext& context) {
   const Target target = SplitTarget(request.target());
-  const RouteMatch match = MatchRoute(target.path);
-  const Call call{request, context, MethodOf(request.method()),
-                  std::string(target.path)};
+  const Method method = MethodOf(request.method());
 
   if (target.path.empty() || target.path.front() != '/') {
-    return reply.send(
-        ProblemReply(ProblemType::kBadRequest,
-                     "the request target must be an absolute path", call));
+    return ProblemReply(ProblemType::kBadRequest,
+                        "the request target must be an absolute path", request);
   }
   if (match.route == Route::kOther) {
-    return reply.send(ProblemReply(ProblemType::kRouteNotFound,
-                                   "no resource at this path", call));
+    return ProblemReply(ProblemType::kRouteNotFound, "no resource at this path",
+                        request);
   }
-  if (!IsMethodAllowed(match.route, call.method)) {
+  if (!IsMethodAllowed(match.route, method)) {
     Response res = ProblemReply(
         ProblemType::kMethodNotAllowed,
-        "allowed methods: " + std::string(AllowHeader(match.route)), call);
+        "allowed methods: " + std::string(AllowHeader(match.route)), request);
     res.set(bhttp::field::allow, AllowHeader(match.route));
-    return reply.send(std::move(res));
+    return res;
   }
 
   switch (match.route) {
     case Route::kRoot:
-      return reply.send(ServeRoot(call));
+      return ServeRoot(context);
     case Route::kLivez:
-      return reply.send(
-          MakeJsonResponse(bhttp::status::ok, EncodeHealth("ok")));
+      return MakeJsonResponse(bhttp::status::ok, EncodeHealth("ok"));
     case Route::kReadyz:
-      return reply.send(ServeReadyz(call));
+      return ServeReadyz(request, context);
     case Route::kMetrics:
-      return reply.send(ServeMetrics(call));
+      return ServeMetrics(context);
     case Route::kDefaultCounter:
-      return reply.send(CounterResponse(request, context.service.GetDefault()));
+      return ReadCall{domain::CounterName::Default(), true};
     case Route::kDefaultIncrement:
-      return AddDelta(call, domain::CounterName::Default(),
-                      MutationRequest::Kind::kAdd, "/counter/increment",
-                      std::move(reply));
+      return AddDelta(request, context.principal,
+                      domain::CounterName::Default(), OpKind::kAdd);
     case Route::kCounterList:
-      return reply.send(ServeList(call, target.query));
+      return ServeList(request, context.principal, target.query);
+    case Route::kBatch:
+      return ServeBatch(request, context);
     case Route::kCounter:
     case Route::kCounterIncrement:
     case Route::kCounterDecrement:
       break;
     case Route::kOther:
-      return;  // answered above
+      break;  // answered above
   }
 
-  Response error;
-  std::optional<domain::CounterName> name =
-      ParseName(match.raw_name, call, &error);
-  if (!name) return reply.send(std::move(error));
-  if (match.route == Route::kCounter) {
-    return ServeCounter(call, std::move(*name), std::move(reply));
+  Result<domain::CounterName> name = ParseName(match.raw_name);
+  if (!name) {
+    return ProblemReply(ProblemType::kInvalidName, name.error().message(),
+                        request);
   }
-  const bool up = match.route == Route::kCounterIncrement;
-  AddDelta(call, std::move(*name),
-           up ? MutationRequest::Kind::kAdd : MutationRequest::Kind::kSubtract,
-           {}, std::move(reply));
+  if (match.route == Route::kCounter) {
+    return ServeCounter(request, method, std::move(*name));
+  }
+  return AddDelta(request, context.principal, std::move(*name),
+                  match.route == Route::kCounterIncrement ? OpKind::kAdd
+                                                          : OpKind::kSubtract);
+}
+
+Response RenderRead(const Request& request, const ReadCall& call,
+                    const Result<std::optional<domain::Counter>>& result) {
+  if (!result) {
+    return MakeProblemResponse(
+        ProblemFromStatus(result.error(), Instance(request)));
+  }
+  if (*result) return CounterResponse(request, **result);
+  if (call.classic) {
+    return CounterResponse(request, domain::Counter{call.name.str(), 0, 0});
+  }
+  return ProblemReply(ProblemType::kNotFound,
+                      "counter '" + call.name.str() + "' does not exist",
+                      request);
+}
+
+Response RenderList(const Request& request,
+                    const Result<service::ListPage>& result) {
+  if (!result) {
+    return MakeProblemResponse(
+        ProblemFromStatus(result.error(), Instance(request)));
+  }
+  return MakeJsonResponse(bhttp::status::ok, EncodeCounterPage(*result));
+}
+
+Response RenderCommit(const Request& request, const CommitCall& call,
+                      const domain::TransactionOutcome& outcome,
+                      std::int64_t now_ms) {
+  Response res;
+  // The counter the answer is about: the new state, or the refused
+  // operation's counter as it stood.
+  std::optional<domain::Counter> subject = outcome.current;
+  if (!outcome.status.ok()) {
+    Problem problem = ProblemFromStatus(outcome.status, Instance(request));
+    if (call.shape == CommitShape::kBatch)
+      problem.operation = outcome.failed_op;
+    res = MakeProblemResponse(problem);
+    // A refused bounded change can succeed once its window is over.
+    if (outcome.status.code() == StatusCode::kLimitExceeded && subject &&
+        subject->expires_at_ms != 0) {
+      res.set(bhttp::field::retry_after,
+              std::to_string(SecondsUntil(subject->expires_at_ms, now_ms)));
+    }
+  } else if (call.shape == CommitShape::kDelete) {
+    res = Response{bhttp::status::no_content, 11};
+  } else if (call.shape == CommitShape::kBatch) {
+    res = MakeJsonResponse(bhttp::status::ok,
+                           EncodeBatchResults(outcome.results));
+  } else if (outcome.results.empty() || !outcome.results[0].counter) {
+    res = MakeProblemResponse(MakeProblem(
+        ProblemType::kInternal, "mutation succeeded without a counter state",
+        Instance(request)));
+  } else {
+    const domain::OpResult& result = outcome.results[0];
+    subject = result.counter;
+    const bool created = call.shape == CommitShape::kPut && result.created;
+    res = MakeJsonResponse(created ? bhttp::status::created : bhttp::status::ok,
+                           EncodeCounter(*result.counter));
+    res.set(bhttp::field::etag, FormatETag(result.counter->version));
+    if (created) {
+      res.set(bhttp::field::location, "/counters/" + result.counter->name);
+    }
+  }
+  if (call.rate_limit && res.result() != bhttp::status::internal_server_error) {
+    SetRateLimitFields(*call.rate_limit, subject, now_ms, res);
+  }
+  if (outcome.replayed) res.set("Idempotent-Replayed", "true");
+  return res;
 }
 
 }  // namespace counterd::http

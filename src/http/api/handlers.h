@@ -1,20 +1,26 @@
-// Request handlers: route one parsed request, validate it, call the
-// CounterService and build the response. Handlers never touch a socket, so
-// they are tested as plain functions of (request, service).
+// Request handlers: what the API does for one request, decided from the
+// request and the route the transport matched once. Handlers never touch a
+// socket and never wait: Dispatch answers at once (a Response) or names
+// one call to the service (an Action), whose result the matching Render
+// function turns into the response. Exchange (exchange.h) runs that call.
+// So handlers are tested as plain functions of (request, service).
 //
-// Thread-safety: HandleRequest may run concurrently on any I/O threads. It
-// never waits for another thread: reads are served at once and mutations go
-// to the store, which may commit them on this very thread when fsyncs are
-// fast (see counter_store.h). Completions arrive on whichever thread
-// committed and are handed to Reply::dispatch at once, so the response is built
-// on the session's executor (at once when the commit ran there).
+// Thread-safety: pure functions of their arguments; the service is
+// thread-safe.
 #ifndef COUNTERD_HTTP_API_HANDLERS_H_
 #define COUNTERD_HTTP_API_HANDLERS_H_
 
-#include <functional>
+#include <cstdint>
+#include <optional>
+#include <variant>
 
 #include "api/message.h"
+#include "api/principal.h"
+#include "api/router.h"
 #include "api/server_status.h"
+#include "counterd/core/result.h"
+#include "counterd/domain/counter.h"
+#include "counterd/domain/transaction.h"
 #include "counterd/service/counter_service.h"
 
 namespace counterd::http {
@@ -23,24 +29,58 @@ namespace counterd::http {
 struct HandlerContext {
   service::CounterService& service;
   const ServerStatus& status;
+  // Who the request runs as, once the session's authorizer let it through;
+  // null with authentication off. It scopes Idempotency-Keys and filters
+  // GET /counters; whether the request is allowed at all was decided
+  // before its body was read (src/http/auth). The session points it at the
+  // current request's principal.
+  const Principal* principal = nullptr;
 };
 
-// How a handler answers one request; the session provides both.
-struct Reply {
-  // Sends the response: called exactly once, on the thread that called
-  // HandleRequest or from a task given to |dispatch|.
-  std::function<void(Response)> send;
-  // Runs |task| on the session's executor: at once when called there,
-  // queued otherwise. Callable from any thread; a mutation's completion
-  // calls nothing else.
-  std::function<void(std::function<void()>)> dispatch;
+// GET/HEAD of one counter. |classic|: /counter, where a counter never
+// written reads as 0 at version 0 instead of 404.
+struct ReadCall {
+  domain::CounterName name;
+  bool classic = false;
+};
+struct ListCall {
+  service::ListQuery query;
+};
+// How a committed transaction is answered.
+enum class CommitShape {
+  kCounter,  // the counter, 200 (increment, decrement)
+  kPut,      // the counter, 201 + Location when created, else 200
+  kDelete,   // 204
+  kBatch,    // {"results": [...]}, 200
+};
+// A fixed-window rate limit a request asked for (an increment with both
+// "max" and "ttl_seconds"): its answers carry the IETF RateLimit fields.
+struct RateLimitPolicy {
+  std::int64_t quota = 0;            // max
+  std::uint32_t window_seconds = 0;  // ttl_seconds
+};
+struct CommitCall {
+  domain::Transaction tx;
+  CommitShape shape = CommitShape::kCounter;
+  std::optional<RateLimitPolicy> rate_limit;
 };
 
-// Serves |request|. The response still needs PreparePayload (HEAD, length)
-// and connection handling, which are the session's business. |request| is
-// not used after HandleRequest returns.
-void HandleRequest(const Request& request, const HandlerContext& context,
-                   Reply reply);
+using Action = std::variant<Response, ReadCall, ListCall, CommitCall>;
+
+// Decides what |request| asks. |match| is MatchRoute of its path. The
+// response still needs PreparePayload (HEAD, length) and connection
+// handling, which are the session's business.
+Action Dispatch(const Request& request, const RouteMatch& match,
+                const HandlerContext& context);
+
+Response RenderRead(const Request& request, const ReadCall& call,
+                    const Result<std::optional<domain::Counter>>& result);
+Response RenderList(const Request& request,
+                    const Result<service::ListPage>& result);
+// |now_ms|: the server's wall clock, for Retry-After and RateLimit.
+Response RenderCommit(const Request& request, const CommitCall& call,
+                      const domain::TransactionOutcome& outcome,
+                      std::int64_t now_ms);
 
 }  // namespace counterd::http
 

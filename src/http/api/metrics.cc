@@ -69,6 +69,7 @@ void AppendGauge(std::string& out, std::string_view name, std::string_view type,
 void AppendHistogramSeries(std::string& out, std::string_view name,
                            const std::string& labels,
                            const Histogram::Snapshot& s) {
+  if (s.cumulative.size() != s.bounds.size() + 1) return;  // none kept
   const std::string prefix = labels.empty() ? "" : labels + ",";
   for (std::size_t i = 0; i <= s.bounds.size(); ++i) {
     const std::string le =
@@ -81,7 +82,64 @@ void AppendHistogramSeries(std::string& out, std::string_view name,
                std::to_string(s.count));
 }
 
+void AppendAuth(std::string& out, const AuthCounts& auth) {
+  AppendGauge(out, "counterd_auth_enabled", "gauge",
+              "1 when requests need a bearer token (--auth-tokens-file).",
+              auth.enabled ? "1" : "0");
+  AppendHeader(out, "counterd_auth_failures_total", "counter",
+               "Requests refused by authentication (401: missing, malformed, "
+               "unknown) or authorisation (403: forbidden), by reason.");
+  for (std::size_t i = 0; i < kAuthFailureCount; ++i) {
+    AppendSample(
+        out, "counterd_auth_failures_total",
+        "reason=\"" +
+            std::string(AuthFailureLabel(static_cast<AuthFailure>(i))) + "\"",
+        std::to_string(auth.failures[i]));
+  }
+  AppendHeader(out, "counterd_auth_reloads_total", "counter",
+               "Reloads of the tokens file (on change or SIGHUP), by result; "
+               "a failed reload keeps the previous tokens.");
+  AppendSample(out, "counterd_auth_reloads_total", "result=\"ok\"",
+               std::to_string(auth.reloads_ok));
+  AppendSample(out, "counterd_auth_reloads_total", "result=\"error\"",
+               std::to_string(auth.reloads_error));
+}
+
 }  // namespace
+
+std::string_view AuthFailureLabel(AuthFailure reason) {
+  switch (reason) {
+    case AuthFailure::kMissing:
+      return "missing";
+    case AuthFailure::kMalformed:
+      return "malformed";
+    case AuthFailure::kUnknown:
+      return "unknown";
+    case AuthFailure::kForbidden:
+      return "forbidden";
+  }
+  return "unknown";
+}
+
+void AuthMetrics::CountFailure(AuthFailure reason) {
+  failures_[static_cast<std::size_t>(reason)].fetch_add(
+      1, std::memory_order_relaxed);
+}
+
+void AuthMetrics::CountReload(bool ok) {
+  (ok ? reloads_ok_ : reloads_error_).fetch_add(1, std::memory_order_relaxed);
+}
+
+AuthCounts AuthMetrics::Read() const {
+  AuthCounts counts;
+  counts.enabled = enabled_.load();
+  for (std::size_t i = 0; i < kAuthFailureCount; ++i) {
+    counts.failures[i] = failures_[i].load(std::memory_order_relaxed);
+  }
+  counts.reloads_ok = reloads_ok_.load(std::memory_order_relaxed);
+  counts.reloads_error = reloads_error_.load(std::memory_order_relaxed);
+  return counts;
+}
 
 HttpMetrics::HttpMetrics()
     : requests_(std::make_unique<std::atomic<std::uint64_t>[]>(
@@ -149,32 +207,34 @@ void HttpMetrics::AppendTo(std::string& out) const {
 }
 
 std::string RenderMetrics(const HttpMetrics& http,
-                          const service::CounterService& service,
+                          const service::ServiceStats& service,
                           const ServerGauges& gauges) {
   std::string out;
   out.reserve(16 * 1024);
   http.AppendTo(out);
 
-  const storage::CounterStore& store = service.store();
-  const storage::StoreStats stats = service.Stats();
+  const storage::RepositoryStats& stats = service.repository;
 
   AppendHeader(out, "counterd_commit_batch_size", "histogram",
-               "Mutations per group commit (one journal record, one fsync).");
+               "Transactions per group commit that wrote (one journal "
+               "record and one fdatasync, or one database transaction).");
   AppendHistogramSeries(out, "counterd_commit_batch_size", "",
-                        store.BatchSizes().Read());
+                        stats.batch_sizes);
   AppendHeader(out, "counterd_fsync_duration_seconds", "histogram",
-               "Duration of journal fdatasyncs, one per group commit.");
+               "Duration of each journal fdatasync (file backend) or "
+               "COMMIT (postgres backend).");
   AppendHistogramSeries(out, "counterd_fsync_duration_seconds", "",
-                        store.FsyncSeconds().Read());
+                        stats.commit_seconds);
 
   AppendGauge(out, "counterd_fsyncs_total", "counter",
-              "Journal fdatasyncs, one per group commit.",
+              "Journal fdatasyncs (file backend) or COMMITs (postgres).",
               std::to_string(stats.fsyncs));
   AppendGauge(out, "counterd_mutations_total", "counter",
-              "Mutations acknowledged durable.",
+              "Transactions acknowledged durable that changed state.",
               std::to_string(stats.mutations));
   AppendGauge(out, "counterd_commits_total", "counter",
-              "Group commits (journal records) written.",
+              "Group commits written (journal records or database "
+              "transactions).",
               std::to_string(stats.commits));
   AppendGauge(out, "counterd_counters", "gauge", "Counters in the store.",
               std::to_string(stats.counters));
@@ -182,8 +242,30 @@ std::string RenderMetrics(const HttpMetrics& http,
               "Size of the current journal file in bytes.",
               std::to_string(stats.journal_bytes));
   AppendGauge(out, "counterd_idempotency_keys", "gauge",
-              "Unexpired idempotency records.",
+              "Retained idempotency records.",
               std::to_string(stats.idempotency_keys));
+  AppendGauge(out, "counterd_expired_total", "counter",
+              "Counters removed after their expiry.",
+              std::to_string(stats.expired));
+  AppendGauge(out, "counterd_snapshot_bytes", "gauge",
+              "Size of the last snapshot written or read (file backend).",
+              std::to_string(stats.snapshot_bytes));
+  AppendGauge(out, "counterd_recovery_duration_seconds", "gauge",
+              "How long start-up recovery took.",
+              FormatDouble(stats.recovery_seconds));
+  AppendHeader(out, "counterd_backend_info", "gauge",
+               "The storage backend; the value is always 1.");
+  AppendSample(out, "counterd_backend_info",
+               "backend=\"" + EscapeLabel(stats.backend) + "\"", "1");
+  if (stats.backend == "postgres") {
+    AppendGauge(out, "counterd_postgres_reconnects_total", "counter",
+                "Database connections re-established after a loss.",
+                std::to_string(stats.reconnects));
+  }
+  AppendGauge(out, "counterd_backend_up", "gauge",
+              "1 while the backend can write (postgres: connected to a "
+              "writable primary).",
+              stats.up && !stats.failed ? "1" : "0");
   AppendGauge(out, "counterd_store_failed", "gauge",
               "1 if the store failed closed and refuses writes.",
               stats.failed ? "1" : "0");
@@ -202,6 +284,7 @@ std::string RenderMetrics(const HttpMetrics& http,
   AppendGauge(out, "counterd_uptime_seconds", "gauge",
               "Seconds since the process started serving.",
               FormatDouble(gauges.uptime_seconds));
+  AppendAuth(out, gauges.auth);
   return out;
 }
 

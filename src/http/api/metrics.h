@@ -6,6 +6,7 @@
 #ifndef COUNTERD_HTTP_API_METRICS_H_
 #define COUNTERD_HTTP_API_METRICS_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -47,6 +48,41 @@ class HttpMetrics {
   std::vector<std::unique_ptr<Histogram>> durations_;  // one per route
 };
 
+// Why a request was refused by authentication or authorisation: the
+// label set of counterd_auth_failures_total, fixed so series stay bounded.
+enum class AuthFailure {
+  kMissing,    // no bearer credentials (no Authorization, another scheme)
+  kMalformed,  // "Bearer" with an empty or ill-formed token, or sent twice
+  kUnknown,    // a well-formed token whose hash is not in the tokens file
+  kForbidden,  // a known token without the scope or prefix (403)
+};
+inline constexpr std::size_t kAuthFailureCount = 4;
+std::string_view AuthFailureLabel(AuthFailure reason);
+
+// A snapshot of AuthMetrics for rendering.
+struct AuthCounts {
+  bool enabled = false;
+  std::array<std::uint64_t, kAuthFailureCount> failures{};
+  std::uint64_t reloads_ok = 0;
+  std::uint64_t reloads_error = 0;
+};
+
+// Authentication counters; lock-free and thread-safe. Only counts and the
+// fixed labels above: never a token, a hash or a token name.
+class AuthMetrics {
+ public:
+  void set_enabled(bool enabled) { enabled_.store(enabled); }
+  void CountFailure(AuthFailure reason);
+  void CountReload(bool ok);
+  AuthCounts Read() const;
+
+ private:
+  std::atomic<bool> enabled_{false};
+  std::array<std::atomic<std::uint64_t>, kAuthFailureCount> failures_{};
+  std::atomic<std::uint64_t> reloads_ok_{0};
+  std::atomic<std::uint64_t> reloads_error_{0};
+};
+
 // Process-level gauges the server knows.
 struct ServerGauges {
   std::string_view version;
@@ -54,11 +90,12 @@ struct ServerGauges {
   std::uint64_t open_connections = 0;
   std::uint64_t requests_in_flight = 0;
   double uptime_seconds = 0;
+  AuthCounts auth;
 };
 
 // The whole /metrics page.
 std::string RenderMetrics(const HttpMetrics& http,
-                          const service::CounterService& service,
+                          const service::ServiceStats& service,
                           const ServerGauges& gauges);
 
 }  // namespace counterd::http

@@ -17,6 +17,9 @@ const ProblemTypeInfo& Describe(ProblemType type) {
       "invalid-query", "Invalid query parameter", 400};
   static constexpr ProblemTypeInfo kInvalidIdempotencyKey{
       "invalid-idempotency-key", "Invalid Idempotency-Key header", 400};
+  static constexpr ProblemTypeInfo kUnauthorized{
+      "unauthorized", "Authentication required", 401};
+  static constexpr ProblemTypeInfo kForbidden{"forbidden", "Forbidden", 403};
   static constexpr ProblemTypeInfo kRouteNotFound{"route-not-found",
                                                   "No such resource", 404};
   static constexpr ProblemTypeInfo kNotFound{"not-found", "Counter not found",
@@ -25,6 +28,8 @@ const ProblemTypeInfo& Describe(ProblemType type) {
                                                      "Method not allowed", 405};
   static constexpr ProblemTypeInfo kOverflow{
       "overflow", "Result would overflow a 64-bit integer", 409};
+  static constexpr ProblemTypeInfo kLimitExceeded{
+      "limit-exceeded", "Change would pass the counter's limit", 409};
   static constexpr ProblemTypeInfo kInFlight{
       "idempotency-key-in-flight",
       "A request with this Idempotency-Key is still in progress", 409};
@@ -62,6 +67,10 @@ const ProblemTypeInfo& Describe(ProblemType type) {
       return kInvalidQuery;
     case ProblemType::kInvalidIdempotencyKey:
       return kInvalidIdempotencyKey;
+    case ProblemType::kUnauthorized:
+      return kUnauthorized;
+    case ProblemType::kForbidden:
+      return kForbidden;
     case ProblemType::kRouteNotFound:
       return kRouteNotFound;
     case ProblemType::kNotFound:
@@ -70,6 +79,8 @@ const ProblemTypeInfo& Describe(ProblemType type) {
       return kMethodNotAllowed;
     case ProblemType::kOverflow:
       return kOverflow;
+    case ProblemType::kLimitExceeded:
+      return kLimitExceeded;
     case ProblemType::kIdempotencyKeyInFlight:
       return kInFlight;
     case ProblemType::kPreconditionFailed:
@@ -112,6 +123,7 @@ unsigned HttpStatusFor(StatusCode code) {
       return 412;
     case StatusCode::kOutOfRange:
     case StatusCode::kAborted:
+    case StatusCode::kLimitExceeded:
       return 409;
     case StatusCode::kAlreadyExists:
       return 422;
@@ -137,6 +149,8 @@ ProblemType ProblemTypeFor(StatusCode code) {
       return ProblemType::kPreconditionFailed;
     case StatusCode::kOutOfRange:
       return ProblemType::kOverflow;
+    case StatusCode::kLimitExceeded:
+      return ProblemType::kLimitExceeded;
     case StatusCode::kAborted:
       return ProblemType::kIdempotencyKeyInFlight;
     case StatusCode::kAlreadyExists:
@@ -156,12 +170,12 @@ ProblemType ProblemTypeFor(StatusCode code) {
 Problem MakeProblem(ProblemType type, std::string detail,
                     std::string instance) {
   return Problem{type, Describe(type).status, std::move(detail),
-                 std::move(instance)};
+                 std::move(instance), std::nullopt};
 }
 
 Problem ProblemFromStatus(const Status& status, std::string instance) {
   return Problem{ProblemTypeFor(status.code()), HttpStatusFor(status.code()),
-                 status.message(), std::move(instance)};
+                 status.message(), std::move(instance), std::nullopt};
 }
 
 }  // namespace counterd::http

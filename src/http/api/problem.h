@@ -5,6 +5,8 @@
 #ifndef COUNTERD_HTTP_API_PROBLEM_H_
 #define COUNTERD_HTTP_API_PROBLEM_H_
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,10 +21,13 @@ enum class ProblemType {
   kInvalidName,             // 400 counter name rules
   kInvalidQuery,            // 400 bad list parameter
   kInvalidIdempotencyKey,   // 400
+  kUnauthorized,            // 401 missing, malformed or unknown bearer token
+  kForbidden,               // 403 the token lacks the scope or prefix
   kRouteNotFound,           // 404 no such path
   kNotFound,                // 404 no such counter
   kMethodNotAllowed,        // 405
   kOverflow,                // 409 result outside int64
+  kLimitExceeded,           // 409 a bounded change would pass min/max
   kIdempotencyKeyInFlight,  // 409
   kPreconditionFailed,      // 412
   kPayloadTooLarge,         // 413
@@ -51,6 +56,8 @@ struct Problem {
   unsigned status = 500;
   std::string detail;    // this occurrence, for humans
   std::string instance;  // the request path
+  // POST /batch: the 0-based index of the operation that was refused.
+  std::optional<std::size_t> operation;
 
   std::string TypeUri() const;
   std::string_view Title() const { return Describe(type).title; }

@@ -15,6 +15,7 @@ RouteMatch MatchRoute(std::string_view path) {
   if (path == "/counter") return {Route::kDefaultCounter, {}};
   if (path == "/counter/increment") return {Route::kDefaultIncrement, {}};
   if (path == "/counters") return {Route::kCounterList, {}};
+  if (path == "/batch") return {Route::kBatch, {}};
 
   const std::vector<std::string_view> segments = SplitPath(path);
   if (segments.size() < 2 || segments.size() > 3 || segments[0] != "counters" ||
@@ -53,6 +54,8 @@ std::string_view RouteTemplate(Route route) {
       return "/counters/{name}/increment";
     case Route::kCounterDecrement:
       return "/counters/{name}/decrement";
+    case Route::kBatch:
+      return "/batch";
     case Route::kOther:
       break;
   }
@@ -75,6 +78,7 @@ MethodSet MethodsOf(Route route) {
     case Route::kDefaultIncrement:
     case Route::kCounterIncrement:
     case Route::kCounterDecrement:
+    case Route::kBatch:
       return MethodSet::kPost;
     case Route::kCounter:
       return MethodSet::kCounter;

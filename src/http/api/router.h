@@ -21,6 +21,7 @@ enum class Route {
   kCounter,           // /counters/{name}
   kCounterIncrement,  // /counters/{name}/increment
   kCounterDecrement,  // /counters/{name}/decrement
+  kBatch,             // /batch
   kOther,             // no route: 404
 };
 inline constexpr std::size_t kRouteCount =

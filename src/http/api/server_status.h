@@ -14,6 +14,7 @@
 #include <string>
 
 #include "api/metrics.h"
+#include "counterd/core/clock.h"
 
 namespace counterd::http {
 
@@ -37,9 +38,10 @@ struct ServerIdentity {
 };
 
 struct ServerStatus {
-  // |gauges| must outlive this ServerStatus.
-  ServerStatus(ServerIdentity id, const ConnectionGauges& gauges)
-      : identity(std::move(id)), connections(gauges) {}
+  // |gauges| and |wall_clock| must outlive this ServerStatus.
+  ServerStatus(ServerIdentity id, const ConnectionGauges& gauges,
+               const Clock& wall_clock)
+      : identity(std::move(id)), connections(gauges), clock(wall_clock) {}
   ServerStatus(const ServerStatus&) = delete;
   ServerStatus& operator=(const ServerStatus&) = delete;
 
@@ -48,7 +50,14 @@ struct ServerStatus {
   // their connections.
   std::atomic<bool> draining{false};
   HttpMetrics metrics;
+  // Counted by the authorizer (failures) and the server (token reloads).
+  // Mutable: the handlers count per-operation refusals of a batch on the
+  // const status they are given; the counters are atomics.
+  mutable AuthMetrics auth;
   const ConnectionGauges& connections;
+  // Wall-clock time for what a response says about expiries (Retry-After,
+  // RateLimit).
+  const Clock& clock;
 };
 
 }  // namespace counterd::http

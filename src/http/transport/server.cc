@@ -126,6 +126,17 @@ class AsioServer final : public Server {
     return report;
   }
 
+  void ReplaceTokens(std::shared_ptr<const TokenSet> tokens) override {
+    if (!state_->authorizer.enabled() || !tokens) return;
+    state_->authorizer.Replace(std::move(tokens));
+    state_->status.auth.CountReload(true);
+  }
+
+  void CountFailedTokenReload() override {
+    if (!state_->authorizer.enabled()) return;
+    state_->status.auth.CountReload(false);
+  }
+
   void Stop() override {
     if (stopped_) return;
     stopped_ = true;

@@ -68,7 +68,8 @@ Session::Session(Socket&& socket, const tcp::endpoint& peer,
       ioc_(socket_.get_executor().context()),
       deadline_(socket_.get_executor(), ShortestTimeout(state->options)),
       peer_(peer),
-      state_(std::move(state)) {}
+      state_(std::move(state)),
+      context_{state_->service, state_->status} {}
 
 Session::~Session() {
   EndRequest(std::nullopt);
@@ -134,8 +135,9 @@ void Session::StartRequest() {
   request_in_flight_ = true;
   state_->connections.RequestStarted();
   request_start_ = Clock::now();
-  route_ = Route::kOther;
+  match_ = RouteMatch{};
   method_ = Method::kOther;
+  principal_.reset();
   // A fresh parser per message, its limits set before the first octet. It
   // is not eager yet: a put stops at the end of the header, so a body sent
   // along with "Expect: 100-continue" still gets its 100 (see OnHeader).
@@ -160,9 +162,14 @@ void Session::ParseHeader() {
 
 void Session::OnHeader() {
   const Request& request = parser_->get();
-  route_ = MatchRoute(SplitTarget(request.target()).path).route;
+  match_ = MatchRoute(SplitTarget(request.target()).path);
   method_ = MethodOf(request.method());
   request_start_ = Clock::now();
+  // Bearer token, scope and prefix, from the header alone: a refused
+  // request is answered before its body is read (or 100 Continue sent).
+  Authorizer::Decision auth = state_->authorizer.Authorize(request, match_);
+  if (auth.refusal) return Refuse(std::move(*auth.refusal));
+  principal_ = std::move(auth.principal);
   if (!parser_->is_done() &&
       beast::iequals(request[bhttp::field::expect], "100-continue")) {
     // The body fits the limit (the parser checked Content-Length): ask
@@ -238,24 +245,33 @@ void Session::Handle() {
   deadline_.Clear();
   request_ = parser_->release();
   parser_.reset();
-  // |post| captures only the io_context, small enough for std::function
-  // to store without allocating; |send| keeps the session alive.
-  HandleRequest(request_, HandlerContext{state_->service, state_->status},
-                Reply{[self = shared_from_this()](Response response) {
-                        self->Send(std::move(response));
-                      },
-                      [ioc = &ioc_](std::function<void()> task) {
-                        // Inline: a commit this thread made itself (see
-                        // the store's inline commit) is answered without a
-                        // trip through the io_context's queue.
-                        net::dispatch(*ioc, std::move(task));
-                      }});
+  // The match points into the parser's target: match again on request_'s.
+  match_ = MatchRoute(SplitTarget(request_.target()).path);
+  context_.principal = principal_.get();
+  Action action = Dispatch(request_, match_, context_);
+  if (!std::holds_alternative<Response>(action)) awaiting_ = shared_from_this();
+  exchange_.Start(request_, std::move(action), context_);
+}
+
+void Session::OnReady() {
+  // On this session's thread (an immediate answer, a read, or a commit
+  // this thread made inline) the response goes out there and then; from
+  // the committer it is posted, and the committer gets back to committing.
+  if (ioc_.get_executor().running_in_this_thread()) return Respond();
+  net::post(ioc_, [self = awaiting_] { self->Respond(); });
+}
+
+void Session::Respond() {
+  // Dropped only after Send has taken the response: the session may be
+  // kept alive by this reference alone.
+  const std::shared_ptr<Session> keep = std::move(awaiting_);
+  Send(exchange_.TakeResponse());
 }
 
 void Session::OnReadError(beast::error_code ec) {
   if (ec == bhttp::error::body_limit) {
     const Request& request = parser_->get();
-    route_ = MatchRoute(SplitTarget(request.target()).path).route;
+    match_ = MatchRoute(SplitTarget(request.target()).path);
     method_ = MethodOf(request.method());
     return SendProblem(ProblemType::kPayloadTooLarge,
                        "request body exceeds " +
@@ -279,6 +295,15 @@ void Session::OnReadError(beast::error_code ec) {
     spdlog::warn("connection peer={} read failed: {}", Peer(), ec.message());
   }
   Close();
+}
+
+void Session::Refuse(Response response) {
+  // Closes: the body, if any, stays unread and Linger drains it. The
+  // request's HTTP version and method (HEAD) still shape the answer.
+  close_after_response_ = true;
+  request_ = parser_->release();
+  parser_.reset();
+  Send(std::move(response));
 }
 
 void Session::SendProblem(ProblemType type, std::string detail) {
@@ -332,7 +357,7 @@ void Session::EndRequest(std::optional<unsigned> status) {
   request_in_flight_ = false;
   if (status) {
     const std::chrono::duration<double> took = Clock::now() - request_start_;
-    state_->status.metrics.Record(route_, method_, *status, took.count());
+    state_->status.metrics.Record(match_.route, method_, *status, took.count());
   }
   state_->connections.RequestFinished();
 }

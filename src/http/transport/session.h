@@ -28,7 +28,9 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include "api/exchange.h"
 #include "api/message.h"
+#include "api/principal.h"
 #include "api/problem.h"
 #include "api/router.h"
 #include "transport/deadline.h"
@@ -36,7 +38,8 @@
 
 namespace counterd::http {
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session final : public std::enable_shared_from_this<Session>,
+                      private Exchange::Sink {
  public:
   using Executor = boost::asio::io_context::executor_type;
   using Socket =
@@ -83,7 +86,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadMore();
   void OnMoreBytes(boost::beast::error_code ec, std::size_t bytes);
   void Handle();
+  // Exchange::Sink: the response is ready, on whichever thread completed
+  // the service call; brings the session back to its own thread.
+  void OnReady() override;
+  void Respond();
   void OnReadError(boost::beast::error_code ec);
+  // Sends the authorizer's 401/403 and closes.
+  void Refuse(Response response);
   void SendProblem(ProblemType type, std::string detail);
   void Send(Response response);
   void OnWrite(boost::beast::error_code ec);
@@ -122,10 +131,19 @@ class Session : public std::enable_shared_from_this<Session> {
   bool last_response_ = false;  // the one being written closes
   unsigned status_ = 0;         // of the response being written
   std::chrono::steady_clock::time_point request_start_;
-  Route route_ = Route::kOther;
+  // The route, matched once from the header (OnHeader), and the method.
+  RouteMatch match_;
   Method method_ = Method::kOther;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request request_;
+  // Who the current request runs as (auth on); shares the TokenSet.
+  std::shared_ptr<const Principal> principal_;
+  // What the handlers work with; its principal is the current request's.
+  HandlerContext context_;
+  Exchange exchange_{*this};
+  // Keeps the session alive while the service works on its request: the
+  // service holds only the Exchange.
+  std::shared_ptr<Session> awaiting_;
   // The serialized response (or 100 Continue) being written; its capacity
   // is kept across requests.
   std::string out_;

@@ -1,6 +1,8 @@
 #include "counterd/app/config.h"
 
+#include <cctype>
 #include <initializer_list>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,18 @@ TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(r->config.max_connections, 1024u);
   EXPECT_EQ(r->config.drain_timeout, 10s);
   EXPECT_EQ(r->config.idempotency_retention, 24h);
+  EXPECT_EQ(r->config.slow_fsync_warning, 100ms);
+}
+
+TEST(ConfigTest, SlowFsyncWarningThreshold) {
+  auto r = Parse({"--slow-fsync-warning-ms", "250"}, {});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.slow_fsync_warning, 250ms);
+  r = Parse({}, {"COUNTERD_SLOW_FSYNC_WARNING_MS=7"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.slow_fsync_warning, 7ms);
+  EXPECT_FALSE(Parse({"--slow-fsync-warning-ms", "0"}, {}));
+  EXPECT_FALSE(Parse({"--slow-fsync-warning-ms", "-5"}, {}));
 }
 
 TEST(ConfigTest, EveryOptionFromTheCommandLine) {
@@ -106,12 +120,174 @@ TEST(ConfigTest, UnknownEnvironmentVariableIsNamed) {
   EXPECT_FALSE(Parse({}, {"COUNTERD_HELP=1"}));
 }
 
-TEST(ConfigTest, KubernetesServiceLinksAreIgnored) {
-  EXPECT_TRUE(Parse(
-      {},
-      {"COUNTERD_SERVICE_HOST=10.0.0.1", "COUNTERD_SERVICE_PORT=8080",
-       "COUNTERD_SERVICE_PORT_HTTP=8080", "COUNTERD_PORT=tcp://10.0.0.1:8080",
-       "COUNTERD_PORT_8080_TCP_ADDR=10.0.0.1"}));
+// What the kubelet injects for one Service (pkg/kubelet/envvars): |ports|
+// are {port, name, protocol}; the first one also gets the unnumbered names.
+struct ServicePortSpec {
+  int port;
+  std::string name;
+  std::string protocol = "TCP";
+};
+
+std::vector<std::string> ServiceLinks(
+    const std::string& prefix, const std::string& ip,
+    const std::vector<ServicePortSpec>& ports) {
+  const std::string host =
+      ip.find(':') != std::string::npos ? "[" + ip + "]" : ip;
+  const auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(c));
+    return s;
+  };
+  std::vector<std::string> env{
+      prefix + "_SERVICE_HOST=" + ip,
+      prefix + "_SERVICE_PORT=" + std::to_string(ports.front().port)};
+  for (const ServicePortSpec& p : ports) {
+    if (!p.name.empty()) {
+      env.push_back(prefix + "_SERVICE_PORT_" + p.name + "=" +
+                    std::to_string(p.port));
+    }
+  }
+  for (std::size_t i = 0; i < ports.size(); ++i) {
+    const ServicePortSpec& p = ports[i];
+    const std::string url =
+        lower(p.protocol) + "://" + host + ":" + std::to_string(p.port);
+    if (i == 0) env.push_back(prefix + "_PORT=" + url);
+    const std::string base =
+        prefix + "_PORT_" + std::to_string(p.port) + "_" + p.protocol;
+    env.push_back(base + "=" + url);
+    env.push_back(base + "_PROTO=" + lower(p.protocol));
+    env.push_back(base + "_PORT=" + std::to_string(p.port));
+    env.push_back(base + "_ADDR=" + ip);
+  }
+  return env;
+}
+
+std::vector<std::string> Names(const std::vector<std::string>& env) {
+  std::vector<std::string> names;
+  for (const std::string& e : env) names.push_back(e.substr(0, e.find('=')));
+  return names;
+}
+
+Result<Invocation> ParseEnv(const std::vector<std::string>& env) {
+  std::vector<const char*> envp;
+  for (const std::string& e : env) envp.push_back(e.c_str());
+  const std::vector<const char*> argv{"counterd"};
+  return ParseCommandLine(argv, envp);
+}
+
+TEST(ConfigTest, KubernetesServiceLinksAreIgnoredAndListed) {
+  // The base's client Service, a PostgreSQL Service next to it, a Service
+  // whose name contains PORT, IPv6, UDP and SCTP, several and named ports.
+  std::vector<std::vector<std::string>> cases{
+      ServiceLinks("COUNTERD", "10.96.0.10", {{80, "HTTP"}}),
+      ServiceLinks("COUNTERD_POSTGRES", "10.96.12.7", {{5432, "POSTGRES"}}),
+      ServiceLinks("COUNTERD", "10.0.0.1", {{8080, ""}}),
+      ServiceLinks("COUNTERD_METRICS", "fd00:10:96::a",
+                   {{9090, "METRICS"}, {9091, "", "UDP"}}),
+      ServiceLinks("COUNTERD_PORT", "10.0.0.2",
+                   {{1, "A_B"}, {65535, "X9", "SCTP"}}),
+      ServiceLinks("COUNTERD_SERVICE_PORT_HTTP", "10.0.0.3", {{443, "HTTPS"}}),
+  };
+  std::vector<std::string> all;
+  for (const auto& links : cases) {
+    all.insert(all.end(), links.begin(), links.end());
+    const auto r = ParseEnv(links);
+    ASSERT_TRUE(r) << links.front() << ": " << r.error().ToString();
+    EXPECT_EQ(r->config, Config{});
+    EXPECT_EQ(r->ignored_service_links, Names(links));
+  }
+  // Together, with real options and unrelated variables around them.
+  all.push_back("COUNTERD_LISTEN=127.0.0.1:9000");
+  all.push_back("KUBERNETES_SERVICE_HOST=10.96.0.1");
+  const auto r = ParseEnv(all);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.listen, (http::ListenAddress{"127.0.0.1", 9000}));
+  EXPECT_EQ(r->ignored_service_links.size(), all.size() - 2);
+}
+
+TEST(ConfigTest, LookalikesOfServiceLinksAreStillRefused) {
+  for (const char* env : {
+           // Right name, value of the wrong shape.
+           "COUNTERD_PORT=8080",
+           "COUNTERD_PORT=tcp://10.0.0.1",
+           "COUNTERD_PORT=http://10.0.0.1:80",
+           "COUNTERD_PORT=TCP://10.0.0.1:80",
+           "COUNTERD_PORT=tcp://::1:80",
+           "COUNTERD_PORT=tcp://[10.0.0.1]:80",
+           "COUNTERD_PORT=tcp://localhost:80",
+           "COUNTERD_PORT=tcp://10.0.0.1:0",
+           "COUNTERD_PORT=tcp://10.0.0.1:080",
+           "COUNTERD_PORT=tcp://10.0.0.1:80/",
+           "COUNTERD_SERVICE_HOST=localhost",
+           "COUNTERD_SERVICE_HOST=counterd.default.svc",
+           "COUNTERD_SERVICE_HOST=",
+           "COUNTERD_SERVICE_HOST=fe80::1%eth0",
+           "COUNTERD_SERVICE_HOST=10.0.0.1:80",
+           "COUNTERD_SERVICE_PORT=http",
+           "COUNTERD_SERVICE_PORT=0",
+           "COUNTERD_SERVICE_PORT=65536",
+           "COUNTERD_SERVICE_PORT=08080",
+           "COUNTERD_SERVICE_PORT=+80",
+           "COUNTERD_SERVICE_PORT_HTTP=tcp://10.0.0.1:80",
+           "COUNTERD_PORT_80_TCP=tcp://10.0.0.1:81",
+           "COUNTERD_PORT_80_TCP=udp://10.0.0.1:80",
+           "COUNTERD_PORT_80_TCP_PROTO=udp",
+           "COUNTERD_PORT_80_TCP_PROTO=TCP",
+           "COUNTERD_PORT_80_TCP_PORT=81",
+           "COUNTERD_PORT_80_TCP_ADDR=counterd",
+           // Wrong name, value of a right shape.
+           "COUNTERD_PORT_80_HTTP=tcp://10.0.0.1:80",
+           "COUNTERD_PORT_80_TCP_HOST=10.0.0.1",
+           "COUNTERD_PORT_080_TCP_PORT=80",
+           "COUNTERD_PORT_80=tcp://10.0.0.1:80",
+           "COUNTERD_PORT_TCP=tcp://10.0.0.1:80",
+           "COUNTERD_SERVICE_PORT_=80",
+           "COUNTERD_SERVICE_PORT__HTTP=80",
+           "COUNTERD_SERVICE_PORTS=80",
+           "COUNTERD__SERVICE_HOST=10.0.0.1",
+           "COUNTERD_X__SERVICE_HOST=10.0.0.1",
+           "COUNTERD_SERVICE_HOSTS=10.0.0.1",
+           "COUNTERD_HOST=10.0.0.1",
+           "COUNTERD_ADDR=10.0.0.1",
+           // Real options' neighbours (typos) stay errors.
+           "COUNTERD_DATADIR=/data",
+           "COUNTERD_LISTEN_PORT=8080",
+       }) {
+    const auto r = ParseEnv({env});
+    const std::string name(env, std::string_view(env).find('='));
+    EXPECT_NE(Error(r).find("unknown environment variable " + name),
+              std::string::npos)
+        << env;
+  }
+}
+
+TEST(ConfigTest, TestFaultsVariableIsLeftToMainAndNotAServiceLink) {
+  const auto r = ParseEnv({"COUNTERD_TEST_FAULTS=fsync:ENOSPC"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_TRUE(r->ignored_service_links.empty());
+}
+
+// A future option named like a link (say --postgres-port, which a Service
+// "counterd-postgres" would inject as COUNTERD_POSTGRES_PORT=tcp://...)
+// would turn that Service's variables into bad option values.
+TEST(ConfigTest, NoOptionIsNamedLikeAServiceLink) {
+  const auto help = Parse({"--help"});
+  ASSERT_TRUE(help);
+  const std::regex option(R"(--([a-z][a-z0-9-]*))");
+  const std::regex link(
+      "COUNTERD(_[A-Z0-9_]*)?_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|"
+      "PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)");
+  int options = 0;
+  for (auto it =
+           std::sregex_iterator(help->text.begin(), help->text.end(), option);
+       it != std::sregex_iterator(); ++it) {
+    std::string env = "COUNTERD_";
+    for (const char c : (*it)[1].str()) {
+      env.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
+    }
+    EXPECT_FALSE(std::regex_match(env, link)) << env;
+    ++options;
+  }
+  EXPECT_GT(options, 10);
 }
 
 TEST(ConfigTest, BadValuesNameTheirSource) {
@@ -196,8 +372,91 @@ TEST(ConfigTest, CheckTakesADataDir) {
   EXPECT_EQ(check->config.data_dir, "/x");
 }
 
+TEST(ConfigTest, AuthTokensFileFromEitherSourceAndOffByDefault) {
+  EXPECT_EQ(Parse({})->config.auth_tokens_file, "");
+  EXPECT_EQ(
+      Parse({"--auth-tokens-file", "/etc/t.json"})->config.auth_tokens_file,
+      "/etc/t.json");
+  EXPECT_EQ(Parse({}, {"COUNTERD_AUTH_TOKENS_FILE=/env/t.json"})
+                ->config.auth_tokens_file,
+            "/env/t.json");
+  EXPECT_EQ(
+      Parse({"--auth-tokens-file", "/cli"}, {"COUNTERD_AUTH_TOKENS_FILE=/env"})
+          ->config.auth_tokens_file,
+      "/cli");
+  EXPECT_NE(Parse({"--help"})->text.find("--auth-tokens-file"),
+            std::string::npos);
+  EXPECT_NE(Parse({"--help"})->text.find("hash-token"), std::string::npos);
+}
+
+TEST(ConfigTest, HashTokenTakesNoOptionsAndIgnoresTheEnvironment) {
+  EXPECT_EQ(Parse({"hash-token"}, {"COUNTERD_NOPE=1"})->command,
+            Command::kHashToken);
+  EXPECT_EQ(Parse({"hash-token", "--help"})->command, Command::kHelp);
+  EXPECT_EQ(Error(Parse({"hash-token", "s3cret"})),
+            "hash-token reads the token on standard input and takes no "
+            "arguments");
+  EXPECT_FALSE(Parse({"hash-token", "--listen", "127.0.0.1:1"}));
+}
+
 TEST(ConfigTest, OtherCommandsAreRefused) {
   EXPECT_NE(Error(Parse({"serve-now"})).find("serve-now"), std::string::npos);
+}
+
+// -- the postgres backend's options ------------------------------------------
+
+TEST(ConfigTest, BackendDefaultsToFile) {
+  const auto r = Parse({});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->config.backend, Backend::kFile);
+  EXPECT_EQ(r->config.postgres_url, "");
+  EXPECT_EQ(r->config.postgres_pool_size, 4u);
+}
+
+TEST(ConfigTest, PostgresBackendFromCommandLineOrEnvironment) {
+  const auto cli =
+      Parse({"--backend", "postgres", "--postgres-url",
+             "postgresql://h1,h2/db?target_session_attrs=read-write",
+             "--postgres-pool-size", "8", "--data-dir", "/x"});
+  ASSERT_TRUE(cli) << cli.error().ToString();
+  EXPECT_EQ(cli->config.backend, Backend::kPostgres);
+  EXPECT_EQ(cli->config.postgres_url,
+            "postgresql://h1,h2/db?target_session_attrs=read-write");
+  EXPECT_EQ(cli->config.postgres_pool_size, 8u);
+  EXPECT_EQ(cli->config.data_dir, "/x");  // accepted, ignored by postgres
+  const auto env = Parse({}, {"COUNTERD_BACKEND=postgres",
+                              "COUNTERD_POSTGRES_URL=host=db dbname=c"});
+  ASSERT_TRUE(env) << env.error().ToString();
+  EXPECT_EQ(env->config.backend, Backend::kPostgres);
+  EXPECT_EQ(env->config.postgres_url, "host=db dbname=c");
+}
+
+TEST(ConfigTest, PostgresBackendNeedsAUrlAndAPoolOfTwo) {
+  EXPECT_EQ(Error(Parse({"--backend", "postgres"})),
+            "--backend postgres needs --postgres-url (or "
+            "COUNTERD_POSTGRES_URL)");
+  EXPECT_EQ(Error(Parse({"--backend", "sqlite"})),
+            "invalid value 'sqlite' for --backend: expected file or postgres");
+  EXPECT_NE(Error(Parse({"--backend", "postgres", "--postgres-url", "x",
+                         "--postgres-pool-size", "1"}))
+                .find("--postgres-pool-size"),
+            std::string::npos);
+}
+
+TEST(ConfigTest, MigrateTakesTheServeOptions) {
+  const auto r = Parse({"migrate"}, {"COUNTERD_BACKEND=postgres",
+                                     "COUNTERD_POSTGRES_URL=postgresql:///c",
+                                     "COUNTERD_LISTEN=0.0.0.0:9090"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->command, Command::kMigrate);
+  EXPECT_EQ(r->config.postgres_url, "postgresql:///c");
+  EXPECT_EQ(Error(Parse({"migrate"})),
+            "counterd migrate needs --backend postgres (the file backend has "
+            "no schema to migrate)");
+  const auto help = Parse({"migrate", "--help"});
+  ASSERT_TRUE(help);
+  EXPECT_EQ(help->command, Command::kHelp);
+  EXPECT_NE(help->text.find("counterd migrate"), std::string::npos);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Handlers as functions of (request, CounterService) over a FakeCounterStore:
+// Handlers as functions of (request, CounterService) over a FakeRepository:
 // no sockets, no threads.
 #include "api/handlers.h"
 
@@ -12,7 +12,9 @@
 
 #include <gtest/gtest.h>
 
-#include "fake_counter_store.h"
+#include "api/exchange.h"
+#include "api/uri.h"
+#include "support/fake_repository.h"
 
 namespace counterd::http {
 namespace {
@@ -21,32 +23,38 @@ using bhttp::field;
 using bhttp::verb;
 using Headers = std::map<std::string, std::string>;
 
-// One request in progress: the response arrives once the store commits and
-// the posted task runs, as on a real session's strand.
-struct Exchange {
-  std::optional<Response> response;
-  std::deque<std::function<void()>> posted;
-
-  bool RunPosted() {
-    const bool any = !posted.empty();
-    while (!posted.empty()) {
-      auto task = std::move(posted.front());
-      posted.pop_front();
-      task();
-    }
-    return any;
-  }
-};
-
 struct NoConnections final : ConnectionGauges {
   std::size_t open() const override { return 0; }
   std::size_t requests_in_flight() const override { return 0; }
 };
 
+// One request in progress, as a session runs it: the response is rendered
+// only when the session takes it (on its own thread), never by whoever
+// completed the service call.
+struct TestExchange final : Exchange::Sink {
+  explicit TestExchange(Request r) : request(std::move(r)) {}
+  void OnReady() override {
+    EXPECT_FALSE(ready) << "ready twice";
+    ready = true;
+  }
+  // The session's side: takes the response once ready.
+  bool RunPosted() {
+    if (!ready || response) return false;
+    response = exchange.TakeResponse();
+    return true;
+  }
+
+  Request request;
+  Exchange exchange{*this};
+  bool ready = false;
+  std::optional<Response> response;
+};
+
 class HandlersTest : public ::testing::Test {
  protected:
   HandlersTest()
-      : service_(store_), status_(ServerIdentity{"1.2.3", "pod-0"}, gauges_) {}
+      : service_(store_),
+        status_(ServerIdentity{"1.2.3", "pod-0"}, gauges_, clock_) {}
 
   static Request MakeRequest(verb method, std::string_view target,
                              std::string body, const Headers& headers) {
@@ -58,27 +66,21 @@ class HandlersTest : public ::testing::Test {
   }
 
   // Starts a request; the caller commits and runs posted tasks.
-  std::unique_ptr<Exchange> Start(verb method, std::string_view target,
-                                  std::string body = "",
-                                  const Headers& headers = {}) {
-    auto ex = std::make_unique<Exchange>();
-    Exchange* raw = ex.get();
-    const Request req = MakeRequest(method, target, std::move(body), headers);
-    HandleRequest(req, HandlerContext{service_, status_},
-                  Reply{[raw](Response r) {
-                          EXPECT_FALSE(raw->response) << "answered twice";
-                          raw->response = std::move(r);
-                        },
-                        [raw](std::function<void()> task) {
-                          raw->posted.push_back(std::move(task));
-                        }});
+  std::unique_ptr<TestExchange> Start(verb method, std::string_view target,
+                                      std::string body = "",
+                                      const Headers& headers = {}) {
+    auto ex = std::make_unique<TestExchange>(
+        MakeRequest(method, target, std::move(body), headers));
+    const RouteMatch match = MatchRoute(SplitTarget(ex->request.target()).path);
+    ex->exchange.Start(ex->request, Dispatch(ex->request, match, context_),
+                       context_);
     return ex;
   }
 
   Response Call(verb method, std::string_view target, std::string body = "",
                 const Headers& headers = {}) {
     auto ex = Start(method, target, std::move(body), headers);
-    store_.CommitPendingBatch();
+    store_.CommitPending();
     ex->RunPosted();
     EXPECT_TRUE(ex->response) << "no response for " << target;
     return ex->response.value_or(Response{});
@@ -115,10 +117,13 @@ class HandlersTest : public ::testing::Test {
     EXPECT_EQ(res[field::etag], "\"" + std::to_string(c.version) + "\"");
   }
 
-  testing::FakeCounterStore store_;
+  ManualClock clock_{std::chrono::system_clock::time_point(
+      std::chrono::milliseconds(1'763'683'200'000))};
+  counterd::testing::FakeRepository store_{clock_};
   service::CounterService service_;
   NoConnections gauges_;
   ServerStatus status_;
+  const HandlerContext context_{service_, status_};
 };
 
 // -- /counter ---------------------------------------------------------------
@@ -425,7 +430,7 @@ TEST_F(HandlersTest, RepeatWhileInFlightIs409) {
   EXPECT_FALSE(first->response);
   Response second = Call(verb::post, "/counters/a/increment", "", key);
   ExpectProblem(second, 409, "idempotency-key-in-flight");
-  store_.CommitPendingBatch();
+  store_.CommitPending();
   first->RunPosted();
   ASSERT_TRUE(first->response);
   ExpectCounter(*first->response, 200, {"a", 1, 1});
@@ -461,7 +466,8 @@ TEST_F(HandlersTest, IdempotencyKeyIgnoredOffPost) {
 TEST_F(HandlersTest, CompletionOnlyPostsToTheSession) {
   store_.hold_commits = true;
   auto ex = Start(verb::post, "/counters/a/increment");
-  store_.CommitPendingBatch();  // the "committer thread" runs the completion
+  store_.CommitPending();  // the "committer thread" runs the completion
+  EXPECT_TRUE(ex->ready);
   EXPECT_FALSE(ex->response) << "response built on the committer thread";
   ASSERT_TRUE(ex->RunPosted());
   ASSERT_TRUE(ex->response);
@@ -521,7 +527,7 @@ TEST_F(HandlersTest, MetricsPage) {
         "# TYPE counterd_fsync_duration_seconds histogram\n",
         "counterd_fsyncs_total 1\n", "counterd_mutations_total 1\n",
         "counterd_commits_total 1\n", "counterd_counters 1\n",
-        "counterd_journal_bytes 100\n", "counterd_idempotency_keys 0\n",
+        "counterd_journal_bytes 0\n", "counterd_idempotency_keys 0\n",
         "counterd_store_failed 0\n", "counterd_ready 1\n",
         "counterd_http_connections 0\n",
         "counterd_build_info{version=\"1.2.3\"} 1\n",

@@ -13,7 +13,8 @@
 #include <boost/beast/http/field.hpp>
 #include <gtest/gtest.h>
 
-#include "fake_counter_store.h"
+#include "counterd/http/auth.h"
+#include "support/fake_repository.h"
 #include "support/http_test_client.h"
 
 namespace counterd::http {
@@ -67,7 +68,8 @@ class ServerTest : public ::testing::Test {
     FAIL() << "never saw " << n << " requests in flight";
   }
 
-  testing::FakeCounterStore store_;
+  ManualClock clock_;
+  counterd::testing::FakeRepository store_{clock_};
   service::CounterService service_{store_};
   std::unique_ptr<Server> server_;
 };
@@ -386,6 +388,103 @@ TEST_F(ServerTest, DrainTimesOutOnAStuckRequest) {
   const DrainReport report = server_->Drain(std::chrono::milliseconds(20));
   EXPECT_FALSE(report.completed);
   EXPECT_EQ(report.requests_in_flight, 1u);
+}
+
+}  // namespace
+}  // namespace counterd::http
+
+namespace counterd::http {
+namespace {
+
+// A tokens file with one token per line of |entries|: name, scopes JSON.
+std::shared_ptr<const TokenSet> Tokens(
+    std::initializer_list<std::pair<const char*, const char*>> entries) {
+  std::string text = R"({"tokens":[)";
+  const char* comma = "";
+  for (const auto& [name, scopes] : entries) {
+    text += comma;
+    text += R"({"name":")" + std::string(name) + R"(","sha256":")" +
+            *HashTokenInput(std::string(name) + "-token") + R"(","scopes":)" +
+            scopes + "}";
+    comma = ",";
+  }
+  text += "]}";
+  auto parsed = ParseTokenFile("t.json", text);
+  EXPECT_TRUE(parsed) << parsed.error().message();
+  return parsed ? *parsed : nullptr;
+}
+
+// The session asks the authorizer as soon as the header is parsed: a
+// refusal comes before 100 Continue and before any body byte, and closes.
+TEST_F(ServerTest, AuthRefusesFromTheHeaderAloneAndCloses) {
+  ServerOptions options;
+  options.tokens = Tokens({{"reader", R"(["read"])"}});
+  Start(options);
+  Client c = Connect();
+  c.Send(
+      "POST /counters/a/increment HTTP/1.1\r\nHost: t\r\n"
+      "Content-Type: application/json\r\nContent-Length: 1000\r\n"
+      "Expect: 100-continue\r\nAuthorization: Bearer reader-token\r\n\r\n");
+  const auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 403u) << res->body();
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_TRUE(c.Closed());
+  EXPECT_EQ(store_.mutations(), 0u);
+
+  Client anonymous = Connect();
+  anonymous.Send(Get("/counters"));
+  const auto denied = anonymous.Read();
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->result_int(), 401u);
+  EXPECT_EQ((*denied)[bhttp::field::www_authenticate],
+            "Bearer realm=\"counterd\"");
+  EXPECT_TRUE(anonymous.Closed());
+}
+
+TEST_F(ServerTest, AuthProbesStayOpenOnAKeptAliveConnection) {
+  ServerOptions options;
+  options.tokens = Tokens({{"reader", R"(["read"])"}});
+  Start(options);
+  Client c = Connect();
+  for (const char* target : {"/livez", "/readyz", "/livez"}) {
+    c.Send(Get(target));
+    const auto res = c.Read();
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->result_int(), 200u) << target;
+  }
+  c.Send(Get("/counter", "Authorization: Bearer reader-token\r\n"));
+  const auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 200u);
+  EXPECT_TRUE(res->keep_alive());
+}
+
+TEST_F(ServerTest, ReplaceTokensAppliesToTheNextRequestAndIsCounted) {
+  ServerOptions options;
+  options.tokens = Tokens({{"old", R"(["read","metrics"])"}});
+  Start(options);
+  server_->ReplaceTokens(Tokens({{"new", R"(["read","metrics"])"}}));
+  server_->CountFailedTokenReload();
+  Client c = Connect();
+  c.Send(Get("/counter", "Authorization: Bearer old-token\r\n"));
+  auto res = c.Read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 401u);
+  Client d = Connect();
+  d.Send(Get("/metrics", "Authorization: Bearer new-token\r\n"));
+  res = d.Read();
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->result_int(), 200u);
+  EXPECT_NE(res->body().find("counterd_auth_reloads_total{result=\"ok\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(
+      res->body().find("counterd_auth_reloads_total{result=\"error\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(
+      res->body().find("counterd_auth_failures_total{reason=\"unknown\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(res->body().find("counterd_auth_enabled 1\n"), std::string::npos);
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // Power loss at every file-system step. A seeded random workload of
-// increments, deletes and compactions runs on a file system that "loses
-// power" at its k-th mutating call (every later call fails, as if the
-// process were gone), for every k. MemFileSystem then drops whatever was not
-// synced, and recovery must give exactly the acknowledged state.
+// increments, deletes, batches and compactions runs on a file system that
+// "loses power" at its k-th mutating call (every later call fails, as if
+// the process were gone), for every k. MemFileSystem then drops whatever
+// was not synced, and recovery must give exactly the acknowledged state.
+#include <deque>
 #include <map>
 #include <random>
 #include <string>
@@ -16,51 +17,56 @@
 namespace counterd::storage {
 namespace {
 
-using testing::AddPlanner;
-using testing::DeletePlanner;
 using testing::ManualOptions;
 
 using Model = std::map<std::string, domain::Counter>;
 
 // Runs the seeded workload until the store refuses a write; returns the
 // acknowledged state.
-Model RunWorkload(CounterStore& store, std::uint32_t seed, int ops) {
+Model RunWorkload(FileRepository& repo, std::uint32_t seed, int ops) {
   std::mt19937 rng(seed);
   Model model;
   const char* names[] = {"a", "b", "user:1", "user:2"};
   for (int i = 0; i < ops; ++i) {
     const int pick = static_cast<int>(rng() % 10);
     if (pick == 0) {
-      if (!store.CompactNow().ok()) break;
+      if (!repo.CompactNow().ok()) break;
       continue;
     }
-    // Batches of 1..3 mutations share a record.
-    const int batch = 1 + static_cast<int>(rng() % 3);
-    std::vector<domain::MutationOutcome> outcomes;
-    std::vector<std::string> batch_names;
-    for (int j = 0; j < batch; ++j) {
+    // Groups of 1..3 transactions share a record; the last may be a batch
+    // of two operations.
+    const int group = 1 + static_cast<int>(rng() % 3);
+    std::vector<domain::Transaction> txs;
+    for (int j = 0; j < group; ++j) {
       const std::string name = names[rng() % 4];
-      batch_names.push_back(name);
-      Planner planner =
-          pick == 1 ? DeletePlanner(name)
-                    : AddPlanner(name, static_cast<int>(rng() % 100) - 30);
-      store.Submit(std::move(planner), [&](domain::MutationOutcome o) {
-        outcomes.push_back(std::move(o));
-      });
+      if (pick == 1) {
+        txs.push_back(testing::Delete(name));
+      } else if (pick == 2) {
+        txs.push_back(testing::Batch(
+            {testing::AddOp(name, 1), testing::AddOp(names[rng() % 4], -2)}));
+      } else {
+        txs.push_back(testing::Add(name, static_cast<int>(rng() % 100) - 30));
+      }
     }
-    store.CommitPendingBatch();
+    std::deque<testing::OutcomeCapture> done(txs.size());
+    for (std::size_t j = 0; j < txs.size(); ++j) repo.Commit(txs[j], done[j]);
+    repo.CommitPendingBatch();
     bool refused = false;
-    for (std::size_t j = 0; j < outcomes.size(); ++j) {
-      const auto& o = outcomes[j];
+    for (std::size_t j = 0; j < txs.size(); ++j) {
+      if (!done[j].done()) return model;
+      const domain::TransactionOutcome& o = done[j].result();
       if (o.status.code() == StatusCode::kNotFound) continue;
       if (!o.status.ok()) {
         refused = true;
         continue;
       }
-      if (o.counter) {
-        model[o.counter->name] = *o.counter;
-      } else {
-        model.erase(batch_names[j]);
+      for (std::size_t k = 0; k < o.results.size(); ++k) {
+        const std::string& name = txs[j].ops[k].name.str();
+        if (o.results[k].counter) {
+          model[name] = *o.results[k].counter;
+        } else {
+          model.erase(name);
+        }
       }
     }
     if (refused) break;
@@ -68,22 +74,23 @@ Model RunWorkload(CounterStore& store, std::uint32_t seed, int ops) {
   return model;
 }
 
-StoreOptions CrashOptions() {
-  StoreOptions options = ManualOptions();
+FileRepositoryOptions CrashOptions() {
+  FileRepositoryOptions options = ManualOptions();
   options.split_compaction_for_test = true;
   return options;
 }
 
 Model Recovered(counterd::testing::MemFileSystem& fs, const Clock& clock) {
-  auto store = CounterStore::Open(fs, clock, ManualOptions());
-  EXPECT_TRUE(store) << store.error().ToString();
+  auto repo = FileRepository::Open(fs, clock, ManualOptions());
+  EXPECT_TRUE(repo) << repo.error().ToString();
   Model model;
-  if (!store) return model;
-  for (const auto& c : (*store)->List("", "", 1000)) model[c.name] = c;
+  if (!repo) return model;
+  for (const auto& c : testing::List(**repo)) model[c.name] = c;
   return model;
 }
 
 TEST(CrashTest, PowerLossAtEveryFileSystemStepRecoversTheAckedState) {
+  const testing::QuietLogs quiet;
   ManualClock clock;
   constexpr int kOps = 40;
   std::uint64_t crash_points = 0;
@@ -93,11 +100,11 @@ TEST(CrashTest, PowerLossAtEveryFileSystemStepRecoversTheAckedState) {
     {
       counterd::testing::MemFileSystem mem;
       counterd::testing::PowerCut fs(mem, ~std::uint64_t{0});
-      auto store = CounterStore::Open(fs, clock, CrashOptions());
-      ASSERT_TRUE(store);
-      const Model full = RunWorkload(**store, seed, kOps);
+      auto repo = FileRepository::Open(fs, clock, CrashOptions());
+      ASSERT_TRUE(repo);
+      const Model full = RunWorkload(**repo, seed, kOps);
       total = fs.steps();
-      store->reset();
+      repo->reset();
       mem.SimulateCrash();
       ASSERT_EQ(Recovered(mem, clock), full) << "seed " << seed;
     }
@@ -110,8 +117,8 @@ TEST(CrashTest, PowerLossAtEveryFileSystemStepRecoversTheAckedState) {
       Model acked;
       {
         counterd::testing::PowerCut fs(mem, k);
-        auto store = CounterStore::Open(fs, clock, CrashOptions());
-        if (store) acked = RunWorkload(**store, seed, kOps);
+        auto repo = FileRepository::Open(fs, clock, CrashOptions());
+        if (repo) acked = RunWorkload(**repo, seed, kOps);
       }
       mem.SimulateCrash();
       ASSERT_EQ(Recovered(mem, clock), acked);

@@ -17,9 +17,10 @@ namespace {
 
 using platform::FaultRule;
 using platform::FsOp;
-using testing::AddPlanner;
+using testing::Add;
+using testing::Commit;
+using testing::Get;
 using testing::ManualOptions;
-using testing::RunOne;
 
 struct FaultCase {
   FsOp op;
@@ -32,21 +33,22 @@ class FaultTest : public ::testing::TestWithParam<FaultCase> {};
 
 TEST_P(FaultTest, FailsClosedAndRecoversTheAckedState) {
   const FaultCase& c = GetParam();
+  const testing::QuietLogs quiet;
   counterd::testing::MemFileSystem mem;
   platform::FaultInjectionFileSystem fs(mem);
   ManualClock clock;
   {
-    auto store = CounterStore::Open(fs, clock, ManualOptions());
+    auto store = FileRepository::Open(fs, clock, ManualOptions());
     ASSERT_TRUE(store);
     for (int i = 0; i < 3; ++i) {
-      ASSERT_TRUE(RunOne(**store, AddPlanner("a", 1)).status.ok());
+      ASSERT_TRUE(Commit(**store, Add("a", 1)).status.ok());
     }
     fs.AddRule(FaultRule{c.op, c.err, "", 0, true});
     Status failure;
     if (c.during_compaction) {
       failure = (*store)->CompactNow();
     } else {
-      failure = RunOne(**store, AddPlanner("a", 100)).status;
+      failure = Commit(**store, Add("a", 100)).status;
     }
     ASSERT_FALSE(failure.ok());
     EXPECT_EQ(failure.code(), c.expected) << failure.ToString();
@@ -55,8 +57,9 @@ TEST_P(FaultTest, FailsClosedAndRecoversTheAckedState) {
 
     // Fail closed: reads keep working with the acknowledged value ...
     EXPECT_FALSE((*store)->Health().ok());
-    EXPECT_EQ((*store)->Get("a")->value, 3);
+    EXPECT_EQ(Get(**store, "a")->value, 3);
     EXPECT_TRUE((*store)->Stats().failed);
+    EXPECT_FALSE((*store)->Stats().up);
     // ... and every later write is refused, even once the fault is gone:
     // a failed fsync is never retried. A failure in the background
     // (compaction) is answered with its cause to the first write that
@@ -64,7 +67,7 @@ TEST_P(FaultTest, FailsClosedAndRecoversTheAckedState) {
     // was already told about, 503.
     fs.ClearRules();
     const bool first_learns_enospc = c.during_compaction && c.err == ENOSPC;
-    const auto first = RunOne(**store, AddPlanner("a", 1));
+    const auto first = Commit(**store, Add("a", 1));
     EXPECT_EQ(first.status.code(), first_learns_enospc
                                        ? StatusCode::kResourceExhausted
                                        : StatusCode::kUnavailable)
@@ -73,13 +76,21 @@ TEST_P(FaultTest, FailsClosedAndRecoversTheAckedState) {
                   c.err == ENOSPC ? "No space left on device" : "(injected)"),
               std::string::npos)
         << first.status.ToString();
-    const auto later = RunOne(**store, AddPlanner("a", 1));
+    const auto later = Commit(**store, Add("a", 1));
     EXPECT_EQ(later.status.code(), StatusCode::kUnavailable);
-    EXPECT_EQ((*store)->Get("a")->value, 3);
+    EXPECT_EQ(Get(**store, "a")->value, 3);
+    // Reads in a batch are answered too; a write in one is refused.
+    EXPECT_TRUE(
+        Commit(**store, testing::Batch({testing::GetOp("a")})).status.ok());
+    EXPECT_EQ(
+        Commit(**store, testing::Batch({testing::AddOp("b", 1)})).status.code(),
+        StatusCode::kUnavailable);
+    EXPECT_EQ((*store)->Close().code(), StatusCode::kUnavailable)
+        << "Close reports the failure";
   }
   // Restart of the process (the page cache survives) ...
   {
-    auto store = CounterStore::Open(fs, clock, ManualOptions());
+    auto store = FileRepository::Open(fs, clock, ManualOptions());
     ASSERT_TRUE(store) << store.error().ToString();
     EXPECT_EQ(testing::Dump(**store),
               (std::map<std::string, std::int64_t>{{"a", 3}}));
@@ -87,7 +98,7 @@ TEST_P(FaultTest, FailsClosedAndRecoversTheAckedState) {
   }
   // ... and after a power loss.
   mem.SimulateCrash();
-  auto store = CounterStore::Open(fs, clock, ManualOptions());
+  auto store = FileRepository::Open(fs, clock, ManualOptions());
   ASSERT_TRUE(store) << store.error().ToString();
   EXPECT_EQ(testing::Dump(**store),
             (std::map<std::string, std::int64_t>{{"a", 3}}));

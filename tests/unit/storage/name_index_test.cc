@@ -1,4 +1,4 @@
-#include "storage/name_index.h"
+#include "name_index.h"
 
 #include <map>
 #include <random>

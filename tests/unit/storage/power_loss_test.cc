@@ -10,12 +10,18 @@
 //  adversarial with holes: as adversarial, and the kept bytes may read
 //               back as zeros in places.
 //
-// A seeded random workload (increments, deletes, idempotent retries, clock
-// steps that expire idempotency records, compactions with commits between
+// A seeded random workload (increments and decrements, batches, sets and
+// increments with a ttl that expire, bounded increments refused past their
+// maximum, deletes, retries under idempotency keys in two scopes and keys
+// reused for other requests, clock steps that expire counters and
+// idempotency records, expiry sweeps, compactions with commits between
 // journal rotation and snapshot write) runs until the file system "loses
-// power" at its k-th mutating call, for every k. Recovery must then give
-// exactly the acknowledged state: every acknowledged mutation and nothing a
-// client could have seen beyond it. The one thing allowed on top is the
+// power" at its k-th mutating call, for every k. Every answer must be the
+// one service::MutationRules gives on the acknowledged state (the model).
+// Recovery must then give exactly the acknowledged state, as a client sees
+// it: the live counters, and what a retry under each key is answered;
+// every acknowledged transaction and nothing a client could have seen
+// beyond it. The one thing allowed on top is the
 // single record whose fdatasync never returned, whole or not at all, and
 // only in the adversarial model (no client saw it: Invariant 2). Recovery
 // is then itself cut at every step, and a second workload after recovery
@@ -28,6 +34,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -45,7 +52,8 @@
 #include <spdlog/spdlog.h>
 
 #include "counterd/core/clock.h"
-#include "counterd/storage/counter_store.h"
+#include "counterd/service/mutation_rules.h"
+#include "counterd/storage/file_repository.h"
 #include "store_test_util.h"
 #include "support/power_cut_file_system.h"
 
@@ -378,7 +386,9 @@ constexpr std::uint64_t kNoCut = ~std::uint64_t{0};
 
 // ---------------------------------------------------------------------------
 // The model: what clients were told. Counters plus idempotency records,
-// changed only by the effects of acknowledged records.
+// changed only by the writes of acknowledged records. The decisions come
+// from service::MutationRules applied to the model (the reference), and the
+// store's answers must equal them.
 // ---------------------------------------------------------------------------
 
 std::int64_t Millis(std::chrono::system_clock::time_point t) {
@@ -392,195 +402,257 @@ const std::vector<std::string>& CounterNames() {
                                                  "user:2"};
   return names;
 }
-constexpr int kIdempotencyKeys = 6;
-std::string KeyName(int i) { return "key-" + std::to_string(i); }
+
+// The idempotency keys the workload uses: three keys, each under two
+// scopes ("" and an authenticated caller), so that the same key in two
+// scopes must never meet. Each intent always comes with one request (a
+// retry), or now and then with another one (refused, kAlreadyExists).
+constexpr int kIntents = 6;
+domain::IdempotencyIntent Intent(int i) {
+  return domain::IdempotencyIntent{
+      i % 2 == 0 ? "" : "tenant-1",
+      *domain::IdempotencyKey::Parse("key-" + std::to_string(i / 2))};
+}
+domain::Transaction IntentRequest(int i) {
+  domain::Transaction tx = testing::Add(
+      CounterNames()[static_cast<std::size_t>(i) % CounterNames().size()],
+      i + 1);
+  tx.idempotency = Intent(i);
+  return tx;
+}
+std::string IntentId(const std::string& scope, const std::string& key) {
+  return scope + "/" + key;
+}
 
 struct Model {
   std::map<std::string, domain::Counter> counters;
-  std::map<std::string, IdempotencyRecord> idempotency;
+  std::map<std::string, domain::IdempotencyRecord> idempotency;  // IntentId
 
-  void Apply(const Effect& effect) {
-    if (const auto* put = std::get_if<PutCounter>(&effect)) {
-      counters[put->counter.name] = put->counter;
-    } else if (const auto* del = std::get_if<DeleteCounter>(&effect)) {
-      counters.erase(del->name);
-    } else {
-      const IdempotencyRecord& r = std::get<PutIdempotency>(effect).record;
-      idempotency[r.key] = r;
+  // A reference decision of |txs| as one group commit at |now_ms|: each
+  // outcome, and the model after it (the writes applied).
+  std::vector<domain::TransactionOutcome> Decide(
+      const std::vector<domain::Transaction>& txs, std::int64_t now_ms,
+      Model& after) const {
+    service::WorkingSet ws;
+    std::vector<domain::TransactionOutcome> outcomes;
+    for (const domain::Transaction& tx : txs) {
+      for (const std::string& name : ws.MissingCounters(tx)) {
+        const auto it = counters.find(name);
+        ws.SeedCounter(name, it == counters.end() ? std::nullopt
+                                                  : std::optional(it->second));
+      }
+      if (ws.NeedsIdempotency(tx)) {
+        const auto it = idempotency.find(
+            IntentId(tx.idempotency->scope, tx.idempotency->key.str()));
+        ws.SeedIdempotency(
+            *tx.idempotency,
+            it != idempotency.end() &&
+                    it->second.created_at_ms + kRetention.count() > now_ms
+                ? std::optional(it->second)
+                : std::nullopt);
+      }
+      outcomes.push_back(service::MutationRules::Apply(tx, ws, now_ms));
     }
-  }
-  // What a client can see at |now|: expired idempotency records are gone.
-  Model Visible(std::chrono::system_clock::time_point now) const {
-    Model out;
-    out.counters = counters;
-    for (const auto& [key, r] : idempotency) {
-      if (r.created_at_ms + kRetention.count() > Millis(now)) {
-        out.idempotency[key] = r;
+    after = *this;
+    for (const auto& w : ws.CounterWrites()) {
+      if (w.row) {
+        after.counters[w.name] = *w.row;
+      } else {
+        after.counters.erase(w.name);
       }
     }
-    return out;
+    for (const domain::IdempotencyRecord& r : ws.IdempotencyWrites()) {
+      after.idempotency[IntentId(r.scope, r.key)] = r;
+    }
+    return outcomes;
   }
-  friend bool operator==(const Model&, const Model&) = default;
+  bool operator==(const Model&) const = default;
 };
 
-std::string Describe(const Model& m) {
+// What a client can observe at |now|: live counters, and for each intent
+// what a retry of its request is answered when that answer comes from the
+// idempotency record (a replay, or a refusal because the key was used for
+// another request); nothing once the record is past its retention.
+struct Observed {
+  std::map<std::string, domain::Counter> counters;
+  std::map<std::string, domain::TransactionOutcome> retries;  // IntentId
+  bool operator==(const Observed&) const = default;
+};
+
+bool FromRecord(const domain::TransactionOutcome& o) {
+  return o.replayed || o.status.code() == StatusCode::kAlreadyExists;
+}
+
+Observed Expected(const Model& m, std::chrono::system_clock::time_point now) {
+  Observed out;
+  for (const auto& [name, c] : m.counters) {
+    if (!c.ExpiredAt(Millis(now))) out.counters[name] = c;
+  }
+  for (int i = 0; i < kIntents; ++i) {
+    Model ignored;
+    const domain::TransactionOutcome o =
+        m.Decide({IntentRequest(i)}, Millis(now), ignored)[0];
+    if (FromRecord(o)) {
+      out.retries[IntentId(Intent(i).scope, Intent(i).key.str())] = o;
+    }
+  }
+  return out;
+}
+
+std::string Describe(const Observed& m) {
   std::ostringstream out;
   out << "{";
   for (const auto& [name, c] : m.counters) {
-    out << name << "=" << c.value << "@v" << c.version << " ";
+    out << name << "=" << c.value << "@v" << c.version;
+    if (c.expires_at_ms != 0) out << "~" << c.expires_at_ms;
+    out << " ";
   }
-  for (const auto& [key, r] : m.idempotency) {
-    out << key << "->";
-    if (r.outcome.counter) out << r.outcome.counter->value;
-    out << "@" << r.created_at_ms << " ";
+  for (const auto& [id, o] : m.retries) {
+    out << id << "->" << o.status.ToString();
+    if (!o.results.empty() && o.results[0].counter) {
+      out << ":" << o.results[0].counter->value;
+    }
+    out << " ";
   }
   out << "}";
   return out.str();
 }
 
-// Everything |store| shows a client.
-Model Observe(const CounterStore& store) {
-  Model m;
-  for (const auto& c : store.List("", "", 1u << 20)) m.counters[c.name] = c;
-  for (int i = 0; i < kIdempotencyKeys; ++i) {
-    if (auto r = store.FindIdempotency(KeyName(i))) m.idempotency[r->key] = *r;
-  }
-  return m;
+std::map<std::string, domain::Counter> LiveCounters(FileRepository& repo) {
+  std::map<std::string, domain::Counter> out;
+  for (const auto& c : testing::List(repo)) out[c.name] = c;
+  return out;
 }
 
 // ---------------------------------------------------------------------------
 // The workload.
 // ---------------------------------------------------------------------------
 
-Planner Add(std::string name, std::int64_t delta) {
-  return [name = std::move(name), delta](const StateView& view) {
-    const auto current = view.FindCounter(name);
-    domain::Counter next{name, (current ? current->value : 0) + delta,
-                         current ? current->version + 1 : 1};
-    Plan plan;
-    plan.effects.emplace_back(PutCounter{next});
-    plan.outcome.counter = next;
-    plan.outcome.created = !current;
-    return plan;
-  };
-}
-
-// An increment with an idempotency key, as the service plans it: a retry
-// within the retention answers the stored outcome and writes nothing.
-Planner IdempotentAdd(int key_index) {
-  const std::string key = KeyName(key_index);
-  const std::string& name = CounterNames()[static_cast<std::size_t>(key_index) %
-                                           CounterNames().size()];
-  const std::int64_t delta = key_index + 1;
-  return [key, name, delta](const StateView& view) {
-    Plan plan;
-    if (const IdempotencyRecord* r = view.FindIdempotency(key)) {
-      plan.outcome = r->outcome;
-      plan.outcome.replayed = true;
-      return plan;
-    }
-    plan = Add(name, delta)(view);
-    IdempotencyRecord record;
-    record.key = key;
-    record.fingerprint =
-        "POST /counters/" + name + "/increment by=" + std::to_string(delta);
-    record.created_at_ms = Millis(view.Now());
-    record.outcome = plan.outcome;
-    plan.effects.emplace_back(PutIdempotency{std::move(record)});
-    return plan;
-  };
-}
-
 struct WorkloadResult {
   Model acked;
   // acked plus the record whose fdatasync never returned, if one was
-  // planned when the power went: it may come back, whole or not at all.
+  // being written when the power went: it may come back, whole or not at
+  // all.
   std::optional<Model> with_in_flight;
-  std::string read_violation;  // a read that showed something unacked
+  bool refused = false;   // a write or compaction was refused
+  std::string violation;  // a read or an answer the reference disagrees with
   std::uint64_t batches = 0;
   std::uint64_t compaction_steps = 0;
 };
 
+// A random transaction: an increment or decrement (now and then with a
+// ttl that starts a window, or bounds), a set with a ttl, a delete, a
+// retry under an idempotency key, the same key with another request, or a
+// batch of two of them.
+domain::Transaction RandomTransaction(std::mt19937_64& rng) {
+  const auto& names = CounterNames();
+  const std::string& name = names[rng() % names.size()];
+  const auto kind = rng() % 14;
+  if (kind == 0) return testing::Delete(name);
+  if (kind < 4) return IntentRequest(static_cast<int>(rng() % kIntents));
+  if (kind == 4) {
+    // An intent's key with another request: kAlreadyExists if recorded.
+    domain::Transaction tx = testing::Add(name, 1000);
+    tx.idempotency = Intent(static_cast<int>(rng() % kIntents));
+    return tx;
+  }
+  if (kind == 5) {
+    domain::Operation set = testing::SetOp(name, static_cast<int>(rng() % 50));
+    set.ttl_seconds = 1 + static_cast<std::uint32_t>(rng() % 2);
+    return domain::SingleOperation(set);
+  }
+  if (kind == 6) {
+    domain::Operation add = testing::AddOp(name, 1);
+    add.ttl_seconds = 1;
+    add.max = 3;  // a rate limit: kLimitExceeded past 3 in the window
+    return domain::SingleOperation(add);
+  }
+  if (kind == 7) {
+    return testing::Batch({testing::AddOp(name, 1),
+                           testing::SubOp(names[rng() % names.size()], 2)});
+  }
+  return testing::Add(name, static_cast<std::int64_t>(rng() % 200) - 60);
+}
+
 // Runs |ops| seeded operations from |start| until the store refuses one.
 // The choice of operations depends only on |seed|, so runs with different
 // power cuts are identical up to the cut.
-WorkloadResult RunWorkload(CounterStore& store, ManualClock& clock,
+WorkloadResult RunWorkload(FileRepository& repo, ManualClock& clock,
                            std::uint64_t seed, int ops, Model start,
                            std::uint64_t max_batch = 4) {
   std::mt19937_64 rng(seed);
   WorkloadResult out;
   out.acked = std::move(start);
-  const auto& names = CounterNames();
   for (int i = 0; i < ops; ++i) {
     const auto pick = rng() % 20;
     if (pick < 2) {
       ++out.compaction_steps;
-      if (!store.CompactNow().ok()) return out;
+      if (!repo.CompactNow().ok()) {
+        out.refused = true;
+        return out;
+      }
       continue;
     }
     if (pick == 2) {
       clock.Advance(std::chrono::milliseconds(rng() % 1500));
       continue;
     }
-    // A batch of 1..max_batch mutations, committed as one record.
-    const auto batch = 1 + rng() % max_batch;
-    std::vector<Effect> planned;
-    std::vector<domain::MutationOutcome> outcomes;
-    for (std::uint64_t j = 0; j < batch; ++j) {
-      const auto kind = rng() % 10;
-      const std::string& name = names[rng() % names.size()];
-      Planner inner;
-      if (kind == 0) {
-        inner = testing::DeletePlanner(name);
-      } else if (kind < 4) {
-        inner = IdempotentAdd(static_cast<int>(rng() % kIdempotencyKeys));
-      } else {
-        inner = Add(name, static_cast<std::int64_t>(rng() % 200) - 60);
-      }
-      store.Submit(
-          [inner = std::move(inner), &planned](const StateView& view) {
-            Plan plan = inner(view);
-            planned.insert(planned.end(), plan.effects.begin(),
-                           plan.effects.end());
-            return plan;
-          },
-          [&outcomes](domain::MutationOutcome o) {
-            outcomes.push_back(std::move(o));
-          });
+    if (pick == 3) {
+      repo.RunDutiesNow();  // sweeps expired counters: no record
+      continue;
     }
-    store.CommitPendingBatch();
-    const bool refused =
-        std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
-          return o.status.code() == StatusCode::kUnavailable ||
-                 o.status.code() == StatusCode::kResourceExhausted;
-        });
-    if (refused || outcomes.size() != batch) {
-      if (!planned.empty()) {
-        Model m = out.acked;
-        for (const Effect& e : planned) m.Apply(e);
-        out.with_in_flight = std::move(m);
-      }
+    // A group of 1..max_batch transactions, committed as one record.
+    const auto group = 1 + rng() % max_batch;
+    std::vector<domain::Transaction> txs;
+    for (std::uint64_t j = 0; j < group; ++j) {
+      txs.push_back(RandomTransaction(rng));
+    }
+    Model after;
+    const std::vector<domain::TransactionOutcome> expected =
+        out.acked.Decide(txs, Millis(clock.Now()), after);
+    std::deque<testing::OutcomeCapture> done(txs.size());
+    for (std::size_t j = 0; j < txs.size(); ++j) repo.Commit(txs[j], done[j]);
+    repo.CommitPendingBatch();
+    const bool refused = std::any_of(done.begin(), done.end(), [](auto& d) {
+      return !d.done() ||
+             d.result().status.code() == StatusCode::kUnavailable ||
+             d.result().status.code() == StatusCode::kResourceExhausted;
+    });
+    if (refused) {
+      out.refused = true;
+      if (!(after == out.acked)) out.with_in_flight = std::move(after);
       return out;
     }
+    for (std::size_t j = 0; j < txs.size(); ++j) {
+      if (!(done[j].result() == expected[j]) && out.violation.empty()) {
+        std::ostringstream what;
+        what << "batch " << out.batches + 1 << " transaction " << j
+             << " was answered ";
+        domain::PrintTo(done[j].result(), &what);
+        what << " but the rules say ";
+        domain::PrintTo(expected[j], &what);
+        out.violation = what.str();
+      }
+    }
     ++out.batches;
-    for (const Effect& e : planned) out.acked.Apply(e);
+    out.acked = std::move(after);
     // Invariant 2: what readers see is exactly what was acknowledged.
-    if (out.read_violation.empty()) {
-      const Model seen = Observe(store);
-      const Model expected = out.acked.Visible(clock.Now());
-      if (!(seen == expected)) {
-        out.read_violation = "after batch " + std::to_string(out.batches) +
-                             " a reader saw " + Describe(seen) +
-                             " but the acknowledged state is " +
-                             Describe(expected);
+    if (out.violation.empty()) {
+      const auto seen = LiveCounters(repo);
+      const Observed expected_now = Expected(out.acked, clock.Now());
+      if (seen != expected_now.counters) {
+        out.violation = "after batch " + std::to_string(out.batches) +
+                        " a reader saw " + Describe(Observed{seen, {}}) +
+                        " but the acknowledged state is " +
+                        Describe(Observed{expected_now.counters, {}});
       }
     }
   }
   return out;
 }
 
-StoreOptions Options(bool split_compaction) {
-  StoreOptions options = testing::ManualOptions(std::string(kDataDir));
+FileRepositoryOptions Options(bool split_compaction) {
+  FileRepositoryOptions options = testing::ManualOptions(std::string(kDataDir));
   options.idempotency_retention = kRetention;
   options.split_compaction_for_test = split_compaction;
   return options;
@@ -589,6 +661,31 @@ StoreOptions Options(bool split_compaction) {
 ManualClock StartClock() {
   return ManualClock(std::chrono::system_clock::time_point(
       std::chrono::milliseconds(1'763'683'200'000)));
+}
+
+// What a client of the recovered |fs| observes: the live counters, and
+// what a retry of each intent replays. The retries run on a copy of the
+// file system (a retry that is not a replay would be a new write).
+Result<Observed> ObserveRecovered(PowerLossFileSystem& fs, ManualClock& clock,
+                                  bool split, bool* torn) {
+  Observed out;
+  {
+    auto repo = FileRepository::Open(fs, clock, Options(split));
+    if (!repo) return repo.error();
+    if (torn != nullptr) *torn = (*repo)->Recovery().torn_bytes_truncated > 0;
+    out.counters = LiveCounters(**repo);
+  }
+  auto copy = fs.Clone();
+  auto repo = FileRepository::Open(*copy, clock, Options(split));
+  if (!repo) return repo.error();
+  for (int i = 0; i < kIntents; ++i) {
+    const domain::TransactionOutcome o =
+        testing::Commit(**repo, IntentRequest(i));
+    if (FromRecord(o)) {
+      out.retries[IntentId(Intent(i).scope, Intent(i).key.str())] = o;
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -616,27 +713,31 @@ struct Tally {
   }
 };
 
-// Opens |fs| with no power cut and checks that it shows |acked| (or
-// |with_in_flight|). Returns the state it shows through |shown|.
+// Opens |fs| with no power cut and checks that a client observes |acked|
+// (or |with_in_flight|). Returns through |shown| the model it matched.
 std::string CheckRecovery(PowerLossFileSystem& fs, ManualClock& clock,
                           bool split, const WorkloadResult& run, Model* shown,
                           Tally& tally) {
-  auto store = CounterStore::Open(fs, clock, Options(split));
-  if (!store) return "recovery refused to start: " + store.error().ToString();
-  if ((*store)->Recovery().torn_bytes_truncated > 0) ++tally.torn_tails_cut;
-  const Model seen = Observe(**store);
-  const Model acked = run.acked.Visible(clock.Now());
-  if (shown != nullptr) *shown = seen;
-  if (seen == acked) return "";
-  if (run.with_in_flight && seen == run.with_in_flight->Visible(clock.Now())) {
+  bool torn = false;
+  auto seen = ObserveRecovered(fs, clock, split, &torn);
+  if (!seen) return "recovery refused to start: " + seen.error().ToString();
+  if (torn) ++tally.torn_tails_cut;
+  const Observed acked = Expected(run.acked, clock.Now());
+  if (*seen == acked) {
+    if (shown != nullptr) *shown = run.acked;
+    return "";
+  }
+  if (run.with_in_flight &&
+      *seen == Expected(*run.with_in_flight, clock.Now())) {
     ++tally.in_flight_recovered;
+    if (shown != nullptr) *shown = *run.with_in_flight;
     return "";
   }
   std::string what =
-      "recovered " + Describe(seen) + " but acknowledged " + Describe(acked);
+      "recovered " + Describe(*seen) + " but acknowledged " + Describe(acked);
   if (run.with_in_flight) {
     what += " (or with the in-flight record " +
-            Describe(run.with_in_flight->Visible(clock.Now())) + ")";
+            Describe(Expected(*run.with_in_flight, clock.Now())) + ")";
   }
   return what;
 }
@@ -679,13 +780,13 @@ std::string RunCrashPoint(std::uint64_t seed, std::uint64_t cut,
   {
     PowerCut power(fs, cut);
     auto store =
-        CounterStore::Open(power, clock, Options(opt.split_compaction));
+        FileRepository::Open(power, clock, Options(opt.split_compaction));
     if (store) {
       run = RunWorkload(**store, clock, seed, opt.ops, Model{}, opt.max_batch);
     }
     if (steps_used != nullptr) *steps_used = power.steps();
   }
-  if (!run.read_violation.empty()) return run.read_violation;
+  if (!run.violation.empty()) return run.violation;
   if (run.with_in_flight) ++tally.in_flight_planned;
   tally.Add(fs.Crash(opt.model, crash_rng));
   ++tally.crash_points;
@@ -697,7 +798,7 @@ std::string RunCrashPoint(std::uint64_t seed, std::uint64_t cut,
       auto probe = fs.Clone();
       PowerCut power(*probe, kNoCut);
       auto store =
-          CounterStore::Open(power, clock, Options(opt.split_compaction));
+          FileRepository::Open(power, clock, Options(opt.split_compaction));
       recovery_steps = power.steps();
     }
     for (std::uint64_t j = 0; j < recovery_steps; ++j) {
@@ -705,7 +806,7 @@ std::string RunCrashPoint(std::uint64_t seed, std::uint64_t cut,
       {
         PowerCut power(*copy, j);
         auto store =
-            CounterStore::Open(power, clock, Options(opt.split_compaction));
+            FileRepository::Open(power, clock, Options(opt.split_compaction));
       }
       tally.Add(copy->Crash(opt.model, crash_rng));
       ++tally.recovery_cuts;
@@ -730,15 +831,13 @@ std::string RunCrashPoint(std::uint64_t seed, std::uint64_t cut,
   // missing journal entry must not swallow later records).
   WorkloadResult after;
   {
-    auto store = CounterStore::Open(fs, clock, Options(opt.split_compaction));
+    auto store = FileRepository::Open(fs, clock, Options(opt.split_compaction));
     if (!store) return "second open failed: " + store.error().ToString();
     after = RunWorkload(**store, clock, seed ^ 0x5eed, opt.ops_after_recovery,
                         recovered);
   }
-  if (!after.read_violation.empty()) {
-    return "after recovery: " + after.read_violation;
-  }
-  if (after.with_in_flight) return "after recovery: a write was refused";
+  if (!after.violation.empty()) return "after recovery: " + after.violation;
+  if (after.refused) return "after recovery: a write was refused";
   tally.Add(fs.Crash(opt.model, crash_rng));
   if (std::string p =
           CheckRecovery(fs, clock, opt.split_compaction, after, nullptr, tally);
@@ -748,25 +847,10 @@ std::string RunCrashPoint(std::uint64_t seed, std::uint64_t cut,
   return "";
 }
 
-// Thousands of recoveries would log thousands of torn-tail warnings and
-// compaction lines (and the expected "store failed" errors); keep quiet.
-class QuietLogs {
- public:
-  QuietLogs() : level_(spdlog::get_level()) {
-    spdlog::set_level(spdlog::level::off);
-  }
-  ~QuietLogs() { spdlog::set_level(level_); }
-  QuietLogs(const QuietLogs&) = delete;
-  QuietLogs& operator=(const QuietLogs&) = delete;
-
- private:
-  spdlog::level::level_enum level_;
-};
-
 // Every crash point of |seeds| seeded runs; returns the first problem.
 std::string RunSeeds(std::uint64_t first_seed, std::uint64_t seeds,
                      const ScenarioOptions& opt, Tally& tally) {
-  const QuietLogs quiet;
+  const testing::QuietLogs quiet;
   for (std::uint64_t seed = first_seed; seed < first_seed + seeds; ++seed) {
     // Alternate the compaction style: split (commits between rotation and
     // snapshot) and all at once.

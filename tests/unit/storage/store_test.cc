@@ -1,105 +1,154 @@
-// The store's commit protocol: group commit, committed-only reads,
-// idempotency records and their retention, close.
+// The file repository's commit protocol: group commit, committed-only
+// reads, idempotency records and their retention, batches, change
+// notification, the inline-commit policy, close.
 #include <unistd.h>
 
 #include <atomic>
+#include <deque>
 #include <filesystem>
-#include <future>
 #include <latch>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "counterd/platform/posix_file_system.h"
+#include "journal_format.h"
 #include "store_test_util.h"
 #include "support/mem_file_system.h"
 
 namespace counterd::storage {
 namespace {
 
-using testing::AddPlanner;
+using domain::Counter;
+using domain::TransactionOutcome;
+using testing::Add;
+using testing::AddOp;
+using testing::Batch;
+using testing::Commit;
+using testing::Get;
+using testing::List;
 using testing::ManualOptions;
-using testing::RunOne;
+using testing::OutcomeCapture;
+using testing::WithKey;
 
 class StoreTest : public ::testing::Test {
  protected:
-  std::unique_ptr<CounterStore> Open(StoreOptions options = ManualOptions()) {
-    auto store = CounterStore::Open(fs_, clock_, std::move(options));
-    EXPECT_TRUE(store) << store.error().ToString();
-    return store ? std::move(*store) : nullptr;
+  std::unique_ptr<FileRepository> Open(
+      FileRepositoryOptions options = ManualOptions()) {
+    auto repo = FileRepository::Open(fs_, clock_, std::move(options));
+    EXPECT_TRUE(repo) << repo.error().ToString();
+    return repo ? std::move(*repo) : nullptr;
+  }
+  std::int64_t NowMs() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               clock_.Now().time_since_epoch())
+        .count();
   }
   counterd::testing::MemFileSystem fs_;
   ManualClock clock_{
       std::chrono::system_clock::time_point(std::chrono::hours(24 * 365 * 50))};
 };
 
-TEST_F(StoreTest, ConcurrentSubmissionsShareOneFsync) {
-  auto store = Open();
+TEST_F(StoreTest, ConcurrentCommitsShareOneFsync) {
+  auto repo = Open();
   constexpr int kWriters = 64;
   std::latch start(kWriters);
-  std::atomic<int> acked{0};
+  std::deque<OutcomeCapture> done(kWriters);
   std::vector<std::jthread> writers;
   for (int i = 0; i < kWriters; ++i) {
-    writers.emplace_back([&] {
+    writers.emplace_back([&, i] {
       start.arrive_and_wait();
-      store->Submit(AddPlanner("hot", 1), [&](domain::MutationOutcome o) {
-        if (o.status.ok()) ++acked;
-      });
+      repo->Commit(Add("hot", 1), done[static_cast<std::size_t>(i)]);
     });
   }
   writers.clear();  // joins: all 64 are queued, none committed
-  EXPECT_EQ(acked.load(), 0);
-  EXPECT_EQ(store->CommitPendingBatch(), 64u);
-  EXPECT_EQ(acked.load(), 64);
-  EXPECT_EQ(store->Stats().fsyncs, 1u);
-  EXPECT_EQ(store->Stats().mutations, 64u);
-  EXPECT_EQ(store->Get("hot")->value, 64);
-  EXPECT_EQ(store->BatchSizes().Read().count, 1u);
+  for (const auto& d : done) EXPECT_FALSE(d.done());
+  EXPECT_EQ(repo->CommitPendingBatch(), 64u);
+  for (const auto& d : done) {
+    ASSERT_TRUE(d.done());
+    EXPECT_TRUE(d.result().status.ok());
+  }
+  const RepositoryStats stats = repo->Stats();
+  EXPECT_EQ(stats.backend, "file");
+  EXPECT_EQ(stats.fsyncs, 1u);
+  EXPECT_EQ(stats.commits, 1u);
+  EXPECT_EQ(stats.mutations, 64u);
+  EXPECT_EQ(stats.last_seq, 1u);
+  EXPECT_EQ(stats.batch_sizes.count, 1u);
+  EXPECT_EQ(stats.batch_sizes.sum, 64.0);
+  EXPECT_EQ(Get(*repo, "hot")->value, 64);
 }
 
 TEST_F(StoreTest, ReadsSeeOnlyCommittedState) {
-  auto store = Open();
-  bool done = false;
-  store->Submit(AddPlanner("a", 5),
-                [&](domain::MutationOutcome) { done = true; });
-  EXPECT_FALSE(store->Get("a").has_value());  // queued, not durable
-  store->CommitPendingBatch();
-  EXPECT_TRUE(done);
-  EXPECT_EQ(store->Get("a")->value, 5);
+  auto repo = Open();
+  OutcomeCapture done;
+  repo->Commit(Add("a", 5), done);
+  EXPECT_FALSE(Get(*repo, "a").has_value());  // queued, not durable
+  EXPECT_TRUE(List(*repo).empty());
+  EXPECT_EQ(repo->CommitPendingBatch(), 1u);
+  ASSERT_TRUE(done.done());
+  EXPECT_EQ(Get(*repo, "a"), (Counter{"a", 5, 1, 0}));
 }
 
-TEST_F(StoreTest, LaterMutationsInABatchSeeEarlierOnes) {
-  auto store = Open();
+TEST_F(StoreTest, LaterTransactionsInABatchSeeEarlierOnes) {
+  auto repo = Open();
+  std::deque<OutcomeCapture> done(5);
+  for (auto& d : done) repo->Commit(Add("a", 1), d);
+  EXPECT_EQ(repo->CommitPendingBatch(), 5u);
   std::vector<std::int64_t> values;
-  for (int i = 0; i < 5; ++i) {
-    store->Submit(AddPlanner("a", 1), [&](domain::MutationOutcome o) {
-      values.push_back(o.counter->value);
-    });
+  for (const auto& d : done) {
+    ASSERT_EQ(d.result().results.size(), 1u);
+    values.push_back(d.result().results[0].counter->value);
   }
-  store->CommitPendingBatch();
   EXPECT_EQ(values, (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
-  EXPECT_EQ(store->Get("a")->version, 5u);
+  EXPECT_TRUE(done.front().result().results[0].created);
+  EXPECT_FALSE(done.back().result().results[0].created);
+  EXPECT_EQ(Get(*repo, "a")->version, 5u);
+  EXPECT_EQ(repo->Stats().fsyncs, 1u);
 }
 
+// A refused transaction without an idempotency key changes nothing, so
+// its batch writes no record, syncs nothing and is not a commit.
 TEST_F(StoreTest, RefusalsWriteNothing) {
-  auto store = Open();
-  const auto outcome = RunOne(*store, testing::DeletePlanner("missing"));
+  auto repo = Open();
+  const TransactionOutcome outcome = Commit(*repo, testing::Delete("missing"));
   EXPECT_EQ(outcome.status.code(), StatusCode::kNotFound);
-  EXPECT_EQ(store->Stats().fsyncs, 0u);
-  EXPECT_EQ(store->Stats().journal_bytes, 0u);
+  EXPECT_EQ(outcome.failed_op, 0u);
+  ASSERT_TRUE(
+      Commit(*repo, domain::SingleOperation(testing::SetOp("max", INT64_MAX)))
+          .status.ok());
+  const RepositoryStats before = repo->Stats();
+  const TransactionOutcome overflow = Commit(*repo, Add("max", 1));
+  EXPECT_EQ(overflow.status.code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(overflow.current, (Counter{"max", INT64_MAX, 1, 0}));
+  const RepositoryStats after = repo->Stats();
+  EXPECT_EQ(after.fsyncs, before.fsyncs);
+  EXPECT_EQ(after.commits, before.commits);
+  EXPECT_EQ(after.mutations, before.mutations);
+  EXPECT_EQ(after.journal_bytes, before.journal_bytes);
+  EXPECT_EQ(after.batch_sizes.count, before.batch_sizes.count)
+      << "a batch that wrote nothing is not a group commit";
+}
+
+TEST_F(StoreTest, FreshJournalHoldsOnlyItsHeader) {
+  auto repo = Open();
+  EXPECT_EQ(repo->Stats().journal_bytes, kJournalHeaderSize);
+  EXPECT_EQ(fs_.Contents("/data/journal-00000000000000000001.log"),
+            EncodeJournalHeader(1));
 }
 
 TEST_F(StoreTest, ListIsSortedWithPrefixAfterAndLimit) {
-  auto store = Open();
+  auto repo = Open();
   for (const char* name : {"b", "a:2", "a:1", "c", "a:3"}) {
-    RunOne(*store, AddPlanner(name, 1));
+    ASSERT_TRUE(Commit(*repo, Add(name, 1)).status.ok());
   }
-  auto names = [&](std::string_view prefix, std::string_view after,
-                   std::size_t limit) {
+  auto names = [&](std::string prefix, std::string after, std::size_t limit) {
     std::vector<std::string> out;
-    for (const auto& c : store->List(prefix, after, limit))
+    for (const auto& c : List(*repo, prefix, after, limit)) {
       out.push_back(c.name);
+    }
     return out;
   };
   EXPECT_EQ(names("", "", 10),
@@ -110,79 +159,236 @@ TEST_F(StoreTest, ListIsSortedWithPrefixAfterAndLimit) {
   EXPECT_TRUE(names("z", "", 10).empty());
 }
 
-Planner IdempotentAdd(std::string key,
-                      std::chrono::system_clock::time_point now) {
-  return [key = std::move(key), now](const StateView& view) {
-    Plan plan = AddPlanner("a", 1)(view);
-    IdempotencyRecord r;
-    r.key = key;
-    r.created_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          now.time_since_epoch())
-                          .count();
-    r.outcome = plan.outcome;
-    plan.effects.emplace_back(PutIdempotency{r});
-    return plan;
+// A retry with the same key and request gets the first answer (replayed)
+// and changes nothing, after a restart (journal replay) and a compaction
+// (snapshot) too, until the record is past its retention; then the key is
+// free again and the same request is a new one.
+TEST_F(StoreTest, RetryReplaysTheFirstAnswerUntilRetentionEnds) {
+  FileRepositoryOptions options = ManualOptions();
+  options.idempotency_retention = std::chrono::hours(1);
+  TransactionOutcome first;
+  {
+    auto repo = Open(options);
+    first = Commit(*repo, WithKey(Add("a", 1), "k1"));
+    ASSERT_TRUE(first.status.ok());
+    EXPECT_FALSE(first.replayed);
+    EXPECT_EQ(repo->Stats().idempotency_keys, 1u);
+  }
+  const auto replay_of_first = [&] {
+    TransactionOutcome expected = first;
+    expected.replayed = true;
+    return expected;
   };
+  {
+    auto repo = Open(options);  // replayed from the journal
+    const RepositoryStats before = repo->Stats();
+    EXPECT_EQ(Commit(*repo, WithKey(Add("a", 1), "k1")), replay_of_first());
+    EXPECT_EQ(repo->Stats().fsyncs, before.fsyncs) << "a replay writes nothing";
+    EXPECT_EQ(Get(*repo, "a")->value, 1);
+    ASSERT_TRUE(repo->CompactNow().ok());
+  }
+  {
+    auto repo = Open(options);  // loaded from the snapshot
+    EXPECT_EQ(repo->Recovery().records_replayed, 0u);
+    EXPECT_EQ(Commit(*repo, WithKey(Add("a", 1), "k1")), replay_of_first());
+    clock_.Advance(std::chrono::minutes(61));
+    ASSERT_TRUE(repo->CompactNow().ok());
+  }
+  EXPECT_EQ(fs_.Contents("/data/state.json").find("\"k1\""), std::string::npos);
+  auto repo = Open(options);
+  EXPECT_EQ(repo->Stats().idempotency_keys, 0u);
+  const TransactionOutcome again = Commit(*repo, WithKey(Add("a", 1), "k1"));
+  EXPECT_FALSE(again.replayed);
+  EXPECT_EQ(again.results[0].counter->value, 2);  // the counter itself stayed
 }
 
-TEST_F(StoreTest, IdempotencyRecordsSurviveRestartAndCompactionUntilExpiry) {
-  StoreOptions options = ManualOptions();
-  options.idempotency_retention = std::chrono::hours(1);
+// Refusals are answers too: a request with a key that was refused (an
+// int64 overflow, 409) is stored, and its retry gets the same refusal even
+// after the counter has changed so that it would now succeed.
+TEST_F(StoreTest, RefusedRequestWithAKeyIsRecordedAndReplayed) {
+  TransactionOutcome refused;
   {
-    auto store = Open(options);
-    RunOne(*store, IdempotentAdd("k1", clock_.Now()));
-    ASSERT_TRUE(store->FindIdempotency("k1").has_value());
+    auto repo = Open();
+    ASSERT_TRUE(
+        Commit(*repo, domain::SingleOperation(testing::SetOp("x", INT64_MAX)))
+            .status.ok());
+    refused = Commit(*repo, WithKey(Add("x", 1), "overflow-1"));
+    ASSERT_EQ(refused.status.code(), StatusCode::kOutOfRange);
+    EXPECT_EQ(repo->Stats().fsyncs, 2u) << "the refusal's record is written";
+    ASSERT_TRUE(Commit(*repo, testing::Delete("x")).status.ok());
   }
+  auto repo = Open();
+  TransactionOutcome expected = refused;
+  expected.replayed = true;
+  EXPECT_EQ(Commit(*repo, WithKey(Add("x", 1), "overflow-1")), expected);
+  EXPECT_FALSE(Get(*repo, "x").has_value());
+}
+
+TEST_F(StoreTest, KeyReusedForAnotherRequestIsRefusedAndWritesNothing) {
+  auto repo = Open();
+  ASSERT_TRUE(Commit(*repo, WithKey(Add("a", 1), "k")).status.ok());
+  const RepositoryStats before = repo->Stats();
+  for (domain::Transaction tx : {Add("a", 2), Add("b", 1), testing::Delete("a"),
+                                 Batch({AddOp("a", 1)})}) {
+    const TransactionOutcome o = Commit(*repo, WithKey(std::move(tx), "k"));
+    EXPECT_EQ(o.status.code(), StatusCode::kAlreadyExists)
+        << o.status.ToString();
+    EXPECT_FALSE(o.replayed);
+  }
+  EXPECT_EQ(repo->Stats().fsyncs, before.fsyncs);
+  EXPECT_EQ(Get(*repo, "a")->value, 1);
+}
+
+TEST_F(StoreTest, KeysOfDifferentScopesNeverMeet) {
   {
-    auto store = Open(options);  // replayed from the journal
-    ASSERT_TRUE(store->FindIdempotency("k1").has_value());
-    EXPECT_EQ(store->FindIdempotency("k1")->outcome.counter->value, 1);
-    ASSERT_TRUE(store->CompactNow().ok());
+    auto repo = Open();
+    ASSERT_TRUE(Commit(*repo, WithKey(Add("a", 1), "k", "alice")).status.ok());
+    const TransactionOutcome bob =
+        Commit(*repo, WithKey(Add("a", 1), "k", "bob"));
+    ASSERT_TRUE(bob.status.ok());
+    EXPECT_FALSE(bob.replayed);
+    EXPECT_EQ(bob.results[0].counter->value, 2);
+    // Another request under the same key in a third scope is no conflict.
+    EXPECT_TRUE(Commit(*repo, WithKey(Add("b", 7), "k")).status.ok());
+    ASSERT_TRUE(repo->CompactNow().ok());
   }
-  {
-    auto store = Open(options);  // loaded from the snapshot
-    ASSERT_TRUE(store->FindIdempotency("k1").has_value());
-    clock_.Advance(std::chrono::minutes(61));
-    EXPECT_FALSE(store->FindIdempotency("k1").has_value());
-    ASSERT_TRUE(store->CompactNow().ok());
-  }
-  EXPECT_EQ(fs_.Contents("/data/state.json").find("k1"), std::string::npos);
-  auto store = Open(options);
-  EXPECT_FALSE(store->FindIdempotency("k1").has_value());
-  EXPECT_EQ(store->Get("a")->value, 1);  // the counter itself stays
+  auto repo = Open();
+  EXPECT_EQ(repo->Stats().idempotency_keys, 3u);
+  EXPECT_EQ(Commit(*repo, WithKey(Add("a", 1), "k", "alice"))
+                .results[0]
+                .counter->value,
+            1);
+  EXPECT_EQ(
+      Commit(*repo, WithKey(Add("a", 1), "k", "bob")).results[0].counter->value,
+      2);
+  EXPECT_EQ(Commit(*repo, WithKey(Add("a", 1), "k")).status.code(),
+            StatusCode::kAlreadyExists);
+}
+
+TEST_F(StoreTest, BatchIsAllOrNothing) {
+  auto repo = Open();
+  ASSERT_TRUE(Commit(*repo, Add("a", 1)).status.ok());
+  const RepositoryStats before = repo->Stats();
+  const TransactionOutcome o = Commit(
+      *repo, Batch({AddOp("a", 1), AddOp("b", 1), testing::DeleteOp("c")}));
+  EXPECT_EQ(o.status.code(), StatusCode::kNotFound);
+  EXPECT_EQ(o.failed_op, 2u);
+  EXPECT_TRUE(o.results.empty());
+  EXPECT_EQ(repo->Stats().fsyncs, before.fsyncs);
+  EXPECT_EQ(testing::Dump(*repo),
+            (std::map<std::string, std::int64_t>{{"a", 1}}));
+
+  const TransactionOutcome ok =
+      Commit(*repo, Batch({AddOp("a", 1), AddOp("b", 1), testing::GetOp("a")}));
+  ASSERT_TRUE(ok.status.ok()) << ok.status.ToString();
+  ASSERT_EQ(ok.results.size(), 3u);
+  EXPECT_EQ(ok.results[2].counter, (Counter{"a", 2, 2, 0}));
+  EXPECT_EQ(repo->Stats().fsyncs, before.fsyncs + 1) << "one record";
+}
+
+// Reads in a batch are decided against committed state without a commit:
+// they complete on the caller's thread, before CommitPendingBatch.
+TEST_F(StoreTest, ReadOnlyBatchNeedsNoCommit) {
+  auto repo = Open();
+  ASSERT_TRUE(Commit(*repo, Add("a", 3)).status.ok());
+  OutcomeCapture done;
+  repo->Commit(Batch({testing::GetOp("a"), testing::GetOp("nope")}), done);
+  ASSERT_TRUE(done.done());
+  ASSERT_EQ(done.result().results.size(), 2u);
+  EXPECT_EQ(done.result().results[0].counter, (Counter{"a", 3, 1, 0}));
+  EXPECT_FALSE(done.result().results[1].counter.has_value());
+  EXPECT_EQ(repo->CommitPendingBatch(), 0u);
+  EXPECT_EQ(repo->Stats().fsyncs, 1u);
 }
 
 TEST_F(StoreTest, CloseCommitsWhatIsQueuedThenRefuses) {
-  auto store = Open();
-  bool ok = false;
-  store->Submit(AddPlanner("a", 1),
-                [&](domain::MutationOutcome o) { ok = o.status.ok(); });
-  ASSERT_TRUE(store->Close().ok());
-  EXPECT_TRUE(ok);
-  EXPECT_EQ(store->Health().code(), StatusCode::kUnavailable);
-  const auto late = RunOne(*store, AddPlanner("a", 1));
+  auto repo = Open();
+  OutcomeCapture done;
+  repo->Commit(Add("a", 1), done);
+  ASSERT_TRUE(repo->Close().ok());
+  ASSERT_TRUE(done.done());
+  EXPECT_TRUE(done.result().status.ok());
+  EXPECT_EQ(repo->Health().code(), StatusCode::kUnavailable);
+  const TransactionOutcome late = Commit(*repo, Add("a", 1));
   EXPECT_EQ(late.status.code(), StatusCode::kUnavailable);
+  EXPECT_TRUE(repo->Close().ok()) << "Close is idempotent";
+  EXPECT_EQ(Get(*repo, "a")->value, 1) << "reads go on after Close";
+}
+
+// Every commit's changes reach the sink once durable, in commit order,
+// each batch with its journal seq; refusals and replays change nothing and
+// send nothing.
+class RecordingSink final : public ChangeSink {
+ public:
+  void OnCommitted(const ChangeBatch& batch) override {
+    std::lock_guard lock(mu_);
+    batches_.push_back(batch);
+  }
+  std::vector<ChangeBatch> batches() const {
+    std::lock_guard lock(mu_);
+    return batches_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<ChangeBatch> batches_;
+};
+
+std::string Describe(const std::vector<ChangeBatch>& batches) {
+  std::string out;
+  for (const ChangeBatch& b : batches) {
+    out += std::to_string(b.seq) + ":";
+    for (const CounterChange& c : b.changes) {
+      out += " " + c.name + "=" +
+             (c.state ? std::to_string(c.state->value) + "@v" +
+                            std::to_string(c.state->version)
+                      : std::string("gone"));
+    }
+    out += "; ";
+  }
+  return out;
+}
+
+TEST_F(StoreTest, ChangeSinkReceivesCommittedChangesInOrderWithSeq) {
+  auto repo = Open();
+  RecordingSink sink;
+  repo->SetChangeSink(&sink);
+  ASSERT_TRUE(Commit(*repo, Add("a", 1)).status.ok());
+  // One group commit of three transactions: one batch of changes, each
+  // counter once with its final state, in the order first changed.
+  std::deque<OutcomeCapture> done(3);
+  repo->Commit(Add("b", 5), done[0]);
+  repo->Commit(Add("a", 1), done[1]);
+  repo->Commit(Add("b", 1), done[2]);
+  EXPECT_TRUE(sink.batches().size() == 1) << "nothing before the commit";
+  ASSERT_EQ(repo->CommitPendingBatch(), 3u);
+  ASSERT_TRUE(Commit(*repo, testing::Delete("a")).status.ok());
+  EXPECT_EQ(Commit(*repo, testing::Delete("a")).status.code(),
+            StatusCode::kNotFound);
+  ASSERT_TRUE(Commit(*repo, WithKey(Add("c", 1), "k")).status.ok());
+  ASSERT_TRUE(Commit(*repo, WithKey(Add("c", 1), "k")).replayed);
+  ASSERT_TRUE(Commit(*repo, Batch({testing::GetOp("b")})).status.ok());
+  EXPECT_EQ(Describe(sink.batches()),
+            "1: a=1@v1; 2: b=6@v2 a=2@v2; 3: a=gone; 4: c=1@v1; ");
 }
 
 TEST_F(StoreTest, CompactionOnThresholdKeepsWritersGoing) {
-  StoreOptions options = ManualOptions();
+  FileRepositoryOptions options = ManualOptions();
   options.compaction_threshold_bytes = 200;
   options.start_committer = true;
-  auto store = Open(options);
-  std::atomic<int> acked{0};
-  std::latch all(500);
+  auto repo = Open(options);
+  testing::Tally tally;
+  // A counter of its own for each transaction: however the commits are
+  // batched, the journal passes the threshold.
   for (int i = 0; i < 500; ++i) {
-    store->Submit(AddPlanner("c" + std::to_string(i % 7), 1),
-                  [&](domain::MutationOutcome o) {
-                    if (o.status.ok()) ++acked;
-                    all.count_down();
-                  });
+    repo->Commit(Add("c" + std::to_string(i), 1), tally);
   }
-  all.wait();
-  ASSERT_TRUE(store->Close().ok());
-  EXPECT_EQ(acked.load(), 500);
-  EXPECT_GT(store->Stats().compactions, 0u);
-  store.reset();
+  tally.WaitFor(500);
+  // The committer thread runs the compaction it was woken for.
+  while (repo->Stats().compactions == 0) std::this_thread::yield();
+  ASSERT_TRUE(repo->Close().ok());
+  EXPECT_EQ(tally.ok(), 500);
+  repo.reset();
   auto reopened = Open();
   std::int64_t sum = 0;
   for (const auto& [name, value] : testing::Dump(*reopened)) sum += value;
@@ -190,124 +396,67 @@ TEST_F(StoreTest, CompactionOnThresholdKeepsWritersGoing) {
 }
 
 // With fast fsyncs a submitter that finds nobody committing commits its
-// own mutation: the completion runs inside Submit, on the caller's thread.
+// own transaction: the completion runs inside Commit, on the caller's
+// thread.
 TEST_F(StoreTest, IdleStoreCommitsInlineOnTheSubmittersThread) {
-  StoreOptions options = ManualOptions();
+  FileRepositoryOptions options = ManualOptions();
   options.start_committer = true;
-  auto store = Open(options);
-  std::optional<std::thread::id> ran_on;
-  store->Submit(AddPlanner("a", 1), [&](domain::MutationOutcome o) {
-    EXPECT_TRUE(o.status.ok());
-    ran_on = std::this_thread::get_id();
-  });
-  ASSERT_TRUE(ran_on.has_value()) << "Submit returned before committing";
-  EXPECT_EQ(*ran_on, std::this_thread::get_id());
-  EXPECT_EQ(store->Get("a")->value, 1);
-  EXPECT_EQ(store->Stats().fsyncs, 1u);
-  ASSERT_TRUE(store->Close().ok());
+  auto repo = Open(options);
+  OutcomeCapture done;
+  repo->Commit(Add("a", 1), done);
+  ASSERT_TRUE(done.done()) << "Commit returned before committing";
+  EXPECT_TRUE(done.result().status.ok());
+  EXPECT_EQ(Get(*repo, "a")->value, 1);
+  EXPECT_EQ(repo->Stats().fsyncs, 1u);
+  ASSERT_TRUE(repo->Close().ok());
 }
 
-// inline_commit_max_fsync = 0 (as when fsyncs are slow): Submit only
-// queues and the committer thread commits and runs the completion.
+// inline_commit_max_fsync = 0 (as when fsyncs are slow): Commit only
+// queues and the committer thread commits and completes.
 TEST_F(StoreTest, WithoutInlineCommitTheCommitterThreadCommits) {
-  StoreOptions options = ManualOptions();
+  FileRepositoryOptions options = ManualOptions();
   options.start_committer = true;
   options.inline_commit_max_fsync = std::chrono::microseconds(0);
-  auto store = Open(options);
-  std::promise<std::thread::id> ran_on;
-  store->Submit(AddPlanner("a", 1), [&](domain::MutationOutcome o) {
-    EXPECT_TRUE(o.status.ok());
-    ran_on.set_value(std::this_thread::get_id());
-  });
-  EXPECT_NE(ran_on.get_future().get(), std::this_thread::get_id());
-  EXPECT_EQ(store->Get("a")->value, 1);
-  ASSERT_TRUE(store->Close().ok());
+  auto repo = Open(options);
+  testing::Promise<TransactionOutcome> done;
+  repo->Commit(Add("a", 1), done);
+  const auto result = done.Wait();
+  EXPECT_TRUE(result.result.status.ok());
+  EXPECT_NE(result.thread, std::this_thread::get_id());
+  EXPECT_EQ(Get(*repo, "a")->value, 1);
+  ASSERT_TRUE(repo->Close().ok());
 }
 
-// Concurrent writers (a batch of more than one) turn inline commits off:
-// then group commit amortises the hand-offs, and an I/O thread must not sit
-// in fdatasync while its other connections wait. One lone writer again (a
-// batch of one) turns them back on.
-TEST_F(StoreTest, InlineCommitOnlyWhileWritersComeOneAtATime) {
-  StoreOptions options = ManualOptions();
-  options.start_committer = true;
-  auto store = Open(options);
-  // A planner that holds the committer's role until released, so that two
-  // more mutations queue up behind it and form one batch.
-  std::promise<void> entered;
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::jthread holder([&] {
-    store->Submit(
-        [&, planner = AddPlanner("a", 1)](const StateView& view) {
-          entered.set_value();
-          released.wait();
-          return planner(view);
-        },
-        [](domain::MutationOutcome) {});
-  });
-  entered.get_future().wait();
-  std::latch two(2);
-  for (int i = 0; i < 2; ++i) {
-    store->Submit(AddPlanner("a", 1),
-                  [&](domain::MutationOutcome) { two.count_down(); });
-  }
-  release.set_value();
-  two.wait();
-  holder.join();
-  const auto submit_and_see_thread = [&] {
-    std::promise<std::thread::id> ran_on;
-    store->Submit(AddPlanner("a", 1), [&](domain::MutationOutcome) {
-      ran_on.set_value(std::this_thread::get_id());
-    });
-    return ran_on.get_future().get();
-  };
-  // The last batch held two: this one goes to the committer thread, as a
-  // batch of one...
-  EXPECT_NE(submit_and_see_thread(), std::this_thread::get_id());
-  // ...after which a lone writer commits inline again, once the committer
-  // thread has let go of the role (it may still hold it for a moment after
-  // running the completion, and a submission meanwhile queues for it).
-  int submitted = 4;
-  bool inline_again = false;
-  for (int attempt = 0; attempt < 1000 && !inline_again; ++attempt) {
-    ++submitted;
-    inline_again = submit_and_see_thread() == std::this_thread::get_id();
-    if (!inline_again)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  EXPECT_TRUE(inline_again);
-  EXPECT_EQ(store->Get("a")->value, submitted);
-  ASSERT_TRUE(store->Close().ok());
-}
-
-// Writers on many threads racing for the role: every mutation is committed
-// exactly once, whoever commits it, and Close waits for an inline commit.
+// Writers on many threads racing for the role: every transaction is
+// committed exactly once, whoever commits it, and Close waits for an
+// inline commit.
 TEST_F(StoreTest, InlineAndCommitterThreadCommitsInterleave) {
-  StoreOptions options = ManualOptions();
+  FileRepositoryOptions options = ManualOptions();
   options.start_committer = true;
   options.compaction_threshold_bytes = 4096;
-  auto store = Open(options);
+  auto repo = Open(options);
   constexpr int kWriters = 8;
   constexpr int kEach = 200;
-  std::atomic<int> acked{0};
+  testing::Tally tally;
   {
     std::vector<std::jthread> writers;
     for (int w = 0; w < kWriters; ++w) {
       writers.emplace_back([&, w] {
+        // A counter of its own for each transaction: however the commits
+        // are batched, the journal passes the compaction threshold.
         for (int i = 0; i < kEach; ++i) {
-          store->Submit(AddPlanner("c" + std::to_string((w + i) % 5), 1),
-                        [&](domain::MutationOutcome o) {
-                          if (o.status.ok()) ++acked;
-                        });
+          repo->Commit(
+              Add("c" + std::to_string(w) + ":" + std::to_string(i), 1), tally);
         }
       });
     }
   }
-  ASSERT_TRUE(store->Close().ok());
-  EXPECT_EQ(acked.load(), kWriters * kEach);
-  EXPECT_GT(store->Stats().compactions, 0u);
-  store.reset();
+  // The committer thread runs the compaction it was woken for; then Close
+  // commits what is left and waits for any inline committer.
+  while (repo->Stats().compactions == 0) std::this_thread::yield();
+  ASSERT_TRUE(repo->Close().ok());
+  EXPECT_EQ(tally.ok(), kWriters * kEach);
+  repo.reset();
   std::int64_t sum = 0;
   for (const auto& [name, value] : testing::Dump(*Open())) sum += value;
   EXPECT_EQ(sum, kWriters * kEach);
@@ -321,10 +470,10 @@ TEST(StoreOnDiskTest, SixtyFourWritersShareFsyncs) {
   std::filesystem::remove_all(dir);
   auto fs = platform::NewPosixFileSystem();
   SystemClock clock;
-  StoreOptions options;
+  FileRepositoryOptions options;
   options.data_dir = dir.string();
-  auto store = CounterStore::Open(*fs, clock, options);
-  ASSERT_TRUE(store) << store.error().ToString();
+  auto repo = FileRepository::Open(*fs, clock, options);
+  ASSERT_TRUE(repo) << repo.error().ToString();
   constexpr int kWriters = 64;
   constexpr int kEach = 50;
   {
@@ -332,22 +481,21 @@ TEST(StoreOnDiskTest, SixtyFourWritersShareFsyncs) {
     for (int w = 0; w < kWriters; ++w) {
       writers.emplace_back([&] {
         for (int i = 0; i < kEach; ++i) {
-          std::promise<void> acked;
-          (*store)->Submit(AddPlanner("hot", 1),
-                           [&](domain::MutationOutcome) { acked.set_value(); });
-          acked.get_future().wait();
+          testing::Promise<TransactionOutcome> done;
+          (*repo)->Commit(Add("hot", 1), done);
+          EXPECT_TRUE(done.Wait().result.status.ok());
         }
       });
     }
   }
-  const StoreStats stats = (*store)->Stats();
-  EXPECT_EQ((*store)->Get("hot")->value, kWriters * kEach);
+  const RepositoryStats stats = (*repo)->Stats();
+  EXPECT_EQ(Get(**repo, "hot")->value, kWriters * kEach);
   EXPECT_EQ(stats.mutations, static_cast<std::uint64_t>(kWriters * kEach));
   // Each writer waits for its own fsync, so a batch forms from everyone who
   // queued during the previous one. Far fewer fsyncs than mutations:
   EXPECT_LT(stats.fsyncs * 4, stats.mutations)
       << "fsyncs=" << stats.fsyncs << " mutations=" << stats.mutations;
-  store->reset();
+  repo->reset();
   std::filesystem::remove_all(dir);
 }
 

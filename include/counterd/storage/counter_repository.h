@@ -1,0 +1,142 @@
+// CounterRepository: where counters are kept, behind one interface with one
+// promise. Two backends implement it: the file backend (a journal with
+// group commit plus a snapshot, on a local volume; file_repository.h) and
+// the PostgreSQL backend (stateless replicas in front of one database).
+//
+// The promise, for every backend:
+//  1. Commit decides each transaction with service::MutationRules against
+//     the backend's current state and completes only once the outcome is
+//     durable (an OK outcome is on stable storage when Complete runs).
+//  2. Reads return committed state only and include every commit that
+//     completed before the read began: nothing a client was told is taken
+//     back, and nothing it reads can be lost by a crash.
+//  3. A transaction is all or nothing.
+//  4. A failure the backend cannot reason about fails closed: writes are
+//     refused (kUnavailable, or kResourceExhausted for a full disk) and
+//     Health() says why.
+//
+// Completion: every call takes a Completion the caller keeps alive until
+// Complete runs, exactly once, possibly before the call returns (on the
+// caller's thread) or later on a thread of the backend. Complete must not
+// block; an HTTP session hands the result to its own thread there.
+//
+// Thread-safety: all methods are thread-safe.
+#ifndef COUNTERD_STORAGE_COUNTER_REPOSITORY_H_
+#define COUNTERD_STORAGE_COUNTER_REPOSITORY_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "counterd/core/histogram.h"
+#include "counterd/core/result.h"
+#include "counterd/domain/counter.h"
+#include "counterd/domain/counter_name.h"
+#include "counterd/domain/transaction.h"
+
+namespace counterd::storage {
+
+// Receives the result of one repository call. See the contract above.
+template <typename T>
+class Completion {
+ public:
+  virtual void Complete(T result) = 0;
+
+ protected:
+  ~Completion() = default;
+};
+
+struct ListRequest {
+  std::string prefix;  // only names starting with this
+  std::string after;   // only names sorting after this ("" = from the start)
+  std::size_t limit = 100;
+};
+
+// One committed change of one counter, for watchers.
+struct CounterChange {
+  std::string name;
+  std::optional<domain::Counter> state;  // nullopt: deleted or expired
+};
+// The changes of one commit (a journal record, a database transaction), in
+// commit order, published only once durable.
+struct ChangeBatch {
+  std::uint64_t seq = 0;  // the commit's sequence number (grows by commit)
+  std::vector<CounterChange> changes;
+  // Changes between the previous batch and this one may be missing (the
+  // backend lost track: a dropped notification, a catch-up that could not
+  // reach back far enough). Watchers must resynchronise from current state.
+  bool gap = false;
+};
+
+// Called by the backend with every commit's changes, in commit order, after
+// they are durable. Must not block (it runs on the committing thread).
+class ChangeSink {
+ public:
+  virtual void OnCommitted(const ChangeBatch& batch) = 0;
+
+ protected:
+  ~ChangeSink() = default;
+};
+
+// Counts and gauges for /metrics; a copy. Fields a backend does not have
+// stay 0.
+struct RepositoryStats {
+  std::string_view backend;            // "file" or "postgres"
+  std::uint64_t counters = 0;          // counters stored (exact)
+  std::uint64_t idempotency_keys = 0;  // retained idempotency records
+  std::uint64_t mutations = 0;  // transactions acknowledged that changed state
+  std::uint64_t commits = 0;    // group commits (journal records, db txns)
+  std::uint64_t fsyncs = 0;     // journal fdatasyncs / database commits
+  std::uint64_t expired = 0;    // counters removed after their expiry
+  std::uint64_t last_seq = 0;   // sequence number of the last commit
+  double recovery_seconds = 0;  // how long start-up recovery took
+  bool failed = false;          // failed closed: writes refused
+  bool up = true;               // can serve (postgres: connected)
+  // PostgreSQL backend.
+  std::uint64_t reconnects = 0;  // connections re-established after a loss
+  // File backend.
+  std::uint64_t journal_bytes = 0;     // size of the current journal file
+  std::uint64_t compactions = 0;       // snapshots written by compaction
+  std::uint64_t snapshot_bytes = 0;    // size of the last snapshot written/read
+  Histogram::Snapshot batch_sizes;     // transactions per group commit
+  Histogram::Snapshot commit_seconds;  // journal fdatasync / COMMIT times
+};
+
+class CounterRepository {
+ public:
+  virtual ~CounterRepository() = default;
+
+  // The counter, or nullopt if it does not exist (or has expired).
+  // kUnavailable when the backend cannot read.
+  virtual void Get(
+      const domain::CounterName& name,
+      Completion<Result<std::optional<domain::Counter>>>& done) = 0;
+  // Live counters whose names start with request.prefix and sort after
+  // request.after, in name order, at most request.limit.
+  virtual void List(const ListRequest& request,
+                    Completion<Result<std::vector<domain::Counter>>>& done) = 0;
+  // Decides and commits |tx| (see the promise above). Refusals are
+  // outcomes, never a dropped call.
+  virtual void Commit(domain::Transaction tx,
+                      Completion<domain::TransactionOutcome>& done) = 0;
+
+  // Where committed changes go (watch). Set once before serving; |sink|
+  // must outlive the repository's Close().
+  virtual void SetChangeSink(ChangeSink* sink) = 0;
+
+  // OK while writes are accepted; else why not (failed, closing,
+  // disconnected).
+  virtual Status Health() const = 0;
+  virtual RepositoryStats Stats() const = 0;
+
+  // Refuses new work, finishes what was accepted, stops the backend's
+  // threads. Idempotent. Returns the first error seen, if any.
+  virtual Status Close() = 0;
+};
+
+}  // namespace counterd::storage
+
+#endif  // COUNTERD_STORAGE_COUNTER_REPOSITORY_H_

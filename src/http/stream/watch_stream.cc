@@ -1,0 +1,300 @@
+#include "stream/watch_stream.h"
+
+#include <utility>
+
+#include "api/json_codec.h"
+
+namespace counterd::http {
+namespace {
+
+constexpr std::size_t kPageSize = service::ListQuery::kMaxLimit;
+
+// Counter names and prefixes are made of [A-Za-z0-9._:-] only, so they go
+// into JSON as they are.
+std::string NameJson(std::string_view key, const std::string& value) {
+  std::string out = "{\"";
+  out += key;
+  out += "\":\"";
+  out += value;
+  out += "\"}";
+  return out;
+}
+
+}  // namespace
+
+WatchStream::WatchStream(WatchTarget target,
+                         std::optional<std::uint64_t> last_event_id,
+                         std::size_t buffer, service::CounterService& service,
+                         WatchHub& hub, std::function<void()> wake)
+    : target_(std::move(target)),
+      last_event_id_(last_event_id),
+      buffer_(buffer),
+      service_(service),
+      hub_(hub),
+      wake_(std::move(wake)) {}
+
+WatchStream::~WatchStream() { hub_.Remove(this); }
+
+void WatchStream::Start() {
+  if (!target_.prefix) {
+    // Registered before the read: a change committed meanwhile is either in
+    // what the read returns or offered afterwards.
+    hub_.AddName(target_.name, this);
+    ReadName();
+    return;
+  }
+  std::uint64_t seq = 0;
+  const bool exact = hub_.AddPrefix(target_.name, this, last_event_id_, seq);
+  if (last_event_id_ && exact) return;  // resumed: the hub offered the rest
+  bool reset = false;
+  {
+    MutexLock lock(mu_);
+    if (last_event_id_) {
+      // Too old to resume exactly: say so, then the current state.
+      output_ += "id: " + std::to_string(seq) +
+                 "\nevent: reset\ndata: " + NameJson("prefix", target_.name) +
+                 "\n\n";
+      reset = true;
+    }
+    resyncing_ = true;
+    resync_seq_ = seq;
+  }
+  if (reset) hub_.CountReset();
+  ListNextPage("");
+}
+
+void WatchStream::Close() {
+  {
+    MutexLock lock(mu_);
+    if (closed_) return;
+    closed_ = true;
+    output_.clear();
+  }
+  hub_.Remove(this);
+}
+
+std::string WatchStream::Heartbeat() { return ": heartbeat\n\n"; }
+
+std::string WatchStream::TakeOutput() {
+  bool resync = false;
+  bool reread = false;
+  {
+    MutexLock lock(mu_);
+    if (closed_) return {};
+    resync = std::exchange(resync_needed_, false);
+    reread = std::exchange(reread_needed_, false);
+  }
+  // Outside the lock: both call the service (and may complete at once).
+  if (resync) StartResync();
+  if (reread) ReadName();
+  MutexLock lock(mu_);
+  wake_pending_ = false;
+  if (closed_) return {};
+  if (!target_.prefix) {
+    if (have_state_ && (!sent_any_ || latest_ != sent_)) {
+      const std::uint64_t id = latest_ ? latest_->version : 0;
+      // Resuming with Last-Event-ID: nothing until the version differs.
+      const bool already_seen =
+          !sent_any_ && last_event_id_ && *last_event_id_ == id;
+      if (!already_seen) AppendEvent(id, target_.name, latest_);
+      sent_any_ = true;
+      sent_ = latest_;
+    }
+  } else if (!resyncing_) {
+    for (const std::string& name : order_) {
+      const Pending& p = waiting_.at(name);
+      AppendEvent(p.seq, name, p.state);
+    }
+    order_.clear();
+    waiting_.clear();
+  }
+  return std::exchange(output_, {});
+}
+
+void WatchStream::AppendEvent(std::uint64_t id, const std::string& name,
+                              const std::optional<domain::Counter>& state) {
+  output_ += "id: ";
+  output_ += std::to_string(id);
+  if (state) {
+    output_ += "\nevent: counter\ndata: ";
+    output_ += EncodeCounter(*state);
+  } else {
+    output_ += "\nevent: deleted\ndata: ";
+    output_ += NameJson("name", name);
+  }
+  output_ += "\n\n";
+  hub_.CountEvent();
+}
+
+bool WatchStream::KeepNameState(const std::optional<domain::Counter>& state) {
+  // Versions only grow while a counter lives; a change older than what is
+  // known (a notification a read overtook, with a backend whose
+  // notifications travel apart from its reads) is dropped. A delete, or a
+  // counter created anew at version 1, always counts.
+  if (have_state_ && state && latest_ && state->version != 1 &&
+      state->version <= latest_->version) {
+    return false;
+  }
+  latest_ = state;
+  have_state_ = true;
+  return true;
+}
+
+void WatchStream::Offer(std::uint64_t seq,
+                        const storage::CounterChange& change) {
+  {
+    MutexLock lock(mu_);
+    if (closed_) return;
+    if (!target_.prefix) {
+      KeepNameState(change.state);
+      offered_since_read_ = true;
+      return;
+    }
+    if (target_.restricted) {
+      bool visible = false;
+      for (const std::string& range : target_.ranges) {
+        visible = visible || change.name.starts_with(range);
+      }
+      if (!visible) return;
+    }
+    auto it = waiting_.find(change.name);
+    if (it == waiting_.end()) {
+      if (waiting_.size() >= buffer_) {
+        // The client reads slower than counters change: rather than grow,
+        // start over from current state (when the connection next takes
+        // output: the hub's lock is held here).
+        waiting_.clear();
+        order_.clear();
+        (resyncing_ ? resync_again_ : resync_needed_) = true;
+        return;
+      }
+      order_.push_back(change.name);
+      it = waiting_.emplace(change.name, Pending{}).first;
+    }
+    it->second = Pending{seq, change.state};
+  }
+}
+
+void WatchStream::OfferGap(std::uint64_t /*seq*/) {
+  // Called with the hub's lock held: the work waits for TakeOutput.
+  MutexLock lock(mu_);
+  if (closed_) return;
+  if (!target_.prefix) {
+    // The state may have moved without a word: read it again.
+    reread_needed_ = true;
+  } else {
+    waiting_.clear();
+    order_.clear();
+    (resyncing_ ? resync_again_ : resync_needed_) = true;
+  }
+  WakeLocked();
+}
+
+void WatchStream::ReadName() {
+  {
+    MutexLock lock(mu_);
+    if (closed_ || reading_) return;
+    reading_ = shared_from_this();
+    offered_since_read_ = false;
+  }
+  service::Completion<Result<std::optional<domain::Counter>>>& done = *this;
+  service_.Get(*domain::CounterName::Parse(target_.name), done);
+}
+
+void WatchStream::Wake() {
+  MutexLock lock(mu_);
+  WakeLocked();
+}
+
+void WatchStream::WakeLocked() {
+  if (closed_ || wake_pending_) return;
+  wake_pending_ = true;
+  wake_();
+}
+
+void WatchStream::StartResync() {
+  const std::uint64_t seq = hub_.last_seq();
+  {
+    MutexLock lock(mu_);
+    if (closed_) return;
+    output_ += "id: " + std::to_string(seq) +
+               "\nevent: reset\ndata: " + NameJson("prefix", target_.name) +
+               "\n\n";
+    resyncing_ = true;
+    resync_seq_ = seq;
+    WakeLocked();
+  }
+  hub_.CountReset();
+  ListNextPage("");
+}
+
+void WatchStream::ListNextPage(std::string after) {
+  service::ListQuery query;
+  query.prefix = target_.name;
+  query.after = std::move(after);
+  query.limit = kPageSize;
+  query.restricted = target_.restricted;
+  query.ranges = target_.ranges;
+  {
+    MutexLock lock(mu_);
+    if (closed_) return;
+    reading_ = shared_from_this();
+  }
+  service::Completion<Result<service::ListPage>>& done = *this;
+  service_.List(query, done);
+}
+
+void WatchStream::Complete(Result<std::optional<domain::Counter>> result) {
+  std::shared_ptr<WatchStream> keep;
+  MutexLock lock(mu_);
+  keep = std::move(reading_);  // released after the lock, at scope end
+  if (closed_) return;
+  if (!result) {
+    output_ +=
+        ": cannot read the counter: " + result.error().message() + "\n\n";
+    WakeLocked();
+    return;
+  }
+  // An offer that arrived after the read was issued is for a change
+  // published after the stream registered, so it is at least as new as
+  // what the read saw (the repository publishes in commit order); the read
+  // only wins over it when it shows a later version of a live counter.
+  if (!offered_since_read_) {
+    latest_ = std::move(*result);
+    have_state_ = true;
+  } else if (*result && latest_ && (*result)->version > latest_->version) {
+    latest_ = std::move(*result);
+  }
+  WakeLocked();
+}
+
+void WatchStream::Complete(Result<service::ListPage> result) {
+  std::shared_ptr<WatchStream> keep;
+  std::optional<std::string> next;
+  bool again = false;
+  {
+    MutexLock lock(mu_);
+    keep = std::move(reading_);
+    if (closed_) return;
+    if (!result) {
+      output_ +=
+          ": cannot list the counters: " + result.error().message() + "\n\n";
+      resyncing_ = false;
+      WakeLocked();
+      return;
+    }
+    for (const domain::Counter& c : result->counters) {
+      AppendEvent(resync_seq_, c.name, c);
+    }
+    next = result->next;
+    if (!next) {
+      resyncing_ = false;
+      again = std::exchange(resync_again_, false);
+    }
+    WakeLocked();
+  }
+  if (next) return ListNextPage(std::move(*next));
+  if (again) StartResync();
+}
+
+}  // namespace counterd::http

@@ -1,0 +1,224 @@
+#include "recovery.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "journal.h"
+#include "journal_reader.h"
+#include "snapshot_codec.h"
+#include "snapshot_file.h"
+
+namespace counterd::storage {
+namespace {
+
+struct JournalFile {
+  std::uint64_t first_seq;
+  std::string name;
+};
+
+// Everything Recover and VerifyDataDir share: read, check and replay, with
+// the changes to the directory left to the caller.
+struct Scan {
+  explicit Scan(StoreState state) : store(std::move(state)) {}
+
+  RecoveredStore store;
+  std::vector<JournalFile> obsolete;  // covered by the snapshot
+  std::vector<JournalFile> live;      // to replay, in order
+  std::uint64_t torn_offset = 0;      // valid bytes of the torn file
+  bool stale_temp = false;
+  // The newest file when its creation was cut short and it is not the one
+  // to continue: it holds nothing and goes.
+  std::optional<std::string> cut_short_file;
+};
+
+Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
+                         std::chrono::milliseconds retention,
+                         std::chrono::system_clock::time_point now) {
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          now.time_since_epoch())
+          .count();
+  Scan scan{StoreState(retention)};
+  RecoveredStore& out = scan.store;
+
+  auto names = fs.ListDir(dir);
+  if (!names) return names.error();
+  std::vector<JournalFile> journals;
+  bool have_snapshot = false;
+  for (const std::string& name : *names) {
+    std::uint64_t first_seq = 0;
+    if (ParseJournalFileName(name, first_seq)) {
+      journals.push_back({first_seq, name});
+    } else if (name == kSnapshotFileName) {
+      have_snapshot = true;
+    } else if (name == kSnapshotTempFileName) {
+      scan.stale_temp = true;
+    }
+  }
+  std::sort(journals.begin(), journals.end(), [](const auto& a, const auto& b) {
+    return a.first_seq < b.first_seq;
+  });
+
+  std::uint64_t snapshot_seq = 0;
+  if (have_snapshot) {
+    const std::string path = dir + "/" + std::string(kSnapshotFileName);
+    auto data = fs.ReadFile(path);
+    if (!data) return data.error();
+    out.snapshot_bytes = data->size();
+    auto snapshot = DecodeSnapshot(*data, path);
+    if (!snapshot) return snapshot.error();
+    snapshot_seq = snapshot->last_seq;
+    out.info.snapshot_format = snapshot->format;
+    out.state.LoadSnapshot(std::move(*snapshot));
+    out.state.PruneIdempotency(now_ms);
+  }
+  out.info.snapshot_seq = snapshot_seq;
+
+  // File i holds seqs [first_i, first_{i+1}); it is obsolete when the
+  // snapshot covers all of them (Invariant 4). The newest file never is.
+  for (std::size_t i = 0; i < journals.size(); ++i) {
+    const bool covered = i + 1 < journals.size() &&
+                         journals[i + 1].first_seq <= snapshot_seq + 1;
+    (covered ? scan.obsolete : scan.live).push_back(journals[i]);
+  }
+  if (!scan.live.empty() && scan.live.front().first_seq > snapshot_seq + 1) {
+    return Status::DataLoss(
+        dir + "/" + scan.live.front().name +
+        " at byte offset 0: journal starts at seq " +
+        std::to_string(scan.live.front().first_seq) + " but " +
+        (have_snapshot
+             ? "the snapshot ends at seq " + std::to_string(snapshot_seq)
+             : std::string("there is no snapshot (state.json missing)")) +
+        "; refusing to start with records missing");
+  }
+
+  std::uint64_t last_seq = snapshot_seq;
+  bool last_record_in_newest = false;  // the newest file holds a record
+  for (std::size_t i = 0; i < scan.live.size(); ++i) {
+    const JournalFile& file = scan.live[i];
+    const bool is_last = i + 1 == scan.live.size();
+    const std::string path = dir + "/" + file.name;
+    // Each file must begin right after the previous one ended.
+    if (file.first_seq > last_seq + 1) {
+      return Status::DataLoss(path + " at byte offset 0: starts at seq " +
+                              std::to_string(file.first_seq) + " after seq " +
+                              std::to_string(last_seq) + " (records missing)");
+    }
+    auto data = fs.ReadFile(path);
+    if (!data) return data.error();
+    auto result = ReadJournal(
+        *data, path, file.first_seq, is_last,
+        [&](std::uint64_t seq, std::vector<Effect>&& effects) -> Status {
+          if (seq <= last_seq) return Status::Ok();  // in the snapshot
+          if (seq != last_seq + 1) {
+            return Status::DataLoss("sequence gap after seq " +
+                                    std::to_string(last_seq));
+          }
+          for (const Effect& e : effects) out.state.Apply(e);
+          last_seq = seq;
+          ++out.info.records_replayed;
+          return Status::Ok();
+        });
+    if (!result) return result.error();
+    if (result->records > 0 && (out.info.journal_format == 0 ||
+                                result->format < out.info.journal_format)) {
+      out.info.journal_format = result->format;
+    }
+    if (!is_last && result->records > 0 &&
+        result->last_seq + 1 != scan.live[i + 1].first_seq) {
+      return Status::DataLoss(
+          path + " at byte offset " + std::to_string(result->valid_bytes) +
+          ": ends at seq " + std::to_string(result->last_seq) +
+          " but the next journal starts at seq " +
+          std::to_string(scan.live[i + 1].first_seq));
+    }
+    if (is_last) {
+      last_record_in_newest = result->records > 0;
+      // Append to the newest file only if its next record is the next seq;
+      // otherwise (a file the snapshot already covers, or named oddly)
+      // start journal-(last_seq+1), and the old one becomes obsolete.
+      const std::uint64_t next_in_file =
+          result->records > 0 ? result->last_seq + 1 : file.first_seq;
+      out.journal_path = path;
+      // Only a version-2 file with its header is continued: a version-1
+      // file is never appended to (the upgrade starts a new one).
+      out.journal_exists = next_in_file == last_seq + 1 &&
+                           result->format == 2 && !result->header_torn;
+      if (result->header_torn) {
+        if (path != dir + "/" + JournalFileName(last_seq + 1)) {
+          scan.cut_short_file = path;
+        }
+      } else if (result->torn_bytes > 0) {
+        out.torn_file = path;
+        out.info.torn_bytes_truncated = result->torn_bytes;
+        scan.torn_offset = result->valid_bytes;
+      }
+    }
+  }
+  if (!out.journal_exists) {
+    out.journal_path = dir + "/" + JournalFileName(last_seq + 1);
+    // A file of that name is created anew only if it holds no record (a
+    // creation cut short, or an empty version-1 file).
+    if (!scan.live.empty() &&
+        out.journal_path == dir + "/" + scan.live.back().name &&
+        last_record_in_newest) {
+      return Status::DataLoss(out.journal_path +
+                              " at byte offset 0: cannot be continued");
+    }
+  }
+  out.last_seq = last_seq;
+  out.state.PruneIdempotency(now_ms);
+  out.info.counters = out.state.counter_count();
+  return scan;
+}
+
+}  // namespace
+
+Result<RecoveredStore> Recover(platform::FileSystem& fs, const std::string& dir,
+                               std::chrono::milliseconds idempotency_retention,
+                               std::chrono::system_clock::time_point now) {
+  auto scan = ScanDataDir(fs, dir, idempotency_retention, now);
+  if (!scan) return scan.error();
+
+  if (scan->stale_temp) {
+    // A snapshot write that a crash interrupted before its rename.
+    COUNTERD_RETURN_IF_ERROR(
+        fs.RemoveFile(dir + "/" + std::string(kSnapshotTempFileName)));
+  }
+  if (scan->cut_short_file) {
+    // Holds no record (its header never became durable).
+    COUNTERD_RETURN_IF_ERROR(fs.RemoveFile(*scan->cut_short_file));
+  }
+  if (!scan->store.torn_file.empty()) {
+    // Invariant 6: never acknowledged, so cutting it loses nothing.
+    COUNTERD_RETURN_IF_ERROR(
+        fs.TruncateFile(scan->store.torn_file, scan->torn_offset));
+  }
+  if (!scan->obsolete.empty()) {
+    // The snapshot we read may have been renamed into place without the
+    // directory fsync that makes it durable (a crash between steps 2 and 3
+    // of the replace); make it durable before deleting what it covers
+    // (Invariant 5).
+    COUNTERD_RETURN_IF_ERROR(fs.SyncDir(dir));
+    for (const auto& file : scan->obsolete) {
+      COUNTERD_RETURN_IF_ERROR(fs.RemoveFile(dir + "/" + file.name));
+    }
+  }
+  if (scan->stale_temp || scan->cut_short_file || !scan->obsolete.empty()) {
+    COUNTERD_RETURN_IF_ERROR(fs.SyncDir(dir));
+  }
+  return std::move(scan->store);
+}
+
+Result<RecoveryInfo> VerifyDataDir(platform::FileSystem& fs,
+                                   const std::string& dir) {
+  // Retention does not matter for a check: nothing is written.
+  auto scan = ScanDataDir(fs, dir, std::chrono::hours(24),
+                          std::chrono::system_clock::now());
+  if (!scan) return scan.error();
+  return scan->store.info;
+}
+
+}  // namespace counterd::storage

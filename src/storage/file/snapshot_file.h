@@ -1,0 +1,25 @@
+// ReplaceSnapshotAtomically: the one place state.json is written.
+#ifndef COUNTERD_STORAGE_FILE_SNAPSHOT_FILE_H_
+#define COUNTERD_STORAGE_FILE_SNAPSHOT_FILE_H_
+
+#include <string>
+#include <string_view>
+
+#include "counterd/core/status.h"
+#include "counterd/platform/file_system.h"
+
+namespace counterd::storage {
+
+inline constexpr std::string_view kSnapshotFileName = "state.json";
+inline constexpr std::string_view kSnapshotTempFileName = "state.json.tmp";
+
+// Replaces |dir|/state.json with |contents| so that after a crash at any
+// point the file holds either the old or the new contents in full
+// (Invariant 3): write temp, fsync, close, rename, fsync(dir).
+Status ReplaceSnapshotAtomically(platform::FileSystem& fs,
+                                 const std::string& dir,
+                                 std::string_view contents);
+
+}  // namespace counterd::storage
+
+#endif  // COUNTERD_STORAGE_FILE_SNAPSHOT_FILE_H_

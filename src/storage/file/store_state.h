@@ -1,0 +1,102 @@
+// StoreState: the file backend's in-memory image of the store — counters
+// sorted by name, their expiries, and the retained idempotency records —
+// built by recovery and changed only by applying committed effects (and by
+// sweeping counters whose expiry has passed, which needs no record).
+// Thread-compatible: the owner locks.
+#ifndef COUNTERD_STORAGE_FILE_STORE_STATE_H_
+#define COUNTERD_STORAGE_FILE_STORE_STATE_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <queue>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "counterd/domain/counter.h"
+#include "counterd/domain/transaction.h"
+#include "effects.h"
+#include "name_index.h"
+#include "snapshot_codec.h"
+
+namespace counterd::storage {
+
+class StoreState {
+ public:
+  explicit StoreState(std::chrono::milliseconds idempotency_retention)
+      : retention_ms_(idempotency_retention.count()) {}
+
+  void Apply(const Effect& effect);
+  void LoadSnapshot(SnapshotData&& snapshot);
+  // A copy of everything live at |now_ms|, for a snapshot at |last_seq|.
+  SnapshotData ToSnapshot(std::uint64_t last_seq, std::int64_t now_ms) const;
+
+  // The stored row, expired or not (what a WorkingSet is seeded with).
+  std::optional<domain::Counter> FindCounter(std::string_view name) const;
+  // Live counters (not expired at |now_ms|) whose names start with
+  // |prefix| and sort after |after|, in name order, at most |limit|.
+  std::vector<domain::Counter> List(std::string_view prefix,
+                                    std::string_view after, std::size_t limit,
+                                    std::int64_t now_ms) const;
+  // The record for (scope, key) unless past its retention at |now_ms|.
+  const domain::IdempotencyRecord* FindIdempotency(std::string_view scope,
+                                                   std::string_view key,
+                                                   std::int64_t now_ms) const;
+  // Forgets idempotency records past their retention at |now_ms|.
+  void PruneIdempotency(std::int64_t now_ms);
+  // Removes up to |max| counters expired at |now_ms|; returns their names.
+  std::vector<std::string> SweepExpired(std::int64_t now_ms, std::size_t max);
+  // The earliest expiry that may still be pending (a hint: the counter may
+  // have been changed since); nullopt if none.
+  std::optional<std::int64_t> NextExpiry() const;
+
+  std::size_t counter_count() const { return counters_.size(); }
+  std::size_t idempotency_count() const { return idempotency_.size(); }
+
+ private:
+  struct Entry {
+    std::int64_t value;
+    std::uint64_t version;
+    std::int64_t expires_at_ms;  // 0: never
+  };
+  using CounterMap = std::map<std::string, Entry, std::less<>>;
+  // (expires_at_ms, name), earliest first. Entries go stale when the
+  // counter changes or goes; a popped entry is checked against the map.
+  using ExpiryQueue =
+      std::priority_queue<std::pair<std::int64_t, std::string>,
+                          std::vector<std::pair<std::int64_t, std::string>>,
+                          std::greater<>>;
+
+  bool IsRetained(const domain::IdempotencyRecord& r,
+                  std::int64_t now_ms) const {
+    // Not created_at + retention > now: a creation time near INT64_MAX
+    // (a clock far off, a hand-made file) would overflow.
+    return r.created_at_ms > now_ms - retention_ms_;
+  }
+  void PutCounterEntry(const domain::Counter& c);
+  void EraseCounter(std::string_view name);
+  static std::string RecordKey(std::string_view scope, std::string_view key);
+
+  std::int64_t retention_ms_;
+  // Name order, for List and snapshots.
+  CounterMap counters_;
+  // The same nodes by name hash (map nodes never move): point lookups and
+  // journal replay cost O(1) instead of a chain of cache-missing string
+  // compares (20 at a million counters).
+  NameIndex<CounterMap::iterator> index_;
+  ExpiryQueue expiries_;
+  std::size_t expiring_ = 0;  // counters with an expiry
+  std::unordered_map<std::string, domain::IdempotencyRecord> idempotency_;
+  // (created_at_ms, record key) in arrival order, for pruning.
+  std::deque<std::pair<std::int64_t, std::string>> idempotency_order_;
+};
+
+}  // namespace counterd::storage
+
+#endif  // COUNTERD_STORAGE_FILE_STORE_STATE_H_

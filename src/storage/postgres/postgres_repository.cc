@@ -1,0 +1,1032 @@
+// PostgresRepository: CounterRepository on PostgreSQL. See
+// include/counterd/storage/postgres_repository.h and docs/postgres.md.
+//
+// Threads: every connection, timer and batch lives on one io_context run by
+// the backend's own thread (io_thread_); callers only queue work (Commit
+// under queue_mu_, reads by post) and read atomics. Completions run on
+// io_thread_.
+//
+// Invariants (referenced as "Invariant (n)"):
+//  1. A transaction is answered OK only after the COMMIT of the database
+//     transaction holding it returned OK on a session with
+//     synchronous_commit on (or remote_apply), on a server with fsync on.
+//  2. One commit is in flight per replica (the writer connection); the
+//     transactions that queue meanwhile form the next batch, applied in
+//     queue order by MutationRules on rows locked FOR UPDATE in name
+//     order, so every replica locks in the same order.
+//  3. A row that did not exist is INSERTed, never upserted: a concurrent
+//     creator makes the batch fail (unique_violation) and it is retried
+//     against the winner's row; so is a deadlock or serialization failure.
+//     Idempotency records are INSERTed the same way, so two replicas
+//     racing with one key apply it once.
+//  4. A connection lost after COMMIT was sent leaves the outcome unknown:
+//     the batch is answered kUnavailable (never OK, never a refusal that
+//     might be false); a retry with the same Idempotency-Key finds the
+//     record if it committed.
+//  5. Reads run on the primary, outside any cache, after every COMMIT
+//     that was acknowledged before they started.
+#include "counterd/storage/postgres_repository.h"
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "blocking_session.h"
+#include "commit_plan.h"
+#include "counterd/core/log.h"
+#include "counterd/core/mutex.h"
+#include "counterd/service/mutation_rules.h"
+#include "pg_connection.h"
+#include "schema.h"
+#include "sql_text.h"
+
+namespace counterd::storage {
+namespace {
+
+namespace asio = boost::asio;
+using postgres::PgConnection;
+using postgres::PgParam;
+using postgres::PgResult;
+using Query = PgConnection::Query;
+using SteadyClock = std::chrono::steady_clock;
+
+double SecondsSince(SteadyClock::time_point start) {
+  return std::chrono::duration<double>(SteadyClock::now() - start).count();
+}
+
+// The first error among |results|, if any.
+const PgResult* FirstError(const std::vector<PgResult>& results) {
+  for (const PgResult& r : results) {
+    if (r.kind == PgResult::Kind::kError) return &r;
+  }
+  return nullptr;
+}
+
+class PostgresRepository final : public CounterRepository {
+ public:
+  PostgresRepository(PostgresOptions options,
+                     std::unique_ptr<postgres::PqConnector> connector);
+  ~PostgresRepository() override { (void)Close(); }
+  PostgresRepository(const PostgresRepository&) = delete;
+  PostgresRepository& operator=(const PostgresRepository&) = delete;
+
+  // Start-up: checks, migrations, the current commit sequence; then starts
+  // the thread and the connections and waits for the writer.
+  Status Start();
+
+  void Get(const domain::CounterName& name,
+           Completion<Result<std::optional<domain::Counter>>>& done) override;
+  void List(const ListRequest& request,
+            Completion<Result<std::vector<domain::Counter>>>& done) override;
+  void Commit(domain::Transaction tx,
+              Completion<domain::TransactionOutcome>& done) override;
+  void SetChangeSink(ChangeSink* sink) override { sink_.store(sink); }
+  Status Health() const override;
+  RepositoryStats Stats() const override;
+  Status Close() override;
+
+  PostgresStats OwnStats() const {
+    return {reconnects_.load(), retries_.load(), unknown_outcomes_.load()};
+  }
+
+ private:
+  enum class Role : std::uint8_t { kWriter, kReader, kListener };
+  struct Slot {
+    Slot(asio::io_context& ioc, postgres::PqConnector& connector,
+         const std::string& url, Role r, std::chrono::milliseconds backoff0)
+        : role(r),
+          conn(ioc, connector, url),
+          retry_timer(ioc),
+          connect_timer(ioc),
+          backoff(backoff0) {}
+    Role role;
+    PgConnection conn;
+    asio::steady_timer retry_timer;
+    asio::steady_timer connect_timer;
+    std::chrono::milliseconds backoff;
+    bool ready = false;       // connected and set up
+    bool timed_out = false;   // this attempt was dropped by connect_timer
+    bool ever_ready = false;  // for the reconnect count
+  };
+  struct Item {
+    domain::Transaction tx;
+    Completion<domain::TransactionOutcome>* done;
+  };
+  struct Batch {
+    std::vector<Item> items;
+    int attempt = 0;
+    SteadyClock::time_point started;
+    // Filled by the first round trip.
+    postgres::LockPlan locks;
+    postgres::LockQueries lock_queries;
+    std::vector<domain::TransactionOutcome> outcomes;
+    postgres::WritePlan writes;
+    postgres::WriteQueries write_queries;
+    SteadyClock::time_point commit_sent;
+  };
+
+  // -- connections (io thread) ----------------------------------------------
+  void ConnectSlot(Slot& slot);
+  void OnConnected(Slot& slot, const Status& status);
+  void OnSetUp(Slot& slot, PgConnection::Reply reply);
+  void OnLost(Slot& slot, const Status& why);
+  void ScheduleReconnect(Slot& slot);
+  void NoteError(const Status& why);
+  void UpdateUp();
+  Slot* PickReader();
+
+  // -- commits (io thread) ----------------------------------------------------
+  void OnKick();
+  void MaybeStartBatch();
+  void RunBatch();
+  void OnLocked(PgConnection::Reply reply);
+  void OnCommitted(PgConnection::Reply reply);
+  // A retryable error: ROLLBACK (with the next request) and run it again.
+  void RetryBatch(const PgResult& error);
+  void FailBatch(const Status& why);
+  void CompleteBatch();
+
+  // -- reads, watch, maintenance (io thread) --------------------------------
+  // Queues |handler| on the io thread; false when closing (not queued).
+  template <typename Handler>
+  bool PostRead(Handler handler) EXCLUDES(queue_mu_);
+  void Read(Query query, std::function<void(PgConnection::Reply)> done);
+  void FetchChanges();
+  void OnChanges(PgConnection::Reply reply);
+  void ScheduleMaintenance(std::chrono::milliseconds after);
+  // Drops connections whose oldest request is older than request_timeout.
+  void ScheduleWatchdog();
+  void RunMaintenance();
+  void FinishIfDrained();
+  // A reading of the stored row count (counterd_commit_seq.counters) at
+  // commit sequence |seq|; the newest reading wins, whichever connection
+  // brought it. Io thread (or Start, before it runs).
+  void NoteRowCount(std::optional<std::int64_t> seq,
+                    std::optional<std::int64_t> count);
+
+  const PostgresOptions options_;
+  std::unique_ptr<postgres::PqConnector> connector_;
+
+  asio::io_context ioc_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
+      work_;
+  // Every slot lives as long as the repository (destroyed after the
+  // thread stopped, before ioc_): writer first, then readers, listener.
+  std::vector<std::unique_ptr<Slot>> slots_;
+  Slot* writer_ = nullptr;
+  Slot* listener_ = nullptr;
+  std::size_t next_reader_ = 0;
+  std::optional<Batch> batch_;  // the commit in flight (Invariant 2)
+  bool rollback_pending_ = false;
+  bool finishing_ = false;  // Close asked the io thread to wind down
+  asio::steady_timer maintenance_timer_{ioc_};
+  asio::steady_timer watchdog_timer_{ioc_};
+  bool maintenance_running_ = false;
+  std::uint64_t delivered_seq_ = 0;  // last commit given to the sink
+  std::int64_t row_count_seq_ = -1;  // NoteRowCount's newest reading
+  bool fetching_ = false;
+  bool fetch_again_ = false;
+
+  Mutex queue_mu_;
+  std::deque<Item> queue_ GUARDED_BY(queue_mu_);
+  bool kick_posted_ GUARDED_BY(queue_mu_) = false;
+  bool closing_ GUARDED_BY(queue_mu_) = false;
+  bool started_ GUARDED_BY(queue_mu_) = false;
+
+  mutable Mutex error_mu_;
+  Status last_error_ GUARDED_BY(error_mu_);
+
+  std::atomic<ChangeSink*> sink_{nullptr};
+  std::atomic<bool> up_{false};
+  std::atomic<std::size_t> readers_up_{0};
+  std::atomic<bool> closed_flag_{false};
+  std::atomic<std::uint64_t> mutations_{0};
+  std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::uint64_t> fsyncs_{0};
+  std::atomic<std::uint64_t> expired_{0};
+  std::atomic<std::uint64_t> last_seq_{0};
+  std::atomic<std::uint64_t> counters_{0};  // exact, see NoteRowCount
+  std::atomic<std::uint64_t> records_estimate_{0};
+  std::atomic<std::uint64_t> reconnects_{0};
+  std::atomic<std::uint64_t> retries_{0};
+  std::atomic<std::uint64_t> unknown_outcomes_{0};
+  Histogram batch_sizes_{Histogram::BatchSizeBounds()};
+  Histogram commit_seconds_{Histogram::LatencySecondsBounds()};
+
+  std::thread io_thread_;  // last: started after everything above exists
+};
+
+PostgresRepository::PostgresRepository(
+    PostgresOptions options, std::unique_ptr<postgres::PqConnector> connector)
+    : options_(std::move(options)), connector_(std::move(connector)) {
+  const std::size_t readers = std::max<std::size_t>(options_.pool_size, 2) - 1;
+  auto add = [&](Role role) {
+    slots_.push_back(std::make_unique<Slot>(ioc_, *connector_, options_.url,
+                                            role, options_.reconnect_min));
+    Slot* s = slots_.back().get();
+    s->conn.SetLostHandler([this, s](const Status& why) { OnLost(*s, why); });
+    return s;
+  };
+  writer_ = add(Role::kWriter);
+  for (std::size_t i = 0; i < readers; ++i) add(Role::kReader);
+  listener_ = add(Role::kListener);
+  listener_->conn.SetNotificationHandler(
+      [this](const postgres::PgNotification& n) {
+        const auto seq = postgres::ParseInt64(n.payload);
+        if (seq && static_cast<std::uint64_t>(*seq) > delivered_seq_) {
+          FetchChanges();
+        }
+      });
+}
+
+Status PostgresRepository::Start() {
+  {
+    postgres::BlockingSession session(*connector_, options_.url);
+    Result<postgres::ServerFacts> facts =
+        session.Connect(options_.start_timeout);
+    if (!facts) return facts.error();
+    Result<postgres::MigrationReport> migrated =
+        postgres::ApplyMigrations(session, options_.start_timeout);
+    if (!migrated) return migrated.error();
+    if (migrated->from_version != migrated->to_version) {
+      log::Info("postgres: schema migrated",
+                {{"from_version", migrated->from_version},
+                 {"to_version", migrated->to_version}});
+    }
+    PgConnection::Reply seq = session.Run(
+        {Query::Sql("SELECT seq, counters FROM counterd_commit_seq")},
+        options_.start_timeout);
+    if (!seq.status.ok()) return seq.status;
+    if (seq.results.at(0).kind != PgResult::Kind::kTuples ||
+        seq.results[0].row_count != 1) {
+      return Status::Internal("postgres: no commit sequence row");
+    }
+    const PgResult& row = seq.results[0];
+    delivered_seq_ = static_cast<std::uint64_t>(
+        postgres::ParseInt64(row.Cell(0, 0).value_or("0")).value_or(0));
+    last_seq_.store(delivered_seq_);
+    NoteRowCount(postgres::ParseInt64(row.Cell(0, 0).value_or("")),
+                 postgres::ParseInt64(row.Cell(0, 1).value_or("")));
+    log::Info("postgres: connected",
+              {{"server_version_num", facts->server_version_num},
+               {"synchronous_commit", facts->synchronous_commit},
+               {"schema_version", migrated->to_version},
+               {"commit_seq", delivered_seq_}});
+    session.Close();
+  }
+  work_.emplace(ioc_.get_executor());
+  for (auto& slot : slots_) ConnectSlot(*slot);
+  ScheduleMaintenance(options_.maintenance_interval);
+  ScheduleWatchdog();
+  io_thread_ = std::thread([this] { ioc_.run(); });
+  {
+    MutexLock lock(queue_mu_);
+    started_ = true;
+  }
+  // Serve once the writer and a reader are up (the first requests would
+  // otherwise meet a 503); the server answered a moment ago, so this is
+  // short.
+  const auto deadline = SteadyClock::now() + options_.start_timeout;
+  while (!(up_.load() && readers_up_.load() > 0) &&
+         SteadyClock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return Status::Ok();
+}
+
+// -- connections ------------------------------------------------------------
+
+void PostgresRepository::ConnectSlot(Slot& slot) {
+  slot.ready = false;
+  slot.timed_out = false;
+  slot.connect_timer.expires_after(options_.connect_timeout);
+  slot.connect_timer.async_wait(
+      [this, &slot](const boost::system::error_code& ec) {
+        if (ec || slot.ready || finishing_) return;
+        // Also covers a server that accepted but never answered the setup.
+        slot.timed_out = true;
+        const Status why = Status::Unavailable("postgres: connect timed out");
+        NoteError(why);
+        slot.conn.Disconnect(why);
+        ScheduleReconnect(slot);
+      });
+  slot.conn.Connect([this, &slot](const Status& s) { OnConnected(slot, s); });
+}
+
+void PostgresRepository::OnConnected(Slot& slot, const Status& status) {
+  if (finishing_) return;
+  if (!status.ok()) {
+    if (slot.timed_out) return;  // the timer reconnects
+    slot.connect_timer.cancel();
+    NoteError(status);
+    ScheduleReconnect(slot);
+    return;
+  }
+  std::vector<Query> setup;
+  setup.push_back(Query::Sql(std::string(postgres::kSessionSetup)));
+  const auto statements =
+      slot.role == Role::kWriter   ? postgres::WriterStatements()
+      : slot.role == Role::kReader ? postgres::ReaderStatements()
+                                   : postgres::ListenerStatements();
+  for (const postgres::Statement& s : statements) {
+    setup.push_back(Query::Prepare(std::string(s.name), std::string(s.sql)));
+  }
+  if (slot.role == Role::kListener) {
+    setup.push_back(
+        Query::Sql("LISTEN " + std::string(postgres::kChangesChannel)));
+  }
+  slot.conn.Submit(std::move(setup), [this, &slot](PgConnection::Reply r) {
+    OnSetUp(slot, std::move(r));
+  });
+}
+
+void PostgresRepository::OnSetUp(Slot& slot, PgConnection::Reply reply) {
+  if (!reply.status.ok()) return;  // lost: OnLost or the timer reconnects
+  slot.connect_timer.cancel();
+  Status problem;
+  Result<postgres::ServerFacts> facts =
+      postgres::ParseSessionSetup(reply.results.at(0));
+  if (!facts) {
+    problem = facts.error();
+  } else {
+    problem = postgres::CheckServer(*facts);
+  }
+  if (problem.ok()) {
+    if (const PgResult* e = FirstError(reply.results)) {
+      problem = Status::Unavailable("postgres: session setup: " + e->message +
+                                    " (" + e->sqlstate + ")");
+    }
+  }
+  if (!problem.ok()) {
+    if (problem.code() == StatusCode::kFailedPrecondition) {
+      log::Error("postgres: server refused", {{"error", problem.message()}});
+    }
+    NoteError(problem);
+    slot.conn.Disconnect(problem);
+    ScheduleReconnect(slot);
+    return;
+  }
+  slot.ready = true;
+  slot.backoff = options_.reconnect_min;
+  if (slot.ever_ready) {
+    reconnects_.fetch_add(1);
+    log::Info("postgres: connection re-established",
+              {{"role", slot.role == Role::kWriter   ? "writer"
+                        : slot.role == Role::kReader ? "reader"
+                                                     : "listener"}});
+  }
+  slot.ever_ready = true;
+  UpdateUp();
+  if (slot.role == Role::kWriter) {
+    rollback_pending_ = false;  // a new session has no transaction open
+    MaybeStartBatch();
+  } else if (slot.role == Role::kListener) {
+    FetchChanges();  // catch up on what committed while it was away
+  }
+}
+
+void PostgresRepository::OnLost(Slot& slot, const Status& why) {
+  slot.ready = false;
+  UpdateUp();
+  if (finishing_) return;
+  log::Warn("postgres: connection lost", {{"error", why.message()}});
+  NoteError(why);
+  if (&slot == listener_) fetching_ = false;
+  ScheduleReconnect(slot);
+}
+
+void PostgresRepository::ScheduleReconnect(Slot& slot) {
+  if (finishing_) return;
+  slot.retry_timer.expires_after(slot.backoff);
+  slot.backoff = std::min(slot.backoff * 2, options_.reconnect_max);
+  slot.retry_timer.async_wait(
+      [this, &slot](const boost::system::error_code& ec) {
+        if (ec || finishing_) return;
+        ConnectSlot(slot);
+      });
+}
+
+void PostgresRepository::NoteError(const Status& why) {
+  MutexLock lock(error_mu_);
+  last_error_ = why;
+}
+
+void PostgresRepository::UpdateUp() {
+  up_.store(writer_->ready);
+  std::size_t readers = 0;
+  for (const auto& slot : slots_) {
+    if (slot->role == Role::kReader && slot->ready) ++readers;
+  }
+  readers_up_.store(readers);
+}
+
+PostgresRepository::Slot* PostgresRepository::PickReader() {
+  const std::size_t n = slots_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    Slot* s = slots_[(next_reader_ + i) % n].get();
+    if (s->role == Role::kReader && s->ready) {
+      next_reader_ = (next_reader_ + i + 1) % n;
+      return s;
+    }
+  }
+  return nullptr;
+}
+
+// -- reads ------------------------------------------------------------------
+
+void PostgresRepository::Read(Query query,
+                              std::function<void(PgConnection::Reply)> done) {
+  Slot* reader = PickReader();
+  if (reader == nullptr) {
+    PgConnection::Reply reply;
+    {
+      MutexLock lock(error_mu_);
+      reply.status = Status::Unavailable(
+          "postgres: no connection to read on" +
+          (last_error_.ok() ? std::string()
+                            : " (" + last_error_.message() + ")"));
+    }
+    done(std::move(reply));
+    return;
+  }
+  reader->conn.Submit({std::move(query)}, std::move(done));
+}
+
+template <typename Handler>
+bool PostgresRepository::PostRead(Handler handler) {
+  // Under the lock, so that Close's own post comes after this one and the
+  // io thread runs the read before it winds down.
+  MutexLock lock(queue_mu_);
+  if (closing_ || !started_) return false;
+  asio::post(ioc_, std::move(handler));
+  return true;
+}
+
+void PostgresRepository::Get(
+    const domain::CounterName& name,
+    Completion<Result<std::optional<domain::Counter>>>& done) {
+  auto read = [this, name = name.str(), &done] {
+    Read(
+        Query::Prepared(std::string(postgres::stmt::kGet),
+                        {PgParam::Text(name)}),
+        [&done](PgConnection::Reply r) {
+          if (!r.status.ok()) return done.Complete(r.status);
+          const PgResult& res = r.results.at(0);
+          if (res.kind == PgResult::Kind::kError) {
+            return done.Complete(
+                Status::Unavailable("postgres: read: " + res.message));
+          }
+          auto rows = postgres::ParseCounters(res);
+          if (!rows) return done.Complete(rows.error());
+          if (rows->empty()) {
+            return done.Complete(std::optional<domain::Counter>());
+          }
+          done.Complete(std::optional<domain::Counter>(std::move(rows->at(0))));
+        });
+  };
+  // Not under the lock: Complete may call back into the repository.
+  if (!PostRead(std::move(read))) {
+    done.Complete(Status::Unavailable("postgres: closing"));
+  }
+}
+
+void PostgresRepository::List(
+    const ListRequest& request,
+    Completion<Result<std::vector<domain::Counter>>>& done) {
+  Query query;
+  const std::string limit = std::to_string(request.limit);
+  std::optional<std::string> upper;
+  if (!request.prefix.empty()) {
+    upper = postgres::PrefixUpperBound(request.prefix);
+  }
+  if (upper) {
+    query = Query::Prepared(
+        std::string(postgres::stmt::kListPrefix),
+        {PgParam::Text(request.after), PgParam::Text(request.prefix),
+         PgParam::Text(*upper), PgParam::Text(limit)});
+  } else {
+    query =
+        Query::Prepared(std::string(postgres::stmt::kList),
+                        {PgParam::Text(request.after), PgParam::Text(limit)});
+  }
+  auto read = [this, query = std::move(query), &done]() mutable {
+    Read(std::move(query), [&done](PgConnection::Reply r) {
+      if (!r.status.ok()) return done.Complete(r.status);
+      const PgResult& res = r.results.at(0);
+      if (res.kind == PgResult::Kind::kError) {
+        return done.Complete(
+            Status::Unavailable("postgres: read: " + res.message));
+      }
+      auto rows = postgres::ParseCounters(res);
+      if (!rows) return done.Complete(rows.error());
+      done.Complete(std::move(*rows));
+    });
+  };
+  if (!PostRead(std::move(read))) {
+    done.Complete(Status::Unavailable("postgres: closing"));
+  }
+}
+
+// -- commits ----------------------------------------------------------------
+
+void PostgresRepository::Commit(domain::Transaction tx,
+                                Completion<domain::TransactionOutcome>& done) {
+  {
+    MutexLock lock(queue_mu_);
+    if (!closing_ && started_) {
+      queue_.push_back(Item{std::move(tx), &done});
+      if (!kick_posted_) {
+        kick_posted_ = true;
+        asio::post(ioc_, [this] { OnKick(); });
+      }
+      return;
+    }
+  }
+  // Not under the lock: Complete may call back into the repository.
+  done.Complete(domain::Refusal(Status::Unavailable("postgres: closing")));
+}
+
+void PostgresRepository::OnKick() {
+  {
+    MutexLock lock(queue_mu_);
+    kick_posted_ = false;
+  }
+  MaybeStartBatch();
+}
+
+void PostgresRepository::MaybeStartBatch() {
+  while (!batch_) {
+    std::vector<Item> items;
+    {
+      MutexLock lock(queue_mu_);
+      const std::size_t n = std::min(queue_.size(), options_.max_batch);
+      items.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        items.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    if (items.empty()) {
+      FinishIfDrained();
+      return;
+    }
+    batch_.emplace();
+    batch_->items = std::move(items);
+    batch_->started = SteadyClock::now();
+    if (!writer_->ready) {
+      Status why;
+      {
+        MutexLock lock(error_mu_);
+        why = Status::Unavailable("postgres: not connected" +
+                                  (last_error_.ok()
+                                       ? std::string()
+                                       : " (" + last_error_.message() + ")"));
+      }
+      FailBatch(why);  // resets batch_; the loop takes the next
+      continue;
+    }
+    RunBatch();
+  }
+}
+
+void PostgresRepository::RunBatch() {
+  Batch& b = *batch_;
+  std::vector<const domain::Transaction*> txs;
+  txs.reserve(b.items.size());
+  for (const Item& item : b.items) txs.push_back(&item.tx);
+  b.locks = postgres::PlanLocks(txs);
+  b.lock_queries = postgres::MakeLockQueries(
+      b.locks, options_.idempotency_retention, rollback_pending_);
+  rollback_pending_ = false;
+  writer_->conn.Submit(b.lock_queries.queries, [this](PgConnection::Reply r) {
+    OnLocked(std::move(r));
+  });
+}
+
+void PostgresRepository::OnLocked(PgConnection::Reply reply) {
+  Batch& b = *batch_;
+  if (!reply.status.ok()) {
+    // COMMIT was not sent: the transaction died with the connection
+    // (OnLost reconnects).
+    return FailBatch(reply.status);
+  }
+  if (const PgResult* e = FirstError(reply.results)) {
+    rollback_pending_ = true;
+    if (postgres::IsRetryable(*e)) return RetryBatch(*e);
+    log::Error("postgres: commit failed",
+               {{"error", e->message}, {"sqlstate", e->sqlstate}});
+    return FailBatch(Status::Unavailable("postgres: " + e->message));
+  }
+  Result<postgres::LockedState> state =
+      postgres::ParseLockReply(b.lock_queries, reply.results);
+  if (!state) {
+    rollback_pending_ = true;
+    log::Error("postgres: commit failed", {{"error", state.error().message()}});
+    return FailBatch(Status::Unavailable(state.error().message()));
+  }
+  service::WorkingSet ws;
+  postgres::Seed(b.locks, *state, ws);
+  std::set<std::string, std::less<>> existing;
+  for (const domain::Counter& row : state->rows) existing.insert(row.name);
+  b.outcomes.clear();
+  b.outcomes.reserve(b.items.size());
+  for (const Item& item : b.items) {
+    b.outcomes.push_back(
+        service::MutationRules::Apply(item.tx, ws, state->now_ms));
+  }
+  b.writes = postgres::PlanWrites(ws, existing);
+  b.write_queries = postgres::MakeWriteQueries(b.writes);
+  b.commit_sent = SteadyClock::now();
+  writer_->conn.Submit(b.write_queries.queries, [this](PgConnection::Reply r) {
+    OnCommitted(std::move(r));
+  });
+}
+
+void PostgresRepository::OnCommitted(PgConnection::Reply reply) {
+  Batch& b = *batch_;
+  if (!reply.status.ok()) {
+    if (b.writes.empty()) {
+      // Nothing was written: the answers decided on the locked rows hold.
+      CompleteBatch();
+    } else {
+      // Invariant (4).
+      unknown_outcomes_.fetch_add(1);
+      log::Warn("postgres: connection lost during COMMIT; outcome unknown",
+                {{"transactions", b.items.size()},
+                 {"error", reply.status.message()}});
+      FailBatch(Status::Unavailable(
+          "postgres: the connection was lost during COMMIT; the outcome is "
+          "unknown (retry with the same Idempotency-Key to resolve it)"));
+    }
+    return;  // OnLost reconnects
+  }
+  if (const PgResult* e = FirstError(reply.results)) {
+    rollback_pending_ = true;
+    if (postgres::IsRetryable(*e)) return RetryBatch(*e);
+    log::Error("postgres: commit failed",
+               {{"error", e->message}, {"sqlstate", e->sqlstate}});
+    return FailBatch(Status::Unavailable("postgres: " + e->message));
+  }
+  // Invariant (1): COMMIT returned OK.
+  commits_.fetch_add(1);
+  if (!b.writes.empty()) fsyncs_.fetch_add(1);
+  commit_seconds_.Observe(SecondsSince(b.commit_sent));
+  batch_sizes_.Observe(static_cast<double>(b.items.size()));
+  if (b.write_queries.publish_index) {
+    const PgResult& pub = reply.results.at(*b.write_queries.publish_index);
+    if (pub.row_count == 1) {
+      const auto seq = postgres::ParseInt64(pub.Cell(0, 0).value_or(""));
+      // Before the answers go out: a scrape after an acknowledged creation
+      // sees it counted.
+      NoteRowCount(seq, postgres::ParseInt64(pub.Cell(0, 1).value_or("")));
+      if (seq) {
+        std::uint64_t s = static_cast<std::uint64_t>(*seq);
+        std::uint64_t cur = last_seq_.load();
+        while (s > cur && !last_seq_.compare_exchange_weak(cur, s)) {
+        }
+      }
+    }
+  }
+  std::uint64_t changed = 0;
+  for (std::size_t i = 0; i < b.items.size(); ++i) {
+    if (b.outcomes[i].status.ok() && !b.outcomes[i].replayed &&
+        !b.items[i].tx.ReadOnly()) {
+      ++changed;
+    }
+  }
+  mutations_.fetch_add(changed);
+  CompleteBatch();
+}
+
+void PostgresRepository::RetryBatch(const PgResult& error) {
+  retries_.fetch_add(1);
+  Batch& b = *batch_;
+  if (++b.attempt > options_.max_retries) {
+    log::Warn("postgres: gave up a batch after retries",
+              {{"retries", options_.max_retries},
+               {"error", error.message},
+               {"sqlstate", error.sqlstate}});
+    return FailBatch(Status::Unavailable("postgres: " + error.message +
+                                         " (gave up after retries)"));
+  }
+  RunBatch();
+}
+
+void PostgresRepository::FailBatch(const Status& why) {
+  Batch b = std::move(*batch_);
+  batch_.reset();
+  for (Item& item : b.items) item.done->Complete(domain::Refusal(why));
+  // The next batch (or the end of Close) comes after these answers.
+  asio::post(ioc_, [this] { MaybeStartBatch(); });
+}
+
+void PostgresRepository::CompleteBatch() {
+  Batch b = std::move(*batch_);
+  batch_.reset();
+  for (std::size_t i = 0; i < b.items.size(); ++i) {
+    b.items[i].done->Complete(std::move(b.outcomes[i]));
+  }
+  MaybeStartBatch();
+}
+
+// -- watch ------------------------------------------------------------------
+
+void PostgresRepository::FetchChanges() {
+  if (!listener_->ready) return;
+  if (fetching_) {
+    fetch_again_ = true;
+    return;
+  }
+  fetching_ = true;
+  fetch_again_ = false;
+  // The last sequence number first: every commit up to it has committed,
+  // so one the change log no longer holds is known to be missing (read the
+  // other way round, a commit landing in between would look missing).
+  listener_->conn.Submit(
+      {Query::Prepared(std::string(postgres::stmt::kLastSeq)),
+       Query::Prepared(std::string(postgres::stmt::kChangesSince),
+                       {PgParam::Text(std::to_string(delivered_seq_))})},
+      [this](PgConnection::Reply r) { OnChanges(std::move(r)); });
+}
+
+void PostgresRepository::OnChanges(PgConnection::Reply reply) {
+  fetching_ = false;
+  if (!reply.status.ok()) return;  // OnLost reconnects; setup fetches again
+  const PgResult& last = reply.results.at(0);
+  const PgResult& res = reply.results.at(1);
+  const std::optional<std::int64_t> last_seq =
+      last.kind == PgResult::Kind::kTuples && last.row_count == 1
+          ? postgres::ParseInt64(last.Cell(0, 0).value_or(""))
+          : std::nullopt;
+  if (!last_seq || res.kind != PgResult::Kind::kTuples ||
+      res.column_count != 5) {
+    log::Warn("postgres: reading the change log failed",
+              {{"error", last.kind == PgResult::Kind::kError ? last.message
+                                                             : res.message}});
+    return;
+  }
+  ChangeSink* sink = sink_.load();
+  std::size_t commits = 0;
+  ChangeBatch batch;
+  // Commits missed for good (purged from the change log while this
+  // replica's listener was away): the next batch says so, and watchers
+  // resynchronise from current state.
+  auto note_gap = [&](std::uint64_t next_seq) {
+    log::Warn("postgres: watch: commits no longer in the change log",
+              {{"from_seq", delivered_seq_ + 1}, {"to_seq", next_seq - 1}});
+    batch.gap = true;
+  };
+  auto flush = [&] {
+    if (batch.seq == 0) return;
+    if (batch.seq != delivered_seq_ + 1) note_gap(batch.seq);
+    if (sink != nullptr) sink->OnCommitted(batch);
+    delivered_seq_ = batch.seq;
+    ++commits;
+    batch = ChangeBatch{};
+  };
+  for (std::size_t r = 0; r < res.row_count; ++r) {
+    const auto seq = postgres::ParseInt64(res.Cell(r, 0).value_or(""));
+    const auto value = postgres::ParseInt64(res.Cell(r, 2).value_or(""));
+    const auto version = postgres::ParseInt64(res.Cell(r, 3).value_or(""));
+    const auto expires = postgres::ParseInt64(res.Cell(r, 4).value_or(""));
+    if (!seq || !value || !version || !expires || !res.Cell(r, 1)) continue;
+    if (static_cast<std::uint64_t>(*seq) != batch.seq) flush();
+    batch.seq = static_cast<std::uint64_t>(*seq);
+    CounterChange change{*res.Cell(r, 1), std::nullopt};
+    if (*version > 0) {
+      change.state = domain::Counter{
+          change.name, *value, static_cast<std::uint64_t>(*version), *expires};
+    }
+    batch.changes.push_back(std::move(change));
+  }
+  flush();
+  // The log ended before the last commit: the ones after what it held are
+  // gone (a full page may just have more behind it).
+  if (commits < 256 && static_cast<std::uint64_t>(*last_seq) > delivered_seq_) {
+    batch.seq = static_cast<std::uint64_t>(*last_seq);
+    note_gap(batch.seq + 1);
+    if (sink != nullptr) sink->OnCommitted(batch);
+    delivered_seq_ = batch.seq;
+  }
+  std::uint64_t cur = last_seq_.load();
+  while (delivered_seq_ > cur &&
+         !last_seq_.compare_exchange_weak(cur, delivered_seq_)) {
+  }
+  // A full page (256 commits) may have more behind it.
+  if (commits >= 256 || fetch_again_) FetchChanges();
+}
+
+// -- maintenance ------------------------------------------------------------
+
+void PostgresRepository::ScheduleMaintenance(std::chrono::milliseconds after) {
+  maintenance_timer_.expires_after(after);
+  maintenance_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || finishing_) return;
+    RunMaintenance();
+  });
+}
+
+void PostgresRepository::ScheduleWatchdog() {
+  watchdog_timer_.expires_after(
+      std::min(options_.request_timeout / 4,
+               std::chrono::milliseconds(std::chrono::seconds(1))));
+  watchdog_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || finishing_) return;
+    const auto now = SteadyClock::now();
+    for (auto& slot : slots_) {
+      const auto oldest = slot->conn.OldestInFlight();
+      if (slot->ready && oldest && now - *oldest > options_.request_timeout) {
+        const Status why = Status::Unavailable(
+            "postgres: no answer from the server in " +
+            std::to_string(options_.request_timeout.count()) +
+            " ms; dropping the connection");
+        log::Warn("postgres: dropping a connection that stopped answering",
+                  {{"timeout_ms", options_.request_timeout.count()}});
+        slot->ready = false;
+        UpdateUp();
+        NoteError(why);
+        // Answers what was in flight (a COMMIT among it: outcome unknown).
+        slot->conn.Disconnect(why);
+        ScheduleReconnect(*slot);
+      }
+    }
+    ScheduleWatchdog();
+  });
+}
+
+void PostgresRepository::RunMaintenance() {
+  Slot* reader = PickReader();
+  if (reader == nullptr || maintenance_running_) {
+    ScheduleMaintenance(options_.maintenance_interval);
+    return;
+  }
+  maintenance_running_ = true;
+  const std::string batch = std::to_string(options_.purge_batch);
+  // Each purge is its own request, so its own (short) transaction.
+  auto purged_expired = std::make_shared<std::uint64_t>(0);
+  reader->conn.Submit(
+      {Query::Prepared(std::string(postgres::stmt::kPurgeExpired),
+                       {PgParam::Text(batch)})},
+      [this, purged_expired](PgConnection::Reply r) {
+        if (!r.status.ok() || r.results.at(0).kind != PgResult::Kind::kTuples) {
+          return;
+        }
+        const PgResult& res = r.results[0];
+        const auto n = postgres::ParseInt64(res.Cell(0, 0).value_or("0"));
+        *purged_expired = static_cast<std::uint64_t>(n.value_or(0));
+        expired_.fetch_add(*purged_expired);
+        NoteRowCount(postgres::ParseInt64(res.Cell(0, 1).value_or("")),
+                     postgres::ParseInt64(res.Cell(0, 2).value_or("")));
+      });
+  reader->conn.Submit(
+      {Query::Prepared(std::string(postgres::stmt::kPurgeIdempotency),
+                       {PgParam::Text(std::to_string(
+                            options_.idempotency_retention.count())),
+                        PgParam::Text(batch)})},
+      [](PgConnection::Reply) {});
+  reader->conn.Submit(
+      {Query::Prepared(
+          std::string(postgres::stmt::kPurgeChanges),
+          {PgParam::Text(std::to_string(options_.change_retention.count())),
+           PgParam::Text(batch)})},
+      [](PgConnection::Reply) {});
+  reader->conn.Submit(
+      {Query::Prepared(std::string(postgres::stmt::kEstimates))},
+      [this, purged_expired](PgConnection::Reply r) {
+        maintenance_running_ = false;
+        if (r.status.ok() && r.results.at(0).kind == PgResult::Kind::kTuples &&
+            r.results[0].row_count == 1) {
+          // Other replicas' creations and deletions reach the gauge here.
+          const PgResult& res = r.results[0];
+          NoteRowCount(postgres::ParseInt64(res.Cell(0, 0).value_or("")),
+                       postgres::ParseInt64(res.Cell(0, 1).value_or("")));
+          records_estimate_.store(static_cast<std::uint64_t>(
+              postgres::ParseInt64(res.Cell(0, 2).value_or("0")).value_or(0)));
+        }
+        if (finishing_) return FinishIfDrained();
+        // A full purge batch: more are waiting, go again soon.
+        ScheduleMaintenance(*purged_expired >= options_.purge_batch
+                                ? std::chrono::milliseconds(10)
+                                : options_.maintenance_interval);
+      });
+}
+
+// -- health, stats, close ---------------------------------------------------
+
+Status PostgresRepository::Health() const {
+  if (closed_flag_.load()) return Status::Unavailable("postgres: closed");
+  if (up_.load()) return Status::Ok();
+  MutexLock lock(error_mu_);
+  return Status::Unavailable(
+      "postgres: not connected" +
+      (last_error_.ok() ? std::string() : " (" + last_error_.message() + ")"));
+}
+
+RepositoryStats PostgresRepository::Stats() const {
+  RepositoryStats s;
+  s.backend = "postgres";
+  s.counters = counters_.load();
+  s.idempotency_keys = records_estimate_.load();
+  s.mutations = mutations_.load();
+  s.commits = commits_.load();
+  s.fsyncs = fsyncs_.load();
+  s.expired = expired_.load();
+  s.last_seq = last_seq_.load();
+  s.reconnects = reconnects_.load();
+  s.failed = false;
+  s.up = up_.load();
+  s.batch_sizes = batch_sizes_.Read();
+  s.commit_seconds = commit_seconds_.Read();
+  return s;
+}
+
+void PostgresRepository::NoteRowCount(std::optional<std::int64_t> seq,
+                                      std::optional<std::int64_t> count) {
+  if (!seq || !count || *seq < row_count_seq_) return;
+  row_count_seq_ = *seq;
+  counters_.store(
+      static_cast<std::uint64_t>(std::max<std::int64_t>(*count, 0)));
+}
+
+void PostgresRepository::FinishIfDrained() {
+  if (!finishing_ || batch_ || maintenance_running_) return;
+  {
+    MutexLock lock(queue_mu_);
+    if (!queue_.empty()) return;
+  }
+  maintenance_timer_.cancel();
+  watchdog_timer_.cancel();
+  for (auto& slot : slots_) {
+    slot->retry_timer.cancel();
+    slot->connect_timer.cancel();
+    slot->ready = false;
+    slot->conn.Disconnect(Status::Unavailable("postgres: closing"));
+  }
+  UpdateUp();
+  work_.reset();  // run() returns once the cancelled waits have run
+}
+
+Status PostgresRepository::Close() {
+  bool was_started = false;
+  {
+    MutexLock lock(queue_mu_);
+    if (closing_) {
+      was_started = false;
+    } else {
+      closing_ = true;
+      was_started = started_;
+    }
+  }
+  if (was_started) {
+    asio::post(ioc_, [this] {
+      finishing_ = true;
+      MaybeStartBatch();  // drains the queue, then FinishIfDrained
+    });
+  }
+  if (io_thread_.joinable()) io_thread_.join();
+  closed_flag_.store(true);
+  up_.store(false);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CounterRepository>> OpenPostgresRepository(
+    PostgresOptions options) {
+  auto repo = std::make_unique<PostgresRepository>(
+      std::move(options), postgres::NewLibpqConnector());
+  if (Status s = repo->Start(); !s.ok()) return s;
+  return std::unique_ptr<CounterRepository>(std::move(repo));
+}
+
+Result<PostgresMigration> MigratePostgres(const std::string& url,
+                                          std::chrono::milliseconds timeout) {
+  auto connector = postgres::NewLibpqConnector();
+  postgres::BlockingSession session(*connector, url);
+  Result<postgres::ServerFacts> facts = session.Connect(timeout);
+  if (!facts) return facts.error();
+  Result<postgres::MigrationReport> report =
+      postgres::ApplyMigrations(session, timeout);
+  session.Close();
+  if (!report) return report.error();
+  return PostgresMigration{report->from_version, report->to_version};
+}
+
+PostgresStats PostgresStatsOf(const CounterRepository& repository) {
+  const auto* pg = dynamic_cast<const PostgresRepository*>(&repository);
+  return pg != nullptr ? pg->OwnStats() : PostgresStats{};
+}
+
+}  // namespace counterd::storage
