@@ -582,7 +582,7 @@ void PostgresRepository::MaybeStartBatch() {
       FinishIfDrained();
       return;
     }
-    batch_.emplace();
+    batch_ = Batch{};  // (clang 14 cannot emplace() a nested struct with member initialisers)
     batch_->items = std::move(items);
     batch_->started = SteadyClock::now();
     if (!writer_->ready) {
