@@ -20,3 +20,16 @@ if(COUNTERD_SANITIZE)
     target_compile_options(counterd_sanitizers INTERFACE -Wno-tsan)
   endif()
 endif()
+
+# Clang's thread-safety analysis (-Wthread-safety): checks the GUARDED_BY /
+# REQUIRES / EXCLUDES annotations at compile time. Clang only; g++ has no
+# such analysis, so the option is refused there rather than ignored.
+option(COUNTERD_THREAD_SAFETY_ANALYSIS
+  "Add -Wthread-safety (clang only; the 'clang' preset turns it on)" OFF)
+if(COUNTERD_THREAD_SAFETY_ANALYSIS)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "COUNTERD_THREAD_SAFETY_ANALYSIS needs clang "
+      "(-DCMAKE_CXX_COMPILER=clang++-14, or the 'clang' preset)")
+  endif()
+  target_compile_options(counterd_warnings INTERFACE -Wthread-safety)
+endif()

@@ -1,6 +1,7 @@
 #include "counterd/app/config.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <limits>
 #include <optional>
@@ -103,12 +104,9 @@ std::string Lower(std::string_view text) {
 // [A-Z0-9_]+ : a DNS label or port name after the kubelet's upper-casing.
 bool IsLinkWord(std::string_view text) {
   if (text.empty()) return false;
-  for (const char c : text) {
-    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) {
-      return false;
-    }
-  }
-  return true;
+  return std::ranges::all_of(text, [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
 }
 
 // "_<NAME>" for a named Service port: an IANA service name (letters,
@@ -343,7 +341,7 @@ template <typename T>
 Status ReadInteger(const po::variables_map& vm, const Sources& sources,
                    const std::string& option, std::uint64_t min,
                    std::uint64_t max, T& out) {
-  const std::string& text = vm[option].as<std::string>();
+  const auto& text = vm[option].as<std::string>();
   const std::optional<std::uint64_t> v = ToUnsigned(text);
   if (!v || *v < min || *v > max) {
     return BadValue(sources, option, text,
@@ -366,7 +364,7 @@ Status ReadMillis(const po::variables_map& vm, const Sources& sources,
 
 Status ReadListen(const po::variables_map& vm, const Sources& sources,
                   http::ListenAddress& out) {
-  const std::string& text = vm["listen"].as<std::string>();
+  const auto& text = vm["listen"].as<std::string>();
   Result<http::ListenAddress> listen = http::ParseListenAddress(text);
   if (!listen) {
     return BadValue(sources, "listen", text,
@@ -380,7 +378,7 @@ Status ReadListen(const po::variables_map& vm, const Sources& sources,
 // --backend, --postgres-url, --postgres-pool-size.
 Status ReadBackend(const po::variables_map& vm, const Sources& sources,
                    Config& c) {
-  const std::string& backend = vm["backend"].as<std::string>();
+  const auto& backend = vm["backend"].as<std::string>();
   if (backend == "file") {
     c.backend = Backend::kFile;
   } else if (backend == "postgres") {
@@ -408,13 +406,13 @@ Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
   COUNTERD_RETURN_IF_ERROR(
       ReadInteger(vm, sources, "threads", 0, 1024, c.threads));
 
-  const std::string& level = vm["log-level"].as<std::string>();
-  static constexpr std::pair<std::string_view, LogLevel> kLevels[] = {
-      {"trace", LogLevel::kTrace},
-      {"debug", LogLevel::kDebug},
-      {"info", LogLevel::kInfo},
-      {"warn", LogLevel::kWarn},
-      {"error", LogLevel::kError}};
+  const auto& level = vm["log-level"].as<std::string>();
+  static constexpr std::array<std::pair<std::string_view, LogLevel>, 5>
+      kLevels = {{{"trace", LogLevel::kTrace},
+                  {"debug", LogLevel::kDebug},
+                  {"info", LogLevel::kInfo},
+                  {"warn", LogLevel::kWarn},
+                  {"error", LogLevel::kError}}};
   bool level_ok = false;
   for (const auto& [name, value] : kLevels) {
     if (level == name) {
@@ -426,7 +424,7 @@ Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
     return BadValue(sources, "log-level", level,
                     "trace, debug, info, warn or error");
   }
-  const std::string& format = vm["log-format"].as<std::string>();
+  const auto& format = vm["log-format"].as<std::string>();
   if (format == "text") {
     c.log_format = LogFormat::kText;
   } else if (format == "json") {
@@ -567,6 +565,118 @@ Status ParseInto(const po::options_description& desc,
   return Status::Ok();
 }
 
+// counterd check [--data-dir DIR].
+Result<Invocation> ParseCheck(std::span<const char* const> rest,
+                              std::span<const char* const> environment) {
+  Invocation invocation;
+  po::variables_map vm;
+  Sources sources;
+  po::options_description check("Options of counterd check");
+  check.add_options()("help", "print this help and exit")(
+      "data-dir", po::value<std::string>()->default_value("/data"),
+      "the data dir to verify (COUNTERD_DATA_DIR)");
+  COUNTERD_RETURN_IF_ERROR(
+      ParseInto(check, rest, environment, &kCheckEnv, vm, sources));
+  if (vm.contains("help")) {
+    std::ostringstream text;
+    text << "Usage: counterd check [--data-dir DIR]\n"
+            "Verifies the snapshot and journal of a data dir without "
+            "changing it.\nExit 0 when sound, 1 with the file and byte "
+            "offset when not.\n\n"
+         << check;
+    invocation.command = Command::kHelp;
+    invocation.text = text.str();
+    return invocation;
+  }
+  invocation.command = Command::kCheck;
+  invocation.config.data_dir = vm["data-dir"].as<std::string>();
+  return invocation;
+}
+
+// counterd hash-token [--help] (the token on standard input).
+Result<Invocation> ParseHashToken(std::span<const char* const> rest) {
+  // A token given as an argument would sit in the shell history and in
+  // ps; it is refused without being repeated.
+  for (const char* arg : rest) {
+    if (arg != nullptr && arg[0] != '-') {
+      return Status::InvalidArgument(
+          "hash-token reads the token on standard input and takes no "
+          "arguments");
+    }
+  }
+  Invocation invocation;
+  po::variables_map vm;
+  Sources sources;
+  po::options_description hash("Options of counterd hash-token");
+  hash.add_options()("help", "print this help and exit");
+  COUNTERD_RETURN_IF_ERROR(ParseInto(hash, rest, {}, nullptr, vm, sources));
+  invocation.command = Command::kHashToken;
+  if (vm.contains("help")) {
+    std::ostringstream text;
+    text << "Usage: counterd hash-token < TOKEN\n"
+            "Reads one bearer token on standard input (one trailing "
+            "newline is not part of it)\nand prints the 64-hex SHA-256 "
+            "to paste as \"sha256\" in --auth-tokens-file.\n\n"
+         << hash;
+    invocation.command = Command::kHelp;
+    invocation.text = text.str();
+  }
+  return invocation;
+}
+
+// counterd migrate with the serve options and their environment, so that a
+// Deployment's settings run `counterd migrate` as they are.
+Result<Invocation> ParseMigrate(const po::options_description& serve,
+                                std::span<const char* const> rest,
+                                std::span<const char* const> environment) {
+  Invocation invocation;
+  po::variables_map vm;
+  Sources sources;
+  COUNTERD_RETURN_IF_ERROR(
+      ParseInto(serve, rest, environment, nullptr, vm, sources));
+  if (vm.contains("help")) {
+    invocation.command = Command::kHelp;
+    invocation.text =
+        "Usage: counterd migrate --backend postgres --postgres-url URL\n"
+        "Applies counterd's schema migrations to the database and exits "
+        "(start-up\napplies them too). Exit 0 when the schema is current, "
+        "1 when it could not be.\n";
+    return invocation;
+  }
+  COUNTERD_RETURN_IF_ERROR(ReadServeConfig(vm, sources, invocation.config));
+  if (invocation.config.backend != Backend::kPostgres) {
+    return Status::InvalidArgument(
+        "counterd migrate needs --backend postgres (the file backend has "
+        "no schema to migrate)");
+  }
+  invocation.command = Command::kMigrate;
+  return invocation;
+}
+
+// counterd healthcheck [--listen ADDR:PORT] [--tls ...].
+Result<Invocation> ParseHealthcheck(const po::options_description& serve,
+                                    const po::options_description& healthcheck,
+                                    std::span<const char* const> rest,
+                                    std::span<const char* const> environment) {
+  Invocation invocation;
+  po::variables_map vm;
+  Sources sources;
+  COUNTERD_RETURN_IF_ERROR(
+      ParseInto(healthcheck, rest, environment, &kHealthcheckEnv, vm, sources));
+  if (vm.contains("help")) {
+    invocation.command = Command::kHelp;
+    invocation.text = HelpText(serve, healthcheck);
+    return invocation;
+  }
+  invocation.command = Command::kHealthcheck;
+  Config& c = invocation.config;
+  COUNTERD_RETURN_IF_ERROR(ReadListen(vm, sources, c.listen));
+  c.tls_cert_file = vm["tls-cert-file"].as<std::string>();
+  c.tls_key_file = vm["tls-key-file"].as<std::string>();
+  c.probe_tls = vm["tls"].as<bool>() || !c.tls_cert_file.empty();
+  return invocation;
+}
+
 }  // namespace
 
 Result<Invocation> ParseCommandLine(std::span<const char* const> args,
@@ -576,113 +686,32 @@ Result<Invocation> ParseCommandLine(std::span<const char* const> args,
   std::span<const char* const> rest =
       args.empty() ? args : args.subspan(1);  // past the program name
 
-  Invocation invocation;
-  po::variables_map vm;
-  Sources sources;
   if (!rest.empty() && rest.front() != nullptr && rest.front()[0] != '-') {
     const std::string_view command = rest.front();
     rest = rest.subspan(1);
-    if (command == "check") {
-      po::options_description check("Options of counterd check");
-      check.add_options()("help", "print this help and exit")(
-          "data-dir", po::value<std::string>()->default_value("/data"),
-          "the data dir to verify (COUNTERD_DATA_DIR)");
-      COUNTERD_RETURN_IF_ERROR(
-          ParseInto(check, rest, environment, &kCheckEnv, vm, sources));
-      if (vm.count("help")) {
-        std::ostringstream text;
-        text << "Usage: counterd check [--data-dir DIR]\n"
-                "Verifies the snapshot and journal of a data dir without "
-                "changing it.\nExit 0 when sound, 1 with the file and byte "
-                "offset when not.\n\n"
-             << check;
-        invocation.command = Command::kHelp;
-        invocation.text = text.str();
-        return invocation;
-      }
-      invocation.command = Command::kCheck;
-      invocation.config.data_dir = vm["data-dir"].as<std::string>();
-      return invocation;
-    }
-    if (command == "hash-token") {
-      // A token given as an argument would sit in the shell history and in
-      // ps; it is refused without being repeated.
-      for (const char* arg : rest) {
-        if (arg != nullptr && arg[0] != '-') {
-          return Status::InvalidArgument(
-              "hash-token reads the token on standard input and takes no "
-              "arguments");
-        }
-      }
-      po::options_description hash("Options of counterd hash-token");
-      hash.add_options()("help", "print this help and exit");
-      COUNTERD_RETURN_IF_ERROR(ParseInto(hash, rest, {}, nullptr, vm, sources));
-      invocation.command = Command::kHashToken;
-      if (vm.count("help")) {
-        std::ostringstream text;
-        text << "Usage: counterd hash-token < TOKEN\n"
-                "Reads one bearer token on standard input (one trailing "
-                "newline is not part of it)\nand prints the 64-hex SHA-256 "
-                "to paste as \"sha256\" in --auth-tokens-file.\n\n"
-             << hash;
-        invocation.command = Command::kHelp;
-        invocation.text = text.str();
-      }
-      return invocation;
-    }
-    if (command == "migrate") {
-      // The serve options and their environment, so that a Deployment's
-      // settings run `counterd migrate` as they are.
-      COUNTERD_RETURN_IF_ERROR(
-          ParseInto(serve, rest, environment, nullptr, vm, sources));
-      if (vm.count("help")) {
-        invocation.command = Command::kHelp;
-        invocation.text =
-            "Usage: counterd migrate --backend postgres --postgres-url URL\n"
-            "Applies counterd's schema migrations to the database and exits "
-            "(start-up\napplies them too). Exit 0 when the schema is current, "
-            "1 when it could not be.\n";
-        return invocation;
-      }
-      COUNTERD_RETURN_IF_ERROR(ReadServeConfig(vm, sources, invocation.config));
-      if (invocation.config.backend != Backend::kPostgres) {
-        return Status::InvalidArgument(
-            "counterd migrate needs --backend postgres (the file backend has "
-            "no schema to migrate)");
-      }
-      invocation.command = Command::kMigrate;
-      return invocation;
-    }
+    if (command == "check") return ParseCheck(rest, environment);
+    if (command == "hash-token") return ParseHashToken(rest);
+    if (command == "migrate") return ParseMigrate(serve, rest, environment);
     if (command != "healthcheck") {
       return Status::InvalidArgument("unknown command '" +
                                      std::string(command) +
                                      "' (see counterd --help)");
     }
-    COUNTERD_RETURN_IF_ERROR(ParseInto(healthcheck, rest, environment,
-                                       &kHealthcheckEnv, vm, sources));
-    if (vm.count("help")) {
-      invocation.command = Command::kHelp;
-      invocation.text = HelpText(serve, healthcheck);
-      return invocation;
-    }
-    invocation.command = Command::kHealthcheck;
-    Config& c = invocation.config;
-    COUNTERD_RETURN_IF_ERROR(ReadListen(vm, sources, c.listen));
-    c.tls_cert_file = vm["tls-cert-file"].as<std::string>();
-    c.tls_key_file = vm["tls-key-file"].as<std::string>();
-    c.probe_tls = vm["tls"].as<bool>() || !c.tls_cert_file.empty();
-    return invocation;
+    return ParseHealthcheck(serve, healthcheck, rest, environment);
   }
 
+  Invocation invocation;
+  po::variables_map vm;
+  Sources sources;
   COUNTERD_RETURN_IF_ERROR(ParseInto(serve, rest, environment, nullptr, vm,
                                      sources,
                                      &invocation.ignored_service_links));
-  if (vm.count("help")) {
+  if (vm.contains("help")) {
     invocation.command = Command::kHelp;
     invocation.text = HelpText(serve, healthcheck);
     return invocation;
   }
-  if (vm.count("version")) {
+  if (vm.contains("version")) {
     invocation.command = Command::kVersion;
     invocation.text = "counterd " + std::string(kVersion) + "\n";
     return invocation;

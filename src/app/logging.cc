@@ -1,6 +1,7 @@
 #include "counterd/app/logging.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -27,11 +28,12 @@ std::string Timestamp(std::chrono::system_clock::time_point t) {
                   1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[96];  // roomy: the compiler cannot bound tm's fields
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
+  std::array<char, 96> buf{};  // roomy: the compiler cannot bound tm's fields
+  (void)std::snprintf(buf.data(), buf.size(),
+                      "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                      tm.tm_sec, static_cast<int>(ms));
+  return buf.data();
 }
 
 class JsonLineFormatter final : public spdlog::formatter {

@@ -202,13 +202,13 @@ int RunHealthcheck(const Config& config) {
       http::ProbeStatus(target, "/readyz", kHealthcheckTimeout,
                         config.probe_tls ? &tls : nullptr);
   if (!status) {
-    std::fprintf(stderr, "counterd healthcheck: %s\n",
-                 status.error().message().c_str());
+    (void)std::fprintf(stderr, "counterd healthcheck: %s\n",
+                       status.error().message().c_str());
     return 1;
   }
   if (*status != 200) {
-    std::fprintf(stderr, "counterd healthcheck: GET /readyz on %s: %u\n",
-                 target.ToString().c_str(), *status);
+    (void)std::fprintf(stderr, "counterd healthcheck: GET /readyz on %s: %u\n",
+                       target.ToString().c_str(), *status);
     return 1;
   }
   return 0;

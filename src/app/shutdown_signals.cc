@@ -1,8 +1,7 @@
 #include "counterd/app/shutdown_signals.h"
 
-#include <signal.h>
-
 #include <cerrno>
+#include <csignal>
 #include <ctime>
 
 namespace counterd::app {
@@ -49,6 +48,9 @@ ShutdownSignals::ShutdownSignals() {
   sigaction(SIGPIPE, &ignore, nullptr);
 }
 
+// Not static although it reads no member: it is only correct after the
+// constructor blocked the signals, which an instance proves.
+// NOLINTNEXTLINE(readability-convert-member-functions-to-static)
 std::optional<Signal> ShutdownSignals::Wait(
     std::optional<std::chrono::milliseconds> timeout) {
   const sigset_t set = WaitedSet();

@@ -17,7 +17,7 @@ constexpr std::array<std::uint32_t, 256> MakeTable() {
   for (std::uint32_t i = 0; i < 256; ++i) {
     std::uint32_t crc = i;
     for (int bit = 0; bit < 8; ++bit) {
-      crc = (crc & 1) ? (crc >> 1) ^ kPolynomial : crc >> 1;
+      crc = (crc & 1U) != 0 ? (crc >> 1) ^ kPolynomial : crc >> 1;
     }
     table[i] = crc;
   }

@@ -6,9 +6,7 @@
 namespace counterd {
 
 Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)),
-      counts_(
-          std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1)) {
+    : bounds_(std::move(bounds)), counts_(bounds_.size() + 1) {
   std::sort(bounds_.begin(), bounds_.end());
 }
 

@@ -1,9 +1,13 @@
 #include "counterd/platform/fault_injection_file_system.h"
 
+#include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "counterd/platform/posix_file_system.h"
 
@@ -55,69 +59,92 @@ class FaultyWritableFile final : public WritableFile {
   std::unique_ptr<WritableFile> base_;
 };
 
+// "op:errno[:skip][:path]" split at its first three colons (the path may
+// itself contain ':').
+std::vector<std::string_view> SplitRule(std::string_view item) {
+  std::vector<std::string_view> parts;
+  while (true) {
+    const std::size_t colon = item.find(':');
+    parts.push_back(item.substr(0, colon));
+    if (colon == std::string_view::npos) break;
+    item = item.substr(colon + 1);
+    if (parts.size() == 3) {
+      parts.push_back(item);
+      break;
+    }
+  }
+  return parts;
+}
+
+Result<FsOp> ParseOp(std::string_view name) {
+  static constexpr std::array<std::pair<std::string_view, FsOp>, 8> kOps = {{
+      {"open", FsOp::kOpen},
+      {"write", FsOp::kWrite},
+      {"sync", FsOp::kSync},
+      {"rename", FsOp::kRename},
+      {"remove", FsOp::kRemove},
+      {"truncate", FsOp::kTruncate},
+      {"syncdir", FsOp::kSyncDir},
+      {"read", FsOp::kRead},
+  }};
+  for (const auto& [op_name, op] : kOps) {
+    if (name == op_name) return op;
+  }
+  return Status::InvalidArgument("unknown fault op " + std::string(name));
+}
+
+Result<int> ParseErrno(std::string_view name) {
+  static constexpr std::array<std::pair<std::string_view, int>, 4> kErrs = {
+      {{"EIO", EIO}, {"ENOSPC", ENOSPC}, {"EROFS", EROFS}, {"EDQUOT", EDQUOT}}};
+  for (const auto& [err_name, err] : kErrs) {
+    if (name == err_name) return err;
+  }
+  return Status::InvalidArgument("unknown fault errno " + std::string(name));
+}
+
+// An empty skip count is 0.
+Result<std::uint64_t> ParseSkip(std::string_view text) {
+  std::uint64_t skip = 0;
+  if (text.empty()) return skip;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, skip);
+  if (ec != std::errc() || ptr != end) {
+    return Status::InvalidArgument("bad fault skip count " + std::string(text));
+  }
+  return skip;
+}
+
+Result<FaultRule> ParseFaultRule(std::string_view item) {
+  const std::vector<std::string_view> parts = SplitRule(item);
+  if (parts.size() < 2) {
+    return Status::InvalidArgument("fault rule needs op:errno");
+  }
+  FaultRule rule;
+  Result<FsOp> op = ParseOp(parts[0]);
+  if (!op) return op.error();
+  rule.op = *op;
+  Result<int> err = ParseErrno(parts[1]);
+  if (!err) return err.error();
+  rule.err = *err;
+  Result<std::uint64_t> skip = ParseSkip(parts.size() > 2 ? parts[2] : "");
+  if (!skip) return skip.error();
+  rule.skip = *skip;
+  if (parts.size() > 3) rule.path_contains = std::string(parts[3]);
+  return rule;
+}
+
 }  // namespace
 
 Result<std::vector<FaultRule>> ParseFaultRules(std::string_view spec) {
   std::vector<FaultRule> rules;
   while (!spec.empty()) {
     const std::size_t comma = spec.find(',');
-    std::string_view item = spec.substr(0, comma);
+    const std::string_view item = spec.substr(0, comma);
     spec = comma == std::string_view::npos ? std::string_view{}
                                            : spec.substr(comma + 1);
-    std::vector<std::string_view> parts;
-    while (true) {
-      const std::size_t colon = item.find(':');
-      parts.push_back(item.substr(0, colon));
-      if (colon == std::string_view::npos) break;
-      item = item.substr(colon + 1);
-      if (parts.size() == 3) {  // the path part may itself contain ':'
-        parts.push_back(item);
-        break;
-      }
-    }
-    if (parts.size() < 2) {
-      return Status::InvalidArgument("fault rule needs op:errno");
-    }
-    FaultRule rule;
-    static constexpr std::pair<std::string_view, FsOp> kOps[] = {
-        {"open", FsOp::kOpen},       {"write", FsOp::kWrite},
-        {"sync", FsOp::kSync},       {"rename", FsOp::kRename},
-        {"remove", FsOp::kRemove},   {"truncate", FsOp::kTruncate},
-        {"syncdir", FsOp::kSyncDir}, {"read", FsOp::kRead}};
-    bool found = false;
-    for (const auto& [name, op] : kOps) {
-      if (parts[0] == name) {
-        rule.op = op;
-        found = true;
-      }
-    }
-    if (!found) {
-      return Status::InvalidArgument("unknown fault op " +
-                                     std::string(parts[0]));
-    }
-    static constexpr std::pair<std::string_view, int> kErrs[] = {
-        {"EIO", EIO}, {"ENOSPC", ENOSPC}, {"EROFS", EROFS}, {"EDQUOT", EDQUOT}};
-    found = false;
-    for (const auto& [name, err] : kErrs) {
-      if (parts[1] == name) {
-        rule.err = err;
-        found = true;
-      }
-    }
-    if (!found) {
-      return Status::InvalidArgument("unknown fault errno " +
-                                     std::string(parts[1]));
-    }
-    if (parts.size() > 2 && !parts[2].empty()) {
-      const auto [ptr, ec] = std::from_chars(
-          parts[2].data(), parts[2].data() + parts[2].size(), rule.skip);
-      if (ec != std::errc() || ptr != parts[2].data() + parts[2].size()) {
-        return Status::InvalidArgument("bad fault skip count " +
-                                       std::string(parts[2]));
-      }
-    }
-    if (parts.size() > 3) rule.path_contains = std::string(parts[3]);
-    rules.push_back(std::move(rule));
+    Result<FaultRule> rule = ParseFaultRule(item);
+    if (!rule) return rule.error();
+    rules.push_back(std::move(*rule));
   }
   return rules;
 }

@@ -69,6 +69,8 @@ class PosixWritableFile final : public WritableFile {
  public:
   PosixWritableFile(std::string path, UniqueFd fd, std::uint64_t size)
       : path_(std::move(path)), fd_(std::move(fd)), size_(size) {}
+  PosixWritableFile(const PosixWritableFile&) = delete;
+  PosixWritableFile& operator=(const PosixWritableFile&) = delete;
   ~PosixWritableFile() override { (void)Close(); }
 
   Status Append(std::string_view data) override {
@@ -175,6 +177,9 @@ class PosixFileSystem final : public FileSystem {
     if (d == nullptr) return ErrnoStatus("opendir", dir, errno);
     std::vector<std::string> names;
     errno = 0;
+    // readdir is safe here: this DIR stream is used by this call only
+    // (glibc's readdir_r, the "thread-safe" one, is deprecated).
+    // NOLINTNEXTLINE(concurrency-mt-unsafe)
     while (const dirent* entry = ::readdir(d)) {
       const std::string_view name(entry->d_name);
       if (name != "." && name != "..") names.emplace_back(name);

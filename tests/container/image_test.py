@@ -43,6 +43,15 @@ REQUIRED_LABELS = ("org.opencontainers.image.source", "org.opencontainers.image.
                    "org.opencontainers.image.revision")
 
 
+def repository_license() -> str:
+    """The SPDX identifier of the LICENSE file at the repository root."""
+    with open(os.path.join(engine.SOURCE_DIR, "LICENSE"), encoding="utf-8") as f:
+        head = " ".join(f.read(400).split())
+    if head.startswith("Apache License Version 2.0,"):
+        return "Apache-2.0"
+    raise AssertionError(f"LICENSE is not a licence this test knows: {head[:80]!r}")
+
+
 def inspect(kind: str, name: str) -> dict:
     p = run(["docker", kind, "inspect", name], quiet=True)
     return json.loads(p.stdout)[0]
@@ -64,6 +73,8 @@ def check_image_config(tag: str) -> None:
     assert not missing, f"missing OCI labels {missing}: {labels}"
     if not engine.prebuilt():  # built here with --build-arg VERSION=<CMake project version>
         assert labels["org.opencontainers.image.version"] == engine.project_version(), labels
+    assert labels["org.opencontainers.image.licenses"] == repository_license(), \
+        f"the licenses label does not match LICENSE ({repository_license()}): {labels}"
     health = cfg.get("Healthcheck")
     if not health and shutil.which("podman"):
         # Podman's Docker API leaves Config.Healthcheck out; ask Podman itself.

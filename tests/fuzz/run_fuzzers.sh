@@ -1,64 +1,71 @@
 #!/usr/bin/env bash
 # Builds counterd's libFuzzer targets with clang (ASan + UBSan, assertions
-# on) in a build dir of their own and runs each one: first over the kept
-# corpus (seeds and regress-* inputs of fixed crashes), then fuzzing for N
-# seconds. Prints the executions per target; exits 1 if any target failed.
+# on) in build/fuzz/ (the "fuzz" preset of CMakePresets.json) and runs each
+# one: first over the kept corpus (seeds and regress-* inputs of fixed
+# crashes), then fuzzing for N seconds. Prints the executions per target;
+# exits 1 if any target failed.
 #
 #   tests/fuzz/run_fuzzers.sh                     # 25 s per target (CI)
 #   tests/fuzz/run_fuzzers.sh --seconds 600       # a longer run
 #   tests/fuzz/run_fuzzers.sh --regress           # only replay the corpus
 #   tests/fuzz/run_fuzzers.sh snapshot_fuzz       # one target
 #
-# Options: --build-dir DIR (default build-fuzz), --jobs N (default 2),
-# --seconds N. A crash leaves its input in DIR/tests/fuzz/artifacts/; to
+# Options: --jobs N (build parallelism, default 2), --parallel N (fuzz
+# targets at once, default 1), --seconds N,
+# --build-only (configure and build, run nothing), --no-build (run what is
+# built). A crash leaves its input in build/fuzz/tests/fuzz/artifacts/; to
 # keep it as a regression case once fixed, copy it to
 # tests/fuzz/corpus/<target>/regress-<what-it-found>. New inputs the fuzzer
-# finds go to DIR/tests/fuzz/corpus/<target>/ (the repo's corpus is only
-# read; refresh the seeds with tests/fuzz/make_corpus.py).
+# finds go to build/fuzz/tests/fuzz/corpus/<target>/ (the repo's corpus is
+# only read; refresh the seeds with tests/fuzz/make_corpus.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-build_dir=build-fuzz
+build_dir=build/fuzz  # the fuzz preset's binaryDir
 jobs=2
+parallel=1
 seconds=25
 regress=0
+do_build=1
+do_run=1
 targets=()
 while (($#)); do
   case "$1" in
-    --build-dir) build_dir=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
+    --parallel) parallel=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --regress) regress=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --build-only) do_run=0; shift ;;
+    --no-build) do_build=0; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
 
-cxx=${CXX_FUZZ:-clang++-14}
-if ! command -v "$cxx" >/dev/null; then
-  echo "run_fuzzers: $cxx not found (Debian: apt-get install -y clang-14 libclang-rt-14-dev)" >&2
+if ! command -v clang++-14 >/dev/null; then
+  echo "run_fuzzers: clang++-14 not found (Debian: apt-get install -y clang-14 libclang-rt-14-dev)" >&2
   exit 2
 fi
 
-# -O1 -g without NDEBUG: assertions (ours and Beast's) stay on.
-cmake -S . -B "$build_dir" -DCMAKE_CXX_COMPILER="$cxx" -DCOUNTERD_FUZZ=ON \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
-  -DCOUNTERD_FUZZ_SECONDS="$seconds" >/dev/null
+# The preset: clang++-14, -O1 -g without NDEBUG (assertions, ours and
+# Beast's, stay on). The seconds only change the registered test commands.
+cmake --preset fuzz -DCOUNTERD_FUZZ_SECONDS="$seconds" >/dev/null
 if ((${#targets[@]} == 0)); then
-  cmake --build "$build_dir" --target counterd_fuzzers -j"$jobs"
+  ((do_build)) && cmake --build --preset fuzz -j"$jobs"
   regex='^fuzz\.'
 else
-  cmake --build "$build_dir" --target "${targets[@]}" -j"$jobs"
+  ((do_build)) && cmake --build "$build_dir" --target "${targets[@]}" -j"$jobs"
   regex="^fuzz\\.($(IFS='|'; echo "${targets[*]}"))(\\.corpus)?\$"
 fi
 ((regress)) && regex="${regex%\$}.*\\.corpus\$"
+((do_run)) || exit 0
 
 log="$build_dir/tests/fuzz/last-run.log"
 status=0
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-  ctest --test-dir "$build_dir" -L fuzz -R "$regex" -V >"$log" 2>&1 || status=1
+  ctest --preset fuzz --no-tests=error -R "$regex" -j "$parallel" -V >"$log" 2>&1 || status=1
 
 # One summary line per test: what ran, how many inputs, the outcome.
 python3 - "$log" <<'EOF'

@@ -6,12 +6,14 @@ lifecycle tests), so the names below are a stable interface:
 
 Binary and processes
     find_binary()              path of counterd: $COUNTERD_BIN, else the
-                               newest <repo>/build*/counterd.
+                               newest <repo>/build/<preset>/counterd or
+                               <repo>/build*/counterd.
     CounterdServer             one server process on an ephemeral loopback
                                port with its own (temp) data dir: start(),
                                stop() (SIGTERM, returns exit code), kill()
                                (SIGKILL), terminate(), wait(), restart(),
-                               client(), raw(), logs, json_logs, wait_for_log().
+                               client(), raw(), logs, json_logs, wait_for_log(),
+                               metric(), wait_for_metric().
     run_counterd(args)         run the binary to completion (CLI tests:
                                --help, --version, bad options, healthcheck).
     free_port()                a loopback port nobody listens on (racy, but
@@ -158,7 +160,8 @@ def find_binary() -> str:
 
     $COUNTERD_BIN wins (relative paths are taken from the current directory,
     then from the repository root). Without it the newest executable
-    <repo>/build*/counterd is used. Raises RuntimeError when there is none.
+    <repo>/build/<preset>/counterd (or <repo>/build*/counterd, a build dir
+    made by hand) is used. Raises RuntimeError when there is none.
     """
     env = os.environ.get("COUNTERD_BIN")
     if env:
@@ -166,12 +169,15 @@ def find_binary() -> str:
             if os.path.isfile(cand) and os.access(cand, os.X_OK):
                 return cand
         raise RuntimeError(f"COUNTERD_BIN={env!r} is not an executable file")
-    cands = [p for p in glob.glob(os.path.join(REPO_ROOT, "build*", "counterd"))
+    # build/<preset>/counterd (CMakePresets.json), or a hand-made build*/.
+    patterns = [os.path.join(REPO_ROOT, "build", "*", "counterd"),
+                os.path.join(REPO_ROOT, "build*", "counterd")]
+    cands = [p for pattern in patterns for p in glob.glob(pattern)
              if os.path.isfile(p) and os.access(p, os.X_OK)]
     if not cands:
         raise RuntimeError(
             "counterd binary not found: set COUNTERD_BIN=/path/to/counterd "
-            f"(looked for {REPO_ROOT}/build*/counterd)")
+            f"(looked for {' and '.join(patterns)})")
     return max(cands, key=os.path.getmtime)
 
 
@@ -894,6 +900,33 @@ class CounterdServer:
                     raise AssertionError(f"no log line matching {pattern!r} in {timeout}s:\n"
                                          + self.log_text(40))
                 self._cond.wait(min(remaining, 0.2))
+
+    def metric(self, name: str, **labels) -> float:
+        """The sum of |name|'s samples with |labels| on GET /metrics, asked
+        on a new connection. That request is itself in flight, on an open
+        connection, while the page is made: counterd_http_requests_in_flight
+        and counterd_http_connections include it."""
+        with HttpClient(self.host, self.port, timeout=5) as c:
+            r = c.get("/metrics")
+        if r.status != 200:
+            raise AssertionError(f"GET /metrics answered {r!r}")
+        return metric_sum(parse_prometheus(r.text), name, **labels)
+
+    def wait_for_metric(self, name: str, value: float, timeout: float = 10.0,
+                        **labels) -> float:
+        """Polls metric(|name|, **labels) until it equals |value| (server
+        state to wait on instead of a sleep); returns it. Raises
+        AssertionError after |timeout| seconds with the last value seen."""
+        seen = []
+
+        def reached():
+            seen.append(self.metric(name, **labels))
+            return seen[-1] == value
+        try:
+            wait_until(reached, timeout, 0.02, f"{name}{labels or ''} == {value}")
+        except AssertionError as e:
+            raise AssertionError(f"{e} (last value {seen[-1] if seen else None})") from None
+        return value
 
     def connection_refused(self) -> bool:
         """True if a new TCP connection to the server's port is refused."""

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Runs the counterd integration suite against a built binary.
 
-    python3 tests/integration/run_tests.py                      # newest build*/counterd
-    python3 tests/integration/run_tests.py --bin build/counterd
+    python3 tests/integration/run_tests.py                      # newest build/<preset>/counterd
+    python3 tests/integration/run_tests.py --bin build/dev/counterd
     python3 tests/integration/run_tests.py test_counters test_list.ListTest
     python3 tests/integration/run_tests.py -k idempotent --show-logs
 
@@ -25,7 +25,7 @@ def main() -> int:
     ap.add_argument("tests", nargs="*",
                     help="modules / classes / methods (default: every test_*.py here)")
     ap.add_argument("--bin", help="the counterd binary (default: $COUNTERD_BIN or the "
-                                  "newest build*/counterd)")
+                                  "newest build/<preset>/counterd or build*/counterd)")
     ap.add_argument("-k", dest="patterns", action="append", default=[],
                     help="only tests whose name contains this substring (repeatable)")
     ap.add_argument("--show-logs", action="store_true", help="echo server stderr live")

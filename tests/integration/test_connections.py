@@ -94,7 +94,7 @@ class KeepAliveAndParsingTest(ServerTestCase):
             self.assertEqual(r.status, 200, repr(r))
             self.assertTrue(raw.wait_closed(5), "HTTP/1.0 connection without keep-alive kept")
 
-    def test_malformed_requests_get_400_or_close(self):
+    def test_malformed_requests_get_400_and_close(self):
         cases = [
             b"GARBAGE\r\n\r\n",
             b"GET\r\n\r\n",
@@ -108,47 +108,50 @@ class KeepAliveAndParsingTest(ServerTestCase):
             b"\x00" * 64 + b"\r\n\r\n",
             b"G\xc3\xa9T / HTTP/1.1\r\n\r\n",
         ]
+        # The server answers each with a 400 problem, then closes: after the
+        # answer it drains what the client sent (session.cc, Linger), so the
+        # close cannot reset the answer away.
         before = self.c.get("/counter").json()
         for data in cases:
             with self.subTest(data=data[:40]):
                 with self.server.raw() as raw:
                     raw.send(data)
-                    try:
-                        r = raw.read_response(timeout=10)
-                    except ConnectionError:
-                        r = None
-                    if r is not None:
-                        self.assertGreaterEqual(r.status, 400, f"{data[:40]!r} -> {r!r}")
-                        self.assertLess(r.status, 600)
-                        self.assertProblem(r, r.status, f"{data[:40]!r}")
-                        self.assertTrue(raw.wait_closed(5),
-                                        "connection kept open after a malformed request")
+                    r = raw.read_response(timeout=10)
+                    self.assertIsNotNone(r, f"{data[:40]!r}: closed without an answer")
+                    doc = self.assertProblem(r, 400, f"{data[:40]!r}")
+                    self.assertEqual(doc["type"], "urn:counterd:problem:bad-request")
+                    self.assertEqual(r.header("Connection"), "close", repr(r))
+                    self.assertTrue(raw.wait_closed(5),
+                                    "connection kept open after a malformed request")
                 self.assertHealthy()
         self.assertEqual(self.c.get("/counter").json(), before)
 
-    def test_unsupported_http_version(self):
+    def test_unsupported_http_version_is_a_bad_request(self):
+        # Beast's parser refuses any version but 1.0 and 1.1 as malformed.
         with self.server.raw() as raw:
             raw.send(b"GET /livez HTTP/9.9\r\nHost: t\r\n\r\n")
             r = raw.read_response(timeout=10)
-            if r is not None:
-                self.assertIn(r.status, (400, 505), repr(r))
-                self.assertProblem(r, r.status)
+            self.assertIsNotNone(r, "closed without an answer")
+            doc = self.assertProblem(r, 400)
+            self.assertEqual(doc["type"], "urn:counterd:problem:bad-request")
+            self.assertTrue(raw.wait_closed(5))
         self.assertHealthy()
 
-    def test_huge_header_gets_431_or_close(self):
+    def test_huge_header_gets_431_and_close(self):
+        # 64 KiB in one header, and 2000 headers (220 KiB), against the
+        # default 8 KiB limit: the server answers 431 as soon as the limit is
+        # crossed and drains the rest (up to 1 MiB) before it closes.
         for hdrs in (["X-Big: " + "a" * (64 * 1024)],
                      [f"X-H{i}: {'b' * 100}" for i in range(2000)]):
             with self.subTest(n=len(hdrs)):
                 with self.server.raw() as raw:
-                    sent = raw.send(req("GET", "/livez", headers=hdrs))
-                    try:
-                        r = raw.read_response(timeout=10)
-                    except ConnectionError:
-                        r = None
-                    # None: closed without an answer (fine). A timeout (neither
-                    # answered nor closed) raises and fails the test.
-                    if r is not None:
-                        self.assertProblem(r, 431, f"sent all: {sent}")
+                    self.assertTrue(raw.send(req("GET", "/livez", headers=hdrs)),
+                                    "the server reset the connection while we sent")
+                    r = raw.read_response(timeout=10)
+                    self.assertIsNotNone(r, "closed without an answer")
+                    doc = self.assertProblem(r, 431)
+                    self.assertEqual(doc["type"], "urn:counterd:problem:header-too-large")
+                    self.assertTrue(raw.wait_closed(5))
                 self.assertHealthy()
 
     def test_moderate_header_is_fine(self):
@@ -187,14 +190,14 @@ class TimeoutsTest(ServerTestCase):
         self.assertLess(max(d for _, d in results), 1.0, "normal clients were slowed down")
         for i in range(0, len(slow), 2):
             res, closed_after = slow[i], slow[i + 1]
-            self.assertTrue(res.closed or closed_after,
-                            f"slow client not disconnected: {res}")
+            # The header timeout closes the connection without an answer
+            # (session.cc: a timed-out read closes).
+            self.assertTrue(res.closed, f"slow client not disconnected: {res}")
+            self.assertTrue(closed_after, f"slow client not disconnected: {res}")
+            self.assertEqual(res.received, b"", f"a slow client was answered: {res}")
             self.assertLess(res.sent, res.total, f"slow client sent everything: {res}")
             self.assertLess(res.elapsed, 6.0, f"cut off too late: {res}")
             self.assertGreater(res.elapsed, 0.5, f"cut off too early: {res}")
-            if res.received:
-                self.assertRegex(res.received, rb"^HTTP/1\.[01] (408|400)",
-                                 f"unexpected answer to a slow client: {res.received[:100]!r}")
 
     def test_complete_request_in_one_go_not_affected(self):
         with self.server.raw() as raw:
@@ -241,17 +244,17 @@ class MaxConnectionsTest(ServerTestCase):
             held.append(c)
         baseline = [c.connects for c in held]
 
+        # Over the cap the server answers 503 at once, without reading the
+        # request, then drains what the client sends before it closes.
         for attempt in range(3):
             with self.subTest(extra=attempt):
                 with self.server.raw(timeout=10) as raw:
                     raw.send(req("GET", "/livez"))
-                    try:
-                        r = raw.read_response(timeout=10)
-                    except ConnectionError:
-                        r = None
-                    if r is not None:
-                        self.assertProblem(r, 503, "connection over the limit")
-                        self.assertTrue(raw.wait_closed(5), "503 but connection kept open")
+                    r = raw.read_response(timeout=10)
+                    self.assertIsNotNone(r, "closed without an answer")
+                    doc = self.assertProblem(r, 503, "connection over the limit")
+                    self.assertEqual(doc["type"], "urn:counterd:problem:too-many-connections")
+                    self.assertTrue(raw.wait_closed(5), "503 but connection kept open")
 
         for c in held:
             self.assertEqual(c.get("/livez").status, 200, "existing connection broken")

@@ -8,7 +8,7 @@ same dir and checks it agrees (refuses, or recovers the acknowledged value).
 
 Python 3 standard library only; uses tests/integration/counterd_harness.py.
 
-    COUNTERD_BIN=build/counterd python3 -m unittest -v check_test   # in tests/torture
+    COUNTERD_BIN=build/dev/counterd python3 -m unittest -v check_test   # in tests/torture
 """
 from __future__ import annotations
 

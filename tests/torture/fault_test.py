@@ -17,7 +17,7 @@ HTTP:
 
 Python 3 standard library only; uses tests/integration/counterd_harness.py.
 
-    COUNTERD_BIN=build/counterd python3 -m unittest -v fault_test   # in tests/torture
+    COUNTERD_BIN=build/dev/counterd python3 -m unittest -v fault_test   # in tests/torture
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ COUNTER = "faulty"
 ENOSPC_TEXT = "No space left on device"
 EIO_TEXT = "Input/output error"
 
-# name: (rule, compaction, expected status of the failing write, op words)
+# name: (rule, compaction, status of the failing write, errno text, op word)
 # The rules skip the calls start-up makes: on a fresh dir start-up creates
 # journal-1, writes and fdatasyncs its 24-byte header and fsyncs the
 # directory once (docs/storage-format.md, "File header"); so a rule on
@@ -48,18 +48,18 @@ EIO_TEXT = "Input/output error"
 # journal (unlink, directory fsync).
 COMPACTION_THRESHOLD = "4096"
 CASES = {
-    "write_enospc": ("write:ENOSPC:4:journal", False, (507,), ENOSPC_TEXT, "write"),
-    "write_eio": ("write:EIO:4:journal", False, (503,), EIO_TEXT, "write"),
-    "fsync_eio": ("sync:EIO:4:journal", False, (503,), EIO_TEXT, "fdatasync"),
-    "fsync_enospc": ("sync:ENOSPC:4:journal", False, (507,), ENOSPC_TEXT, "fdatasync"),
-    "rename_eio": ("rename:EIO:2", True, (503,), EIO_TEXT, "rename"),
-    "rename_enospc": ("rename:ENOSPC:2", True, (507,), ENOSPC_TEXT, "rename"),
+    "write_enospc": ("write:ENOSPC:4:journal", False, 507, ENOSPC_TEXT, "write"),
+    "write_eio": ("write:EIO:4:journal", False, 503, EIO_TEXT, "write"),
+    "fsync_eio": ("sync:EIO:4:journal", False, 503, EIO_TEXT, "fdatasync"),
+    "fsync_enospc": ("sync:ENOSPC:4:journal", False, 507, ENOSPC_TEXT, "fdatasync"),
+    "rename_eio": ("rename:EIO:2", True, 503, EIO_TEXT, "rename"),
+    "rename_enospc": ("rename:ENOSPC:2", True, 507, ENOSPC_TEXT, "rename"),
     # The 2nd directory fsync is the journal rotation's, the 3rd the one
     # that makes the snapshot's rename durable.
-    "dirsync_rotate_eio": ("syncdir:EIO:1", True, (503,), EIO_TEXT, "fsync"),
-    "dirsync_snapshot_eio": ("syncdir:EIO:2", True, (503,), EIO_TEXT, "fsync"),
-    "dirsync_enospc": ("syncdir:ENOSPC:2", True, (507,), ENOSPC_TEXT, "fsync"),
-    "snapshot_write_enospc": ("write:ENOSPC:1:state.json", True, (507,), ENOSPC_TEXT,
+    "dirsync_rotate_eio": ("syncdir:EIO:1", True, 503, EIO_TEXT, "fsync"),
+    "dirsync_snapshot_eio": ("syncdir:EIO:2", True, 503, EIO_TEXT, "fsync"),
+    "dirsync_enospc": ("syncdir:ENOSPC:2", True, 507, ENOSPC_TEXT, "fsync"),
+    "snapshot_write_enospc": ("write:ENOSPC:1:state.json", True, 507, ENOSPC_TEXT,
                               "write"),
 }
 
@@ -77,7 +77,7 @@ class FaultInjectionTest(CounterdAssertions, unittest.TestCase):
         super().tearDownClass()
 
     def run_case(self, name):
-        rule, compaction, statuses, errno_text, op_word = CASES[name]
+        rule, compaction, status, errno_text, op_word = CASES[name]
         args = ["--compaction-threshold-bytes", COMPACTION_THRESHOLD] if compaction else []
         server = CounterdServer(args=args, env={"COUNTERD_TEST_FAULTS": rule})
         self.addCleanup(server.cleanup)
@@ -103,7 +103,7 @@ class FaultInjectionTest(CounterdAssertions, unittest.TestCase):
             failure = r
             break
         self.assertIsNotNone(failure, f"{rule}: no write ever failed ({acked} acked)")
-        self.assertIn(failure.status, statuses, repr(failure))
+        self.assertEqual(failure.status, status, repr(failure))
         doc = self.assertProblem(failure, failure.status, rule)
         slug = "insufficient-storage" if failure.status == 507 else "store-unavailable"
         self.assertEqual(doc["type"], "urn:counterd:problem:" + slug, repr(failure))
@@ -144,7 +144,7 @@ class FaultInjectionTest(CounterdAssertions, unittest.TestCase):
         self.assertEqual(again.stop(), 0)
         RESULTS.append(f"{name:22s} {rule:28s} -> {failure.status} {doc['type'].split(':')[-1]}"
                        f" after {acked} acked; readyz 503, reads ok, later writes 503; "
-                       f"restart recovered {acked}; check sound\n"
+                       f"check sound, restart recovered {acked}\n"
                        f"{'':25s}detail: {doc['detail']}")
 
 

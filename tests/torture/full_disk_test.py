@@ -16,7 +16,7 @@ Needs root and mount(2) (CAP_SYS_ADMIN). When neither tmpfs nor a loop
 mount is possible it prints why and exits 77, which CTest reports as
 skipped (SKIP_RETURN_CODE 77). Python 3 standard library only.
 
-    sudo COUNTERD_BIN=build/counterd python3 tests/torture/full_disk_test.py
+    sudo COUNTERD_BIN=build/dev/counterd python3 tests/torture/full_disk_test.py
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ struct Config {
   unsigned threads = 0;  // 0: one per hardware thread
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kText;
-  std::uint64_t max_body_bytes = 64 * 1024;
+  std::uint64_t max_body_bytes = std::uint64_t{64} * 1024;
   std::uint32_t max_header_bytes = 8 * 1024;
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds read_timeout{30'000};

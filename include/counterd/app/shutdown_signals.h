@@ -28,6 +28,7 @@ class ShutdownSignals {
   ShutdownSignals();  // blocks SIGTERM, SIGINT and SIGHUP; ignores SIGPIPE
   ShutdownSignals(const ShutdownSignals&) = delete;
   ShutdownSignals& operator=(const ShutdownSignals&) = delete;
+  ~ShutdownSignals() = default;  // the signals stay blocked (see above)
 
   // Blocks until SIGTERM, SIGINT or SIGHUP arrives and returns which, or
   // until |timeout| passes (nullopt: without a timeout it never returns

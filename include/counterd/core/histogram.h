@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 namespace counterd {
@@ -24,6 +23,7 @@ class Histogram {
   explicit Histogram(std::vector<double> bounds);
   Histogram(const Histogram&) = delete;
   Histogram& operator=(const Histogram&) = delete;
+  ~Histogram() = default;
 
   void Observe(double value);
   Snapshot Read() const;
@@ -34,7 +34,7 @@ class Histogram {
 
  private:
   std::vector<double> bounds_;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;  // bounds_.size()+1
+  std::vector<std::atomic<std::uint64_t>> counts_;  // bounds_.size() + 1
   std::atomic<double> sum_{0};
   std::atomic<std::uint64_t> count_{0};
 };

@@ -16,10 +16,11 @@ namespace counterd {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value)
-      : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Status status)          // NOLINT(google-explicit-constructor)
-      : v_(std::move(status)) {
+  // Implicit both ways, as std::expected: `return value;`, `return status;`.
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}
+  // NOLINTNEXTLINE(google-explicit-constructor)
+  Result(Status status) : v_(std::move(status)) {
     assert(!std::get<Status>(v_).ok() && "Result built from an OK Status");
   }
 

@@ -61,6 +61,7 @@ class CounterService {
   explicit CounterService(storage::CounterRepository& repository);
   CounterService(const CounterService&) = delete;
   CounterService& operator=(const CounterService&) = delete;
+  ~CounterService() = default;
 
   // The counter, or nullopt if it does not exist (or has expired);
   // kUnavailable when the backend cannot read.

@@ -38,6 +38,7 @@ class WorkingSet {
   WorkingSet& operator=(const WorkingSet&) = delete;
   WorkingSet(WorkingSet&&) = default;
   WorkingSet& operator=(WorkingSet&&) = default;
+  ~WorkingSet() = default;
 
   // -- seeding (the backend) -----------------------------------------------
   // Names and keys |tx| needs that are not seeded yet, for a backend that

@@ -1,5 +1,6 @@
 #include "api/etag.h"
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <vector>
@@ -101,10 +102,9 @@ void AddIfMatch(std::string_view field_value, domain::Precondition& pre) {
 
 bool IfNoneMatchMatches(std::string_view field_value, std::uint64_t version) {
   if (IsWildcard(field_value)) return true;
-  for (const EntityTag& tag : ParseTagList(field_value)) {
-    if (tag.version == version) return true;
-  }
-  return false;
+  return std::ranges::any_of(
+      ParseTagList(field_value),
+      [version](const EntityTag& tag) { return tag.version == version; });
 }
 
 }  // namespace counterd::http

@@ -36,6 +36,7 @@ class Exchange final
   explicit Exchange(Sink& sink) : sink_(sink) {}
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
+  ~Exchange() = default;
 
   // Starts |action| for |request|, which must stay alive and unchanged
   // until TakeResponse. |context| must outlive the exchange.

@@ -1,6 +1,7 @@
 #include "api/handlers.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <climits>
@@ -41,14 +42,14 @@ std::string Rfc3339(std::chrono::system_clock::time_point t) {
   const auto days = std::chrono::floor<std::chrono::days>(secs);
   const std::chrono::year_month_day ymd{days};
   const std::chrono::hh_mm_ss hms{secs - days};
-  char buf[32];
+  std::array<char, 32> buf{};
   const int n = std::snprintf(
-      buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02dZ",
+      buf.data(), buf.size(), "%04d-%02u-%02uT%02d:%02d:%02dZ",
       static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
       static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
       static_cast<int>(hms.minutes().count()),
       static_cast<int>(hms.seconds().count()));
-  return std::string(buf, static_cast<std::size_t>(n));
+  return {buf.data(), static_cast<std::size_t>(n)};
 }
 
 double UptimeSeconds(const ServerStatus& status) {

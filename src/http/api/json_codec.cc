@@ -1,6 +1,7 @@
 #include "api/json_codec.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -231,9 +232,10 @@ Decoded<BatchOperation> DecodeBatchOperation(const Json& j,
 
 template <typename Integer>
 void AppendInteger(std::string& out, Integer value) {
-  char buf[24];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  out.append(buf, end);
+  std::array<char, 24> buf{};
+  const auto [end, ec] =
+      std::to_chars(buf.data(), buf.data() + buf.size(), value);
+  out.append(buf.data(), end);
 }
 
 OrderedJson CounterJson(const domain::Counter& counter) {
@@ -352,15 +354,15 @@ std::string FormatRfc3339Millis(std::int64_t ms_since_epoch) {
   const auto days = std::chrono::floor<std::chrono::days>(t);
   const std::chrono::year_month_day ymd{days};
   const std::chrono::hh_mm_ss hms{t - days};
-  char buf[40];
+  std::array<char, 40> buf{};
   const int n = std::snprintf(
-      buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+      buf.data(), buf.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
       static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
       static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
       static_cast<int>(hms.minutes().count()),
       static_cast<int>(hms.seconds().count()),
       static_cast<int>(hms.subseconds().count()));
-  return std::string(buf, static_cast<std::size_t>(n));
+  return {buf.data(), static_cast<std::size_t>(n)};
 }
 
 std::string EncodeCounterPage(const service::ListPage& page) {

@@ -1,6 +1,7 @@
 #include "api/metrics.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 
@@ -26,10 +27,10 @@ std::string EscapeLabel(std::string_view value) {
 
 std::string FormatDouble(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[64];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  std::array<char, 64> buf{};
+  const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);
   if (ec != std::errc()) return "NaN";
-  return std::string(buf, end);
+  return {buf.data(), end};
 }
 
 void AppendHeader(std::string& out, std::string_view name,

@@ -46,6 +46,7 @@ class HttpMetrics {
   HttpMetrics();
   HttpMetrics(const HttpMetrics&) = delete;
   HttpMetrics& operator=(const HttpMetrics&) = delete;
+  ~HttpMetrics() = default;
 
   // |status| is the HTTP status sent (100..599); |seconds| the time from
   // the complete request header to the response written.

@@ -44,6 +44,7 @@ struct ServerStatus {
       : identity(std::move(id)), connections(gauges), clock(wall_clock) {}
   ServerStatus(const ServerStatus&) = delete;
   ServerStatus& operator=(const ServerStatus&) = delete;
+  ~ServerStatus() = default;
 
   const ServerIdentity identity;
   // Set once when shutdown begins: /readyz fails and responses close

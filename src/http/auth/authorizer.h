@@ -68,6 +68,7 @@ class Authorizer {
   Authorizer(std::shared_ptr<const TokenSet> tokens, AuthMetrics& metrics);
   Authorizer(const Authorizer&) = delete;
   Authorizer& operator=(const Authorizer&) = delete;
+  ~Authorizer() = default;
 
   bool enabled() const { return enabled_; }
 

@@ -23,6 +23,7 @@ class FailureLatch {
   FailureLatch() = default;
   FailureLatch(const FailureLatch&) = delete;
   FailureLatch& operator=(const FailureLatch&) = delete;
+  ~FailureLatch() = default;
 
   // Shuts the latch with |cause| unless already shut (the first cause is
   // kept) and logs it once. |answered|: the requests that met the failure

@@ -36,6 +36,7 @@ class BlockingSession {
   BlockingSession(PqConnector& connector, std::string conninfo);
   BlockingSession(const BlockingSession&) = delete;
   BlockingSession& operator=(const BlockingSession&) = delete;
+  ~BlockingSession() = default;
 
   // Connects, retrying with capped backoff until |timeout| has passed, and
   // sets up the session (synchronous_commit). Returns the last connection

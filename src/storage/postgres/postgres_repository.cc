@@ -582,7 +582,9 @@ void PostgresRepository::MaybeStartBatch() {
       FinishIfDrained();
       return;
     }
-    batch_.emplace();
+    // Not batch_.emplace(): clang 14 refuses it for a nested struct with
+    // default member initialisers.
+    batch_ = Batch{};
     batch_->items = std::move(items);
     batch_->started = SteadyClock::now();
     if (!writer_->ready) {

@@ -3,82 +3,37 @@
 // the tests block on the server's own timers, never on sleeps.
 #include "counterd/http/server.h"
 
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <chrono>
 #include <future>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/field.hpp>
 #include <gtest/gtest.h>
 
 #include "counterd/http/auth.h"
 #include "support/fake_repository.h"
+#include "support/http_test_client.h"
 
 namespace counterd::http {
 namespace {
 
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = beast::http;
-using tcp = net::ip::tcp;
-using Response = bhttp::response<bhttp::string_body>;
+namespace bhttp = boost::beast::http;
 
-// A blocking client connection. Reads give up after 5 s so a broken server
-// fails the test instead of hanging it.
-class Client {
+using counterd::testing::HttpGet;
+
+// The loopback client of tests/support, connected to |address|.
+class Client : public counterd::testing::HttpTestClient {
  public:
-  explicit Client(const ListenAddress& address) : socket_(ioc_) {
-    socket_.connect(
-        tcp::endpoint(net::ip::make_address(address.host), address.port));
-    timeval tv{5, 0};
-    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv,
-               sizeof(tv));
-  }
-
-  void Send(std::string_view data) { net::write(socket_, net::buffer(data)); }
-
-  // Reads one response; nullopt if the server closed first.
-  std::optional<Response> Read(bool head = false) {
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.skip(head);
-    beast::error_code ec;
-    bhttp::read(socket_, buffer_, parser, ec);
-    if (ec) return std::nullopt;
-    return parser.release();
-  }
-
-  // True if the server closes the connection (EOF or reset) before
-  // sending anything more.
-  bool Closed() {
-    char c = 0;
-    beast::error_code ec;
-    const std::size_t n = socket_.read_some(net::buffer(&c, 1), ec);
-    return n == 0 &&
-           (ec == net::error::eof || ec == net::error::connection_reset);
-  }
-
- private:
-  net::io_context ioc_;
-  tcp::socket socket_;
-  beast::flat_buffer buffer_;
+  explicit Client(const ListenAddress& address)
+      : HttpTestClient(address.host, address.port) {}
 };
 
 std::string Get(std::string_view target, std::string_view extra = "") {
-  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n" +
-         std::string(extra) + "\r\n";
+  return HttpGet(target, extra);
 }
 
 class ServerTest : public ::testing::Test {
@@ -529,13 +484,9 @@ TEST_F(ServerTest, DrainClosesIdleFinishesInFlightAndRefusesNew) {
   EXPECT_TRUE(report.completed);
   EXPECT_EQ(report.requests_in_flight, 0u);
 
-  net::io_context ioc;
-  tcp::socket s(ioc);
-  beast::error_code ec;
-  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"),
-                          server_->local_address().port),
-            ec);
-  EXPECT_TRUE(ec) << "listener still open after Drain";
+  EXPECT_TRUE(counterd::testing::HttpTestClient::Refused(
+      "127.0.0.1", server_->local_address().port))
+      << "listener still open after Drain";
 }
 
 TEST_F(ServerTest, DrainTimesOutOnAStuckRequest) {
