@@ -61,8 +61,9 @@ void AppendJsonString(std::string& out, std::string_view s) {
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x",
-                        static_cast<unsigned>(static_cast<unsigned char>(c)));
+          (void)std::snprintf(
+              buf, sizeof(buf), "\\u%04x",
+              static_cast<unsigned>(static_cast<unsigned char>(c)));
           out += buf;
         } else {
           // Bytes >= 0x80 pass through: log text is UTF-8 or the bytes of a

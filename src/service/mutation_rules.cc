@@ -218,9 +218,8 @@ void WorkingSet::SeedCounter(std::string_view name,
 
 void WorkingSet::SeedIdempotency(
     const domain::IdempotencyIntent& intent,
-    std::optional<domain::IdempotencyRecord> record) {
-  records_.try_emplace(RecordKey(intent.scope, intent.key.str()),
-                       std::move(record));
+    const std::optional<domain::IdempotencyRecord>& record) {
+  records_.try_emplace(RecordKey(intent.scope, intent.key.str()), record);
 }
 
 std::vector<WorkingSet::CounterWrite> WorkingSet::CounterWrites() const {

@@ -23,7 +23,7 @@ namespace counterd::http {
 struct ServerOptions {
   ListenAddress listen{"0.0.0.0", 8080};
   unsigned threads = 1;  // I/O threads (the caller resolves "0 = cores")
-  std::uint64_t max_body_bytes = 64 * 1024;
+  std::uint64_t max_body_bytes = std::uint64_t{64} * 1024;
   std::uint32_t max_header_bytes = 8 * 1024;
   // Time allowed from a request's first byte to its complete header: cuts
   // off clients that trickle headers (slowloris).

@@ -51,7 +51,7 @@ class WorkingSet {
   void SeedCounter(std::string_view name, std::optional<domain::Counter> row);
   // |record| must be unexpired under the backend's retention.
   void SeedIdempotency(const domain::IdempotencyIntent& intent,
-                       std::optional<domain::IdempotencyRecord> record);
+                       const std::optional<domain::IdempotencyRecord>& record);
 
   // -- what to write (the backend, after Apply) ----------------------------
   struct CounterWrite {

@@ -434,9 +434,8 @@ Action Dispatch(const Request& request, const RouteMatch& match,
     case Route::kCounter:
     case Route::kCounterIncrement:
     case Route::kCounterDecrement:
+    case Route::kOther:  // answered above
       break;
-    case Route::kOther:
-      break;  // answered above
   }
 
   Result<domain::CounterName> name = ParseName(match.raw_name);

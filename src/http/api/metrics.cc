@@ -75,8 +75,10 @@ void AppendHistogramSeries(std::string& out, std::string_view name,
   for (std::size_t i = 0; i <= s.bounds.size(); ++i) {
     const std::string le =
         i < s.bounds.size() ? FormatDouble(s.bounds[i]) : "+Inf";
-    AppendSample(out, std::string(name) + "_bucket",
-                 prefix + "le=\"" + le + "\"", std::to_string(s.cumulative[i]));
+    std::string bucket(name);
+    bucket += "_bucket";
+    AppendSample(out, bucket, prefix + "le=\"" + le + "\"",
+                 std::to_string(s.cumulative[i]));
   }
   AppendSample(out, std::string(name) + "_sum", labels, FormatDouble(s.sum));
   AppendSample(out, std::string(name) + "_count", labels,
@@ -246,7 +248,7 @@ std::string RenderMetrics(const HttpMetrics& http,
                           const service::ServiceStats& service,
                           const ServerGauges& gauges) {
   std::string out;
-  out.reserve(16 * 1024);
+  out.reserve(std::size_t{16} * 1024);
   http.AppendTo(out);
 
   const storage::RepositoryStats& stats = service.repository;

@@ -46,7 +46,7 @@ std::optional<Scope> ParseScope(std::string_view name) {
   return std::nullopt;
 }
 
-Principal::Principal(std::string name, std::vector<Scope> scopes,
+Principal::Principal(std::string name, const std::vector<Scope>& scopes,
                      std::vector<std::string> prefixes)
     : name_(std::move(name)), prefixes_(Minimal(std::move(prefixes))) {
   for (const Scope scope : scopes) scopes_ |= Bit(scope);

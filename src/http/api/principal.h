@@ -30,7 +30,7 @@ class Principal {
  public:
   // |prefixes| empty: every counter. Prefixes that extend another one in
   // the list add nothing and are dropped; the rest are kept sorted.
-  Principal(std::string name, std::vector<Scope> scopes,
+  Principal(std::string name, const std::vector<Scope>& scopes,
             std::vector<std::string> prefixes);
 
   // The token's name from the tokens file (never the token itself): what

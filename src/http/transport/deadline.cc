@@ -4,7 +4,7 @@
 
 namespace counterd::http {
 
-Deadline::Deadline(boost::asio::io_context::executor_type executor,
+Deadline::Deadline(const boost::asio::io_context::executor_type& executor,
                    Clock::duration floor)
     : timer_(executor),
       floor_(std::max<Clock::duration>(floor, std::chrono::milliseconds(1))) {}

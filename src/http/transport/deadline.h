@@ -38,7 +38,7 @@ class Deadline {
 
   // |floor|: see above. At least 1 ms is used, so that a zero timeout
   // cannot make the timer spin.
-  Deadline(boost::asio::io_context::executor_type executor,
+  Deadline(const boost::asio::io_context::executor_type& executor,
            Clock::duration floor);
 
   // Sets the deadline to |at|. Returns true if the caller must call

@@ -26,7 +26,7 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = net::ip::tcp;
 
-constexpr std::uint64_t kMaxProbeBody = 64 * 1024;
+constexpr std::uint64_t kMaxProbeBody = std::uint64_t{64} * 1024;
 
 struct Exchange {
   bhttp::request<bhttp::empty_body> request;

@@ -58,7 +58,9 @@ std::string Rfc3339(std::chrono::system_clock::time_point t) {
 
 std::string HostName(const std::string& configured) {
   if (!configured.empty()) return configured;
-  // Under Kubernetes HOSTNAME is the pod name.
+  // Under Kubernetes HOSTNAME is the pod name. Read once, at start-up,
+  // before any thread that could change the environment exists.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
   if (const char* env = std::getenv("HOSTNAME"); env != nullptr && *env) {
     return env;
   }

@@ -37,7 +37,7 @@ constexpr std::chrono::milliseconds kMaxLinger{2000};
 constexpr std::size_t kMaxLingerBytes = 1 << 20;
 // The response buffer keeps its capacity between requests unless a large
 // response (a long list) grew it past this.
-constexpr std::size_t kMaxKeptResponseBytes = 64 * 1024;
+constexpr std::size_t kMaxKeptResponseBytes = std::size_t{64} * 1024;
 
 // Errors that are the peer's business: no need to tell an operator.
 // TLS errors after the handshake (a peer that closes without

@@ -110,7 +110,7 @@ std::chrono::steady_clock::time_point FileRepositoryImpl::SteadyAt(
   // then. This also keeps the arithmetic in range for any stored
   // expires_at_ms (a ttl is at most a year, but a file may hold anything
   // from INT64_MIN to INT64_MAX; found by tests/fuzz/recovery_fuzz).
-  constexpr std::int64_t kMaxWaitMs = 24 * 3600 * 1000;
+  constexpr std::int64_t kMaxWaitMs = std::int64_t{24} * 3600 * 1000;
   const std::int64_t now_ms = NowMs();
   std::int64_t wait_ms = 0;
   if (wall_ms > now_ms) {

@@ -58,8 +58,8 @@ Status Journal::Sync(std::chrono::nanoseconds& took) {
 
 std::string JournalFileName(std::uint64_t first_seq) {
   char digits[kDigits + 1];
-  std::snprintf(digits, sizeof(digits), "%020llu",
-                static_cast<unsigned long long>(first_seq));  // NOLINT
+  (void)std::snprintf(digits, sizeof(digits), "%020llu",
+                      static_cast<unsigned long long>(first_seq));  // NOLINT
   return std::string(kPrefix) + digits + std::string(kSuffix);
 }
 

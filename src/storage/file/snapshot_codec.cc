@@ -129,7 +129,7 @@ ordered_json IdempotencyToJson(const IdempotencyRecord& r) {
 
 std::string Hex(std::uint32_t v) {
   char buf[9];
-  std::snprintf(buf, sizeof(buf), "%08x", v);
+  (void)std::snprintf(buf, sizeof(buf), "%08x", v);
   return buf;
 }
 
@@ -469,7 +469,7 @@ Status ReadHeaderLine(LineReader& lines, SnapshotData& snapshot) {
 // ------------------------------------------------------------
 
 SnapshotEncoder::SnapshotEncoder(std::uint64_t last_seq) {
-  buffer_.reserve(64 * 1024);
+  buffer_.reserve(std::size_t{64} * 1024);
   buffer_ += kHeaderV2;
   AppendInteger(buffer_, last_seq);
   buffer_ += ",\n\"counters\":[";
@@ -513,7 +513,7 @@ std::string SnapshotEncoder::TakeBuffered() {
   std::string out = std::move(buffer_);
   bytes_taken_ += out.size();
   buffer_.clear();
-  buffer_.reserve(64 * 1024);
+  buffer_.reserve(std::size_t{64} * 1024);
   crc_done_ = 0;
   return out;
 }

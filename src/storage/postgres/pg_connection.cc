@@ -113,7 +113,8 @@ void PgConnection::OnConnectReady(std::uint64_t generation) {
   if (done) done(Status::Ok());
 }
 
-void PgConnection::Submit(std::vector<Query> queries, ReplyHandler done) {
+void PgConnection::Submit(const std::vector<Query>& queries,
+                          ReplyHandler done) {
   if (state_ != State::kReady) {
     Reply reply;
     reply.status = Status::Unavailable("postgres: not connected");

@@ -83,7 +83,7 @@ class PgConnection {
   void Connect(StatusHandler done);
   // Sends |queries| followed by a sync point. |done| runs once with the
   // reply; right away (before Submit returns) if the connection is not up.
-  void Submit(std::vector<Query> queries, ReplyHandler done);
+  void Submit(const std::vector<Query>& queries, ReplyHandler done);
   // Closes the connection; requests in flight fail with |why| (the lost
   // handler is not called for a disconnect asked for).
   void Disconnect(const Status& why);

@@ -78,7 +78,15 @@ class PostgresRepository final : public CounterRepository {
  public:
   PostgresRepository(PostgresOptions options,
                      std::unique_ptr<postgres::PqConnector> connector);
-  ~PostgresRepository() override { (void)Close(); }
+  ~PostgresRepository() override {
+    // Close joins the I/O thread; a std::system_error from the join has
+    // nowhere to go from a destructor.
+    try {
+      (void)Close();
+    } catch (const std::exception& e) {
+      log::Error("closing the postgres backend failed", {{"error", e.what()}});
+    }
+  }
   PostgresRepository(const PostgresRepository&) = delete;
   PostgresRepository& operator=(const PostgresRepository&) = delete;
 
@@ -151,7 +159,7 @@ class PostgresRepository final : public CounterRepository {
   void OnKick();
   void MaybeStartBatch();
   void RunBatch();
-  void OnLocked(PgConnection::Reply reply);
+  void OnLocked(const PgConnection::Reply& reply);
   void OnCommitted(PgConnection::Reply reply);
   // A retryable error: ROLLBACK (with the next request) and run it again.
   void RetryBatch(const PgResult& error);
@@ -617,7 +625,7 @@ void PostgresRepository::RunBatch() {
   });
 }
 
-void PostgresRepository::OnLocked(PgConnection::Reply reply) {
+void PostgresRepository::OnLocked(const PgConnection::Reply& reply) {
   Batch& b = *batch_;
   if (!reply.status.ok()) {
     // COMMIT was not sent: the transaction died with the connection
@@ -897,13 +905,13 @@ void PostgresRepository::RunMaintenance() {
                        {PgParam::Text(std::to_string(
                             options_.idempotency_retention.count())),
                         PgParam::Text(batch)})},
-      [](PgConnection::Reply) {});
+      [](const PgConnection::Reply&) {});
   reader->conn.Submit(
       {Query::Prepared(
           std::string(postgres::stmt::kPurgeChanges),
           {PgParam::Text(std::to_string(options_.change_retention.count())),
            PgParam::Text(batch)})},
-      [](PgConnection::Reply) {});
+      [](const PgConnection::Reply&) {});
   reader->conn.Submit(
       {Query::Prepared(std::string(postgres::stmt::kEstimates))},
       [this, purged_expired](PgConnection::Reply r) {
