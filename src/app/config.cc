@@ -245,6 +245,16 @@ po::options_description ServeOptions() {
     ("slow-fsync-warning-ms", po::value<std::string>()->default_value("100"),
      "log a warning, with its duration, for a journal fdatasync slower "
      "than this")
+    ("min-free-bytes", po::value<std::string>()->default_value("auto"),
+     "refuse writes with 507 (reads go on, /readyz 503) while the data "
+     "dir's file system has fewer free bytes than this; they resume by "
+     "themselves once space is back. auto = max(64 MiB, 2 x the last "
+     "snapshot's size + 16 MiB): room for the next snapshot plus a margin; "
+     "0 = never (file backend only)")
+    ("on-store-failure", po::value<std::string>()->default_value("exit"),
+     "after a failed journal write or fsync (the store failed closed): "
+     "exit = exit with code 3 so that a restart replays the journal; "
+     "stay = keep serving reads, refuse writes with 503 until restarted")
     ("auth-tokens-file", po::value<std::string>()->default_value(""),
      "JSON file of bearer-token hashes with scopes (docs/security.md); "
      "every request but GET /livez and /readyz then needs "
@@ -482,6 +492,26 @@ Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
       std::chrono::seconds(static_cast<std::int64_t>(retention));
   COUNTERD_RETURN_IF_ERROR(ReadMillis(vm, sources, "slow-fsync-warning-ms", 1,
                                       c.slow_fsync_warning));
+  if (vm["min-free-bytes"].as<std::string>() == "auto") {
+    c.min_free_bytes.reset();
+  } else {
+    std::uint64_t min_free = 0;
+    if (!ReadInteger(vm, sources, "min-free-bytes", 0, 1ull << 50, min_free)
+             .ok()) {
+      return BadValue(sources, "min-free-bytes",
+                      vm["min-free-bytes"].as<std::string>(),
+                      "auto or a number of bytes from 0 to 2^50");
+    }
+    c.min_free_bytes = min_free;
+  }
+  const std::string& on_failure = vm["on-store-failure"].as<std::string>();
+  if (on_failure == "exit") {
+    c.on_store_failure = OnStoreFailure::kExit;
+  } else if (on_failure == "stay") {
+    c.on_store_failure = OnStoreFailure::kStay;
+  } else {
+    return BadValue(sources, "on-store-failure", on_failure, "stay or exit");
+  }
   c.auth_tokens_file = vm["auth-tokens-file"].as<std::string>();
   return ReadBackend(vm, sources, c);
 }

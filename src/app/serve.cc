@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -22,6 +23,10 @@ constexpr std::chrono::milliseconds kHealthcheckTimeout{2000};
 // update takes up to a minute or so to reach the pod; a second more is
 // nothing, and a stat(2) a second costs nothing.
 constexpr std::chrono::milliseconds kTokenPollInterval{1000};
+// How often --on-store-failure=exit looks whether the store failed closed.
+// Stats() is a handful of atomic loads; five times a second is nothing,
+// and Kubernetes takes far longer to restart the pod anyway.
+constexpr std::chrono::milliseconds kStoreFailurePollInterval{200};
 
 http::ServerOptions ServerOptionsFrom(const Config& config) {
   http::ServerOptions options;
@@ -102,15 +107,25 @@ void ReloadTokens(TokenFile& tokens, http::Server& server,
 }
 
 // Serves until SIGTERM or SIGINT, which it returns; SIGHUP and changes of
-// the tokens file reload the tokens meanwhile.
-Signal ServeUntilShutdown(ShutdownSignals& signals, http::Server& server,
-                          TokenFile* tokens) {
+// the tokens file reload the tokens meanwhile. With |watched| (non-null),
+// returns nullopt as soon as that repository has failed closed.
+std::optional<Signal> ServeUntilShutdown(
+    ShutdownSignals& signals, http::Server& server, TokenFile* tokens,
+    const storage::CounterRepository* watched) {
   std::optional<std::chrono::milliseconds> poll;
   if (tokens != nullptr) poll = kTokenPollInterval;
+  if (watched != nullptr) poll = kStoreFailurePollInterval;
+  auto next_token_check = std::chrono::steady_clock::now();
   for (;;) {
     const std::optional<Signal> signal = signals.Wait(poll);
     if (!signal) {
-      if (tokens->Changed()) ReloadTokens(*tokens, server, "file-changed");
+      if (watched != nullptr && watched->Stats().failed) return std::nullopt;
+      if (tokens != nullptr &&
+          std::chrono::steady_clock::now() >= next_token_check) {
+        next_token_check =
+            std::chrono::steady_clock::now() + kTokenPollInterval;
+        if (tokens->Changed()) ReloadTokens(*tokens, server, "file-changed");
+      }
       continue;
     }
     if (*signal != Signal::kHangup) return *signal;
@@ -138,6 +153,7 @@ storage::FileRepositoryOptions FileRepositoryOptionsFrom(const Config& config) {
       std::chrono::duration_cast<std::chrono::milliseconds>(
           config.idempotency_retention);
   options.slow_fsync_warning = config.slow_fsync_warning;
+  options.min_free_bytes = config.min_free_bytes;
   return options;
 }
 
@@ -162,12 +178,24 @@ int Serve(const Config& config, storage::CounterRepository& repository,
   }
   LogListening(config, (*server)->local_address(), startup);
 
-  const std::string_view signal =
-      SignalName(ServeUntilShutdown(signals, **server, tokens));
+  const std::optional<Signal> stop = ServeUntilShutdown(
+      signals, **server, tokens,
+      config.on_store_failure == OnStoreFailure::kExit ? &repository : nullptr);
   const auto started = std::chrono::steady_clock::now();
-  log::Info(
-      "shutdown: " + std::string(signal) + " received; draining",
-      {{"signal", signal}, {"drain_timeout_ms", config.drain_timeout.count()}});
+  if (!stop) {
+    // PostgreSQL's answer to a failed fsync: never retry it in place. The
+    // restart recovers from what is durable, replaying the journal.
+    log::Error(
+        "store failed closed; exiting (--on-store-failure=exit) so that a "
+        "restart recovers from the journal; draining first",
+        {{"exit_code", kExitStoreFailed},
+         {"drain_timeout_ms", config.drain_timeout.count()}});
+  } else {
+    const std::string_view signal = SignalName(*stop);
+    log::Info("shutdown: " + std::string(signal) + " received; draining",
+              {{"signal", signal},
+               {"drain_timeout_ms", config.drain_timeout.count()}});
+  }
 
   const http::DrainReport drained = (*server)->Drain(config.drain_timeout);
   if (drained.completed) {
@@ -190,9 +218,10 @@ int Serve(const Config& config, storage::CounterRepository& repository,
                {{"error", closed.ToString()}});
   }
   (*server)->Stop();
-  log::Info("shutdown: complete", {{"exit_code", closed.ok() ? 0 : 1},
-                                   {"took_ms", MillisSince(started)}});
-  return closed.ok() ? 0 : 1;
+  const int code = !stop ? kExitStoreFailed : closed.ok() ? 0 : 1;
+  log::Info("shutdown: complete",
+            {{"exit_code", code}, {"took_ms", MillisSince(started)}});
+  return code;
 }
 
 int RunHealthcheck(const Config& config) {

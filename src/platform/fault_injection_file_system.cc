@@ -241,4 +241,9 @@ Result<std::unique_ptr<FileLock>> FaultInjectionFileSystem::LockFile(
   return base_.LockFile(path);
 }
 
+Result<std::uint64_t> FaultInjectionFileSystem::FreeBytes(
+    const std::string& dir) {
+  return base_.FreeBytes(dir);
+}
+
 }  // namespace counterd::platform

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -250,6 +251,16 @@ class PosixFileSystem final : public FileSystem {
     }
     return std::unique_ptr<FileLock>(
         std::make_unique<PosixFileLock>(std::move(fd)));
+  }
+
+  Result<std::uint64_t> FreeBytes(const std::string& dir) override {
+    struct statvfs st {};
+    if (::statvfs(dir.c_str(), &st) != 0) {
+      return ErrnoStatus("statvfs", dir, errno);
+    }
+    // f_bavail, not f_bfree: the blocks reserved for root are not ours.
+    return static_cast<std::uint64_t>(st.f_bavail) *
+           static_cast<std::uint64_t>(st.f_frsize);
   }
 };
 

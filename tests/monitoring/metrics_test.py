@@ -48,11 +48,6 @@ PENDING = {
     "counterd_watchers": "open watch streams",
     "counterd_watch_events_total": "watch events sent",
     "counterd_watch_resets_total": "watchers that fell behind",
-    # full disk that heals (issue 14 §2)
-    "counterd_data_dir_free_bytes": "statvfs free bytes of the data dir",
-    "counterd_data_dir_size_bytes": "bytes counterd keeps in the data dir",
-    "counterd_writes_refused_total": "writes refused, reason=low-disk",
-    "counterd_low_disk": "1 while free space < --min-free-bytes",
 }
 # Exported only while the PostgreSQL backend runs; a file-backend process
 # must not show them. (Once that backend lands, a run against PostgreSQL can

@@ -1,6 +1,7 @@
 #include "support/mem_file_system.h"
 
 #include <cerrno>
+#include <utility>
 
 namespace counterd::testing {
 namespace {
@@ -178,6 +179,29 @@ Result<std::unique_ptr<platform::FileLock>> MemFileSystem::LockFile(
   }
   return std::unique_ptr<platform::FileLock>(
       std::make_unique<MemFileLock>(*this, path));
+}
+
+Result<std::uint64_t> MemFileSystem::FreeBytes(const std::string& /*dir*/) {
+  std::lock_guard lock(mu_);
+  ++free_bytes_calls_;
+  if (!free_bytes_error_.ok()) return free_bytes_error_;
+  return free_bytes_;
+}
+
+void MemFileSystem::SetFreeBytes(std::uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  free_bytes_ = bytes;
+  free_bytes_error_ = Status::Ok();
+}
+
+void MemFileSystem::SetFreeBytesError(Status error) {
+  std::lock_guard lock(mu_);
+  free_bytes_error_ = std::move(error);
+}
+
+std::uint64_t MemFileSystem::free_bytes_calls() {
+  std::lock_guard lock(mu_);
+  return free_bytes_calls_;
 }
 
 void MemFileSystem::Unlock(const std::string& path) {

@@ -6,6 +6,7 @@
 #ifndef COUNTERD_TESTS_SUPPORT_MEM_FILE_SYSTEM_H_
 #define COUNTERD_TESTS_SUPPORT_MEM_FILE_SYSTEM_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,6 +41,15 @@ class MemFileSystem final : public platform::FileSystem {
   Status CreateDir(const std::string& dir) override;
   Result<std::unique_ptr<platform::FileLock>> LockFile(
       const std::string& path) override;
+  // What SetFreeBytes set (1 TiB until then), whatever |dir|; appends do
+  // not use it up. A status (SetFreeBytesError) makes it fail instead.
+  Result<std::uint64_t> FreeBytes(const std::string& dir) override;
+
+  // The free-space knob for the low-disk tests.
+  void SetFreeBytes(std::uint64_t bytes);
+  void SetFreeBytesError(Status error);
+  // FreeBytes calls so far (the tests check that it is rate-limited).
+  std::uint64_t free_bytes_calls();
 
   // Used by the file and lock handles.
   struct Inode {
@@ -62,6 +72,9 @@ class MemFileSystem final : public platform::FileSystem {
   std::set<std::string> dirs_;
   std::set<std::string> locks_;
   std::uint64_t epoch_ = 0;  // bumped by SimulateCrash
+  std::uint64_t free_bytes_ = std::uint64_t{1} << 40;
+  Status free_bytes_error_;
+  std::uint64_t free_bytes_calls_ = 0;
 };
 
 }  // namespace counterd::testing

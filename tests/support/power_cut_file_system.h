@@ -71,6 +71,9 @@ class PowerCut final : public platform::FileSystem {
       const std::string& path) override {
     return base_.LockFile(path);
   }
+  Result<std::uint64_t> FreeBytes(const std::string& dir) override {
+    return base_.FreeBytes(dir);
+  }
 
  private:
   class File final : public platform::WritableFile {

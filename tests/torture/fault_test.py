@@ -79,6 +79,9 @@ class FaultInjectionTest(CounterdAssertions, unittest.TestCase):
     def run_case(self, name):
         rule, compaction, status, errno_text, op_word = CASES[name]
         args = ["--compaction-threshold-bytes", COMPACTION_THRESHOLD] if compaction else []
+        # The failed-closed server is what this test inspects: it must stay
+        # up (--on-store-failure=exit is tests/integration/test_full_disk.py's).
+        args += ["--on-store-failure", "stay"]
         server = CounterdServer(args=args, env={"COUNTERD_TEST_FAULTS": rule})
         self.addCleanup(server.cleanup)
         try:

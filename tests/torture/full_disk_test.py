@@ -3,7 +3,12 @@
 
 Mounts a 2 MiB tmpfs (or, where tmpfs cannot be mounted, a loop-mounted
 4 MiB ext4 image) as the data dir, fills it with a ballast file to a few KiB
-short of full, and increments until the disk is full. Then, over HTTP:
+short of full, and increments until the disk is full. The low-disk guard is
+off (--min-free-bytes 0), so a write meets ENOSPC itself: this is the case
+of a disk another process filled between two looks, which must still fail
+closed (--on-store-failure stay keeps the server up to be inspected; the
+guard's 507s and healing are tests/integration/test_full_disk.py's). Then,
+over HTTP:
 
   - the write that meets the full disk gets 507 insufficient-storage naming
     "No space left on device" (also when a compaction met it first);
@@ -111,8 +116,14 @@ def run(mountpoint: str, kind: str) -> None:
     data_dir = os.path.join(mountpoint, "data")
     os.makedirs(data_dir)
     ballast = os.path.join(mountpoint, "ballast")
+    # A disk filled behind the low-disk guard's back: the guard is off
+    # (--min-free-bytes 0), so the write meets ENOSPC itself and the store
+    # fails closed, staying up to be inspected (--on-store-failure stay).
+    # The guard's own refusals are tests/integration/test_full_disk.py's.
     server = CounterdServer(data_dir=data_dir,
-                            args=["--compaction-threshold-bytes", "65536"])
+                            args=["--compaction-threshold-bytes", "65536",
+                                  "--min-free-bytes", "0",
+                                  "--on-store-failure", "stay"])
     server.start()
     try:
         c = server.client()

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -20,6 +21,13 @@ namespace counterd::app {
 enum class LogFormat { kText, kJson };
 enum class Backend { kFile, kPostgres };
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+// What the server does once the store has failed closed (docs/durability.md).
+enum class OnStoreFailure {
+  kStay,  // stay up: reads served, writes 503, /readyz 503
+  kExit,  // exit with kExitStoreFailed so that the restart replays the journal
+};
+// The exit code of --on-store-failure=exit.
+inline constexpr int kExitStoreFailed = 3;
 
 struct Config {
   http::ListenAddress listen{"0.0.0.0", 8080};
@@ -49,6 +57,11 @@ struct Config {
   std::uint64_t compaction_threshold_bytes = 64ull << 20;
   std::chrono::seconds idempotency_retention{86'400};
   std::chrono::milliseconds slow_fsync_warning{100};
+  // --min-free-bytes: refuse writes (507) under this much free space in the
+  // data dir; nullopt ("auto"): max(64 MiB, 2 x last snapshot + 16 MiB);
+  // 0: off. File backend only.
+  std::optional<std::uint64_t> min_free_bytes;
+  OnStoreFailure on_store_failure = OnStoreFailure::kExit;
   // --auth-tokens-file: the tokens file; empty: authentication is off.
   std::string auth_tokens_file;
   // Where counters are kept (docs/postgres.md). With kPostgres, data_dir is

@@ -26,7 +26,9 @@ struct StartupReport {
 // timeout), repository closed (journal synced), I/O threads stopped. Returns
 // the process exit code: 0 after a clean shutdown, 1 if the server could not
 // listen or the store reported an error when closing, 2 if the TLS files do
-// not load. Logs each phase.
+// not load, kExitStoreFailed (3) under --on-store-failure=exit once the
+// store has failed closed (noticed within about 200 ms; then the same drain
+// and close). Logs each phase.
 // With |tokens| (--auth-tokens-file) every request but the probes needs a
 // bearer token; the file is reloaded when it changes (checked about once a
 // second) and on SIGHUP. Null |tokens|: authentication is off, and a

@@ -71,6 +71,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   Status SyncDir(const std::string& dir) override;
   Status CreateDir(const std::string& dir) override;
   Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override;
+  Result<std::uint64_t> FreeBytes(const std::string& dir) override;
 
  private:
   struct ActiveRule {

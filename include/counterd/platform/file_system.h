@@ -68,6 +68,9 @@ class FileSystem {
   // kUnavailable if another process holds it.
   virtual Result<std::unique_ptr<FileLock>> LockFile(
       const std::string& path) = 0;
+  // Bytes an unprivileged process may still write on the file system that
+  // holds |dir| (statvfs(3): f_bavail * f_frsize).
+  virtual Result<std::uint64_t> FreeBytes(const std::string& dir) = 0;
 };
 
 }  // namespace counterd::platform

@@ -98,9 +98,16 @@ struct RepositoryStats {
   // PostgreSQL backend.
   std::uint64_t reconnects = 0;  // connections re-established after a loss
   // File backend.
-  std::uint64_t journal_bytes = 0;     // size of the current journal file
-  std::uint64_t compactions = 0;       // snapshots written by compaction
-  std::uint64_t snapshot_bytes = 0;    // size of the last snapshot written/read
+  std::uint64_t journal_bytes = 0;   // size of the current journal file
+  std::uint64_t compactions = 0;     // snapshots written by compaction
+  std::uint64_t snapshot_bytes = 0;  // size of the last snapshot written/read
+  // The data dir's file system, as of the last look (at most ~1 s old).
+  std::uint64_t data_dir_free_bytes = 0;
+  // The current journal plus the last snapshot.
+  std::uint64_t data_dir_size_bytes = 0;
+  std::uint64_t min_free_bytes = 0;  // the threshold in force; 0: off
+  bool low_disk = false;             // free < min_free_bytes: writes refused
+  std::uint64_t writes_refused_low_disk = 0;
   Histogram::Snapshot batch_sizes;     // transactions per group commit
   Histogram::Snapshot commit_seconds;  // journal fdatasync / COMMIT times
 };

@@ -38,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "counterd/core/clock.h"
@@ -66,6 +67,14 @@ struct FileRepositoryOptions {
   std::chrono::milliseconds slow_fsync_warning{100};
   // Expired counters removed from memory per background pass.
   std::size_t expiry_sweep_batch = 1024;
+  // Writes are refused (kResourceExhausted, 507) before they reach the
+  // journal while the data dir's file system has fewer free bytes than
+  // this. nullopt: the default rule, max(64 MiB, 2 x the last snapshot's
+  // size + 16 MiB) (see disk_space_guard.h); 0: never.
+  std::optional<std::uint64_t> min_free_bytes;
+  // The free space is looked at (statvfs) at most this often; 0: at every
+  // write, /readyz and /metrics (tests).
+  std::chrono::milliseconds disk_check_interval{1000};
   // Test hook (start_committer=false): CompactNow() alternates between
   // rotating the journal and writing the snapshot, so that tests can commit
   // batches in between, as the committer does while the compactor writes.

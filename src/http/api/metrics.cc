@@ -288,6 +288,27 @@ std::string RenderMetrics(const HttpMetrics& http,
   AppendGauge(out, "counterd_snapshot_bytes", "gauge",
               "Size of the last snapshot written or read (file backend).",
               std::to_string(stats.snapshot_bytes));
+  if (stats.backend == "file") {
+    AppendGauge(out, "counterd_data_dir_free_bytes", "gauge",
+                "Bytes free for counterd on the data dir's file system "
+                "(statvfs, at most about a second old).",
+                std::to_string(stats.data_dir_free_bytes));
+    AppendGauge(out, "counterd_data_dir_size_bytes", "gauge",
+                "Bytes counterd keeps in its data dir: the current journal "
+                "and the last snapshot.",
+                std::to_string(stats.data_dir_size_bytes));
+    AppendGauge(out, "counterd_min_free_bytes", "gauge",
+                "Free bytes under which writes are refused (507); 0: off.",
+                std::to_string(stats.min_free_bytes));
+  }
+  AppendGauge(out, "counterd_low_disk", "gauge",
+              "1 while the data dir's free space is under --min-free-bytes "
+              "and writes are refused with 507.",
+              stats.low_disk ? "1" : "0");
+  AppendHeader(out, "counterd_writes_refused_total", "counter",
+               "Writes refused before they reached the store, by reason.");
+  AppendSample(out, "counterd_writes_refused_total", "reason=\"low-disk\"",
+               std::to_string(stats.writes_refused_low_disk));
   AppendGauge(out, "counterd_recovery_duration_seconds", "gauge",
               "How long start-up recovery took.",
               FormatDouble(stats.recovery_seconds));

@@ -82,6 +82,8 @@ FileRepositoryImpl::FileRepositoryImpl(
       journal_(std::move(journal)),
       last_seq_(last_seq),
       compactor_(fs, options_.data_dir, latch_, snapshot_bytes),
+      disk_(fs, options_.data_dir, options_.min_free_bytes,
+            options_.disk_check_interval),
       queue_(*this,
              CommitQueue::Options{options_.max_batch, options_.start_committer,
                                   options_.inline_commit_max_fsync}) {
@@ -170,6 +172,15 @@ void FileRepositoryImpl::Commit(domain::Transaction tx,
   }
   if (latch_.failed()) {
     done.Complete(domain::Refusal(latch_.RefuseWrite()));
+    return;
+  }
+  // Low on disk: refused here, before the queue, so the journal never sees
+  // it; the store stays open and the next look after space is freed lets
+  // writes through again. (Between two looks a write may still meet ENOSPC:
+  // then WriteRecord fails the store closed, Invariant 7.)
+  if (Status low = CheckDiskSpace(); !low.ok()) {
+    disk_.CountRefusal();
+    done.Complete(domain::Refusal(std::move(low)));
     return;
   }
   if (!queue_.Submit(PendingCommit{std::move(tx), &done})) {
@@ -362,6 +373,10 @@ Status FileRepositoryImpl::MaybeCompact(bool force, bool synchronous) {
   if (!force && journal_->Size() < options_.compaction_threshold_bytes) {
     return Status::Ok();
   }
+  // While low on disk no snapshot is started: it might not fit, and an
+  // ENOSPC halfway would fail the store closed. The journal holds every
+  // record meanwhile; the first duties after space is back compact.
+  if (!force && disk_.low()) return Status::Ok();
   if (compactor_.running()) return Status::Ok();  // the next duties retry
   if (Status s = RotateJournal(); !s.ok()) {
     latch_.Fail(s, /*answered=*/false);
@@ -398,7 +413,8 @@ Status FileRepositoryImpl::CompactNow() {
 Status FileRepositoryImpl::Health() const {
   if (latch_.failed()) return latch_.Refusal();
   if (closing_.load()) return Status::Unavailable("store is closing");
-  return Status::Ok();
+  // Low on disk: not ready (writes would be refused), until space is back.
+  return CheckDiskSpace();
 }
 
 RepositoryStats FileRepositoryImpl::Stats() const {
@@ -416,6 +432,12 @@ RepositoryStats FileRepositoryImpl::Stats() const {
   s.journal_bytes = journal_bytes_.load();
   s.compactions = compactor_.compactions();
   s.snapshot_bytes = compactor_.snapshot_bytes();
+  (void)CheckDiskSpace();  // a fresh look for /metrics, rate-limited
+  s.data_dir_free_bytes = disk_.free_bytes();
+  s.data_dir_size_bytes = s.journal_bytes + s.snapshot_bytes;
+  s.min_free_bytes = disk_.threshold();
+  s.low_disk = disk_.low();
+  s.writes_refused_low_disk = disk_.refused();
   s.recovery_seconds =
       std::chrono::duration<double>(recovery_.duration).count();
   s.batch_sizes = batch_sizes_.Read();

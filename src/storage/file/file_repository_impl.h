@@ -18,6 +18,7 @@
 #include "compactor.h"
 #include "counterd/core/mutex.h"
 #include "counterd/storage/file_repository.h"
+#include "disk_space_guard.h"
 #include "failure_latch.h"
 #include "journal.h"
 #include "store_state.h"
@@ -83,6 +84,10 @@ class FileRepositoryImpl final : public FileRepository,
   std::chrono::steady_clock::time_point SweepExpired() EXCLUDES(state_mu_);
   std::chrono::steady_clock::time_point SteadyAt(std::int64_t wall_ms) const;
   void Publish(const ChangeBatch& batch);
+  // OK, or the low-disk refusal (see disk_space_guard.h).
+  Status CheckDiskSpace() const {
+    return disk_.Check(compactor_.snapshot_bytes());
+  }
 
   platform::FileSystem& fs_;
   const Clock& clock_;
@@ -103,6 +108,8 @@ class FileRepositoryImpl final : public FileRepository,
 
   FailureLatch latch_;
   Compactor compactor_;
+  // Mutable: Health() and Stats() look at the free space too.
+  mutable DiskSpaceGuard disk_;
   std::atomic<ChangeSink*> sink_{nullptr};
   std::atomic<bool> closing_{false};
   Status close_status_;  // what the first Close returned

@@ -1,7 +1,9 @@
 #include "counterd/app/config.h"
 
 #include <cctype>
+#include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -52,6 +54,36 @@ TEST(ConfigTest, SlowFsyncWarningThreshold) {
   EXPECT_EQ(r->config.slow_fsync_warning, 7ms);
   EXPECT_FALSE(Parse({"--slow-fsync-warning-ms", "0"}, {}));
   EXPECT_FALSE(Parse({"--slow-fsync-warning-ms", "-5"}, {}));
+}
+
+TEST(ConfigTest, MinFreeBytesAndOnStoreFailure) {
+  auto r = Parse({}, {});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.min_free_bytes, std::nullopt);  // auto
+  EXPECT_EQ(r->config.on_store_failure, OnStoreFailure::kExit);
+  r = Parse({"--min-free-bytes", "0", "--on-store-failure", "stay"}, {});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.min_free_bytes, std::optional<std::uint64_t>(0));
+  EXPECT_EQ(r->config.on_store_failure, OnStoreFailure::kStay);
+  r = Parse({}, {"COUNTERD_MIN_FREE_BYTES=1048576",
+                 "COUNTERD_ON_STORE_FAILURE=exit"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.min_free_bytes, std::optional<std::uint64_t>(1048576));
+  EXPECT_EQ(r->config.on_store_failure, OnStoreFailure::kExit);
+  r = Parse({"--min-free-bytes", "auto"}, {"COUNTERD_MIN_FREE_BYTES=5"});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->config.min_free_bytes, std::nullopt);
+
+  const auto bad = Parse({"--min-free-bytes", "lots"}, {});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(),
+            "invalid value 'lots' for --min-free-bytes: expected auto or a "
+            "number of bytes from 0 to 2^50");
+  const auto bad_env = Parse({}, {"COUNTERD_ON_STORE_FAILURE=restart"});
+  ASSERT_FALSE(bad_env);
+  EXPECT_EQ(bad_env.error().message(),
+            "invalid value 'restart' for COUNTERD_ON_STORE_FAILURE: expected "
+            "stay or exit");
 }
 
 TEST(ConfigTest, EveryOptionFromTheCommandLine) {
