@@ -39,6 +39,11 @@ def listing(client):
         after = doc["next"]
 
 
+def listing_of(server):
+    with server.client() as client:
+        return listing(client)
+
+
 def checksum(rows):
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
@@ -52,7 +57,8 @@ class TempDirs:
         return os.path.join(self.tmp, *parts)
 
     def snapshot_of(self, server, file_name="backup.json"):
-        r = server.client().get("/admin/snapshot")
+        with server.client() as client:
+            r = client.get("/admin/snapshot")
         self.assertEqual(r.status, 200, repr(r))
         path = self.path(file_name)
         with open(path, "wb") as f:
@@ -60,11 +66,11 @@ class TempDirs:
         return r, path
 
 
-@file_backend_only("restore builds a file backend data dir; the postgres "
-                   "backend does not take snapshots yet")
+@file_backend_only("restore builds a file backend data dir")
 class BackupRestoreTest(TempDirs, unittest.TestCase):
     def populate(self, server, n=250):
         c = server.client()
+        self.addCleanup(c.close)
         for i in range(n):
             r = c.post(f"/counters/c{i:04d}/increment", json={"by": i + 1})
             self.assertEqual(r.status, 200, repr(r))
@@ -77,7 +83,7 @@ class BackupRestoreTest(TempDirs, unittest.TestCase):
         src = self.path("src")
         with CounterdServer(data_dir=src) as server:
             first = self.populate(server)
-            before = listing(server.client())
+            before = listing_of(server)
             r, backup = self.snapshot_of(server)
         self.assertEqual(r.header("Content-Type"), "application/json")
         seq = int(r.header("Counterd-Snapshot-Seq"))
@@ -105,12 +111,13 @@ class BackupRestoreTest(TempDirs, unittest.TestCase):
             f"counters, 1 idempotency records\n")
         self.assertEqual(sorted(os.listdir(dst)), ["LOCK", "state.json"])
         with CounterdServer(data_dir=dst) as server:
-            after = listing(server.client())
+            after = listing_of(server)
             self.assertEqual(len(after), len(before))
             self.assertEqual(checksum(after), checksum(before))
             # The idempotency record came along: the retry is answered as
             # the first request was, and changes nothing.
             c = server.client()
+            self.addCleanup(c.close)
             again = c.post("/counters/keyed/increment", json={"by": 5},
                            headers={"Idempotency-Key": "backup-key-1"})
             self.assertEqual((again.status, again.json()),
@@ -131,22 +138,24 @@ class BackupRestoreTest(TempDirs, unittest.TestCase):
             errors = []
 
             def writer(w):
-                c = server.client()
-                n = 0
-                while not stop.is_set():
-                    for name in (f"w{w}-a", f"w{w}-b"):
-                        r = c.post(f"/counters/{name}/increment", json={"by": 1})
-                        if r.status != 200:
-                            errors.append(repr(r))
-                            return
-                    n += 1
-                    acked[w] = n
+                with server.client() as c:
+                    n = 0
+                    while not stop.is_set():
+                        for name in (f"w{w}-a", f"w{w}-b"):
+                            r = c.post(f"/counters/{name}/increment",
+                                       json={"by": 1})
+                            if r.status != 200:
+                                errors.append(repr(r))
+                                return
+                        n += 1
+                        acked[w] = n
 
             threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
             for t in threads:
                 t.start()
             try:
                 server_client = server.client()
+                self.addCleanup(server_client.close)
                 wait_until(lambda: len(acked) == 4 or errors, timeout=20,
                            message="every writer committing")
                 floor = dict(acked)
@@ -169,7 +178,7 @@ class BackupRestoreTest(TempDirs, unittest.TestCase):
             res = run_counterd(["restore", "--from", path, "--data-dir", dst])
             self.assertEqual(res.returncode, 0, res.stderr)
             with CounterdServer(data_dir=dst) as restored:
-                rows = {name: value for name, value, _ in listing(restored.client())}
+                rows = {name: value for name, value, _ in listing_of(restored)}
             for w in range(4):
                 a, b = rows.get(f"w{w}-a", 0), rows.get(f"w{w}-b", 0)
                 self.assertIn(a - b, (0, 1), f"writer {w} in snapshot {seq}")
@@ -183,7 +192,8 @@ class BackupRestoreTest(TempDirs, unittest.TestCase):
             _, backup = self.snapshot_of(server)
         dst = self.path("dst")
         with CounterdServer(data_dir=dst) as other:
-            other.client().post("/counters/other/increment", json={"by": 42})
+            with other.client() as c:
+                c.post("/counters/other/increment", json={"by": 42})
             # While it runs, even --force is refused: the dir is locked.
             res = run_counterd(["restore", "--from", backup, "--data-dir", dst,
                                 "--force"])
@@ -197,12 +207,12 @@ class BackupRestoreTest(TempDirs, unittest.TestCase):
             r" is not empty \(it holds journal-\d+\.log\); restore replaces a "
             r"store only with --force\n$")
         with CounterdServer(data_dir=dst) as other:
-            self.assertEqual(listing(other.client()), [("other", 42, 1)])
+            self.assertEqual(listing_of(other), [("other", 42, 1)])
         res = run_counterd(["restore", "--from", backup, "--data-dir", dst,
                             "--force"])
         self.assertEqual(res.returncode, 0, res.stderr)
         with CounterdServer(data_dir=dst) as restored:
-            names = [n for n, _, _ in listing(restored.client())]
+            names = [n for n, _, _ in listing_of(restored)]
         self.assertEqual(names, ["c0000", "c0001", "c0002", "keyed"])
 
     def test_a_damaged_snapshot_is_refused_naming_file_and_offset(self):
@@ -243,7 +253,7 @@ class BackupRestoreTest(TempDirs, unittest.TestCase):
         self.assertIsNotNone(shutil.which("setpriv"), "setpriv (util-linux)")
         with CounterdServer(data_dir=self.path("src")) as server:
             self.populate(server, n=20)
-            before = listing(server.client())
+            before = listing_of(server)
             _, backup = self.snapshot_of(server)
         # The kubelet with fsGroup 65532: the volume root owned by root,
         # group 65532, setgid, group-writable; the pod runs as 65532.
@@ -269,13 +279,13 @@ class BackupRestoreTest(TempDirs, unittest.TestCase):
                 return as_pod + super().command()
 
         with PodServer(data_dir=volume) as server:
-            after = listing(server.client())
-            server.client().post("/counters/after-restore/increment",
-                                 json={"by": 1})
+            after = listing_of(server)
+            with server.client() as c:
+                r = c.post("/counters/after-restore/increment", json={"by": 1})
+                self.assertEqual(r.status, 200, repr(r))
         self.assertEqual(checksum(after), checksum(before))
 
 
-@file_backend_only("the postgres backend does not take snapshots yet")
 class SnapshotAuthTest(TempDirs, unittest.TestCase):
     def test_only_an_admin_token_takes_a_snapshot(self):
         tokens = {"adm": "admin-token-0123456789", "rd": "read-token-0123456789"}
@@ -286,6 +296,7 @@ class SnapshotAuthTest(TempDirs, unittest.TestCase):
                 ("rd", tokens["rd"], ["read", "write", "metrics"], None)]))
         with CounterdServer(args=["--auth-tokens-file", path]) as server:
             c = server.client()
+            self.addCleanup(c.close)
             r = c.get("/admin/snapshot")
             self.assertEqual(r.status, 401, repr(r))
             r = c.get("/admin/snapshot",
@@ -320,6 +331,7 @@ class MoveToPostgresTest(TempDirs, unittest.TestCase):
     def test_file_to_postgres_and_refusals(self):
         with CounterdServer(data_dir=self.path("src")) as server:
             c = server.client()
+            self.addCleanup(c.close)
             for i in range(1500):  # more than one INSERT chunk (1000 rows)
                 r = c.post(f"/counters/m{i:05d}/increment", json={"by": i})
                 self.assertEqual(r.status, 200, repr(r))
@@ -343,6 +355,7 @@ class MoveToPostgresTest(TempDirs, unittest.TestCase):
             f"seq 1502, 1502 counters, 1 idempotency records\n")
         with CounterdServer(data_dir=self.path("pg"), args=pg) as server:
             c = server.client()
+            self.addCleanup(c.close)
             after = listing(c)
             self.assertEqual(len(after), len(before))
             self.assertEqual(checksum(after), checksum(before))
@@ -352,8 +365,30 @@ class MoveToPostgresTest(TempDirs, unittest.TestCase):
                            headers={"Idempotency-Key": "move-key"})
             self.assertEqual((again.status, again.json()),
                              (first.status, first.json()))
+            # The postgres backend takes snapshots too: the same encoding,
+            # as of its own commit sequence (the restore was commit 1).
+            snap = c.get("/admin/snapshot")
+            self.assertEqual(snap.status, 200, repr(snap))
+            self.assertEqual(snap.header("Counterd-Snapshot-Seq"), "1")
+            with open(backup, "rb") as f:
+                from_file = json.loads(f.read())
+            from_pg = json.loads(snap.body)
+            self.assertEqual(from_pg["counters"], from_file["counters"])
+            self.assertEqual(from_pg["idempotency"], from_file["idempotency"])
             r = c.post("/counters/after/increment", json={"by": 1})
             self.assertEqual(r.status, 200, repr(r))
+            back = c.get("/admin/snapshot")
+            self.assertEqual(back.header("Counterd-Snapshot-Seq"), "2")
+            back_listing = listing(c)
+        # ... and back to the file backend.
+        path = self.path("back.json")
+        with open(path, "wb") as f:
+            f.write(back.body)
+        res = run_counterd(["restore", "--from", path, "--data-dir",
+                            self.path("back")])
+        self.assertEqual(res.returncode, 0, res.stderr)
+        with CounterdServer(data_dir=self.path("back")) as server:
+            self.assertEqual(listing_of(server), back_listing)
 
         # Not empty now: refused without --force, and nothing changes.
         res = run_counterd(["restore", "--from", backup] + pg, timeout=120)
@@ -373,13 +408,13 @@ class MoveToPostgresTest(TempDirs, unittest.TestCase):
         self.assertEqual(res.returncode, 1, res.stdout)
         self.assertIn(bad, res.stderr)
         with CounterdServer(data_dir=self.path("pg"), args=pg) as server:
-            self.assertEqual(len(listing(server.client())), 1503)
+            self.assertEqual(len(listing_of(server)), 1503)
 
         res = run_counterd(["restore", "--from", backup, "--force"] + pg,
                            timeout=120)
         self.assertEqual(res.returncode, 0, res.stderr)
         with CounterdServer(data_dir=self.path("pg"), args=pg) as server:
-            self.assertEqual(checksum(listing(server.client())), checksum(before))
+            self.assertEqual(checksum(listing_of(server)), checksum(before))
 
 
 if __name__ == "__main__":
