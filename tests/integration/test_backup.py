@@ -166,15 +166,17 @@ class BackupRestoreTest(TempDirs, unittest.TestCase):
                 for t in threads:
                     t.join()
         self.assertEqual(errors, [])
-        seqs = []
-        for r in snaps:
+        seqs, bodies = [], {}
+        for i, r in enumerate(snaps):
             self.assertEqual(r.status, 200, repr(r))
             seq = int(r.header("Counterd-Snapshot-Seq"))
             seqs.append(seq)
-            path = self.path(f"s{seq}.json")
+            # Two snapshots at one seq are the same state, byte for byte.
+            self.assertEqual(bodies.setdefault(seq, r.body), r.body)
+            path = self.path(f"s{i}.json")
             with open(path, "wb") as f:
                 f.write(r.body)
-            dst = self.path(f"d{seq}")
+            dst = self.path(f"d{i}")
             res = run_counterd(["restore", "--from", path, "--data-dir", dst])
             self.assertEqual(res.returncode, 0, res.stderr)
             with CounterdServer(data_dir=dst) as restored:
