@@ -325,7 +325,11 @@ std::string HelpText(const po::options_description& serve,
          "token for --auth-tokens-file\n"
          "  counterd migrate --backend postgres --postgres-url URL\n"
          "                                          apply the database "
-         "schema migrations\n\n"
+         "schema migrations\n"
+         "  counterd restore --from FILE [--data-dir DIR | --backend "
+         "postgres ...] [--force]\n"
+         "                                          make a store of a "
+         "snapshot (GET /admin/snapshot)\n\n"
       << serve << "\n"
       << healthcheck << "\n";
   return out.str();
@@ -604,12 +608,15 @@ Result<Invocation> ParseCheck(std::span<const char* const> rest,
   po::options_description check("Options of counterd check");
   check.add_options()("help", "print this help and exit")(
       "data-dir", po::value<std::string>()->default_value("/data"),
-      "the data dir to verify (COUNTERD_DATA_DIR)");
+      "the data dir to verify (COUNTERD_DATA_DIR)")(
+      "snapshot", po::value<std::string>()->default_value(""),
+      "verify this snapshot file (GET /admin/snapshot's document) instead "
+      "of a data dir");
   COUNTERD_RETURN_IF_ERROR(
       ParseInto(check, rest, environment, &kCheckEnv, vm, sources));
   if (vm.contains("help")) {
     std::ostringstream text;
-    text << "Usage: counterd check [--data-dir DIR]\n"
+    text << "Usage: counterd check [--data-dir DIR | --snapshot FILE]\n"
             "Verifies the snapshot and journal of a data dir without "
             "changing it.\nExit 0 when sound, 1 with the file and byte "
             "offset when not.\n\n"
@@ -620,6 +627,7 @@ Result<Invocation> ParseCheck(std::span<const char* const> rest,
   }
   invocation.command = Command::kCheck;
   invocation.config.data_dir = vm["data-dir"].as<std::string>();
+  invocation.snapshot_file = vm["snapshot"].as<std::string>();
   return invocation;
 }
 
@@ -705,7 +713,77 @@ Result<Invocation> ParseHealthcheck(const po::options_description& serve,
   c.tls_key_file = vm["tls-key-file"].as<std::string>();
   c.probe_tls = vm["tls"].as<bool>() || !c.tls_cert_file.empty();
   return invocation;
-}
+
+  // counterd restore --from FILE [--data-dir DIR | --backend postgres
+  // --postgres-url URL] [--force]. Only the options it names come from the
+  // environment: a pod's COUNTERD_* settings select the same store.
+  Status ParseRestore(std::span<const char* const> rest,
+                      std::span<const char* const> environment,
+                      Invocation & invocation) {
+    static const std::vector<std::string_view> kRestoreEnv = {
+        "data-dir", "backend", "postgres-url"};
+    po::options_description restore("Options of counterd restore");
+    // clang-format off
+  restore.add_options()
+    ("help", "print this help and exit")
+    ("from", po::value<std::string>()->default_value(""),
+     "the snapshot file to restore (from GET /admin/snapshot, or a data "
+     "dir's state.json)")
+    ("data-dir", po::value<std::string>()->default_value("/data"),
+     "the data dir to build (file backend; COUNTERD_DATA_DIR)")
+    ("backend", po::value<std::string>()->default_value("file"),
+     "file or postgres (COUNTERD_BACKEND)")
+    ("postgres-url", po::value<std::string>()->default_value(""),
+     "the database to load (COUNTERD_POSTGRES_URL)")
+    ("force", po::bool_switch()->default_value(false),
+     "replace a store that is already there");
+    // clang-format on
+    po::variables_map vm;
+    Sources sources;
+    COUNTERD_RETURN_IF_ERROR(
+        ParseInto(restore, rest, environment, &kRestoreEnv, vm, sources));
+    if (vm.contains("help")) {
+      std::ostringstream text;
+      text << "Usage: counterd restore --from FILE [--data-dir DIR] [--force]\n"
+              "       counterd restore --from FILE --backend postgres "
+              "--postgres-url URL [--force]\n"
+              "Verifies a snapshot and makes a store of it: a data dir built "
+              "atomically, or\nthe database loaded in one transaction. Exit 0 "
+              "when done, 1 when the snapshot\nis damaged or the store could "
+              "not be written, 2 for bad usage or a store\nthat is not empty "
+              "(without --force).\n\n"
+           << restore;
+      invocation.command = Command::kHelp;
+      invocation.text = text.str();
+      return Status::Ok();
+    }
+    invocation.command = Command::kRestore;
+    invocation.snapshot_file = vm["from"].as<std::string>();
+    if (invocation.snapshot_file.empty()) {
+      return Status::InvalidArgument("counterd restore needs --from FILE");
+    }
+    invocation.force = vm["force"].as<bool>();
+    Config& c = invocation.config;
+    const std::string& backend = vm["backend"].as<std::string>();
+    if (backend == "file") {
+      c.backend = Backend::kFile;
+    } else if (backend == "postgres") {
+      c.backend = Backend::kPostgres;
+    } else {
+      return BadValue(sources, "backend", backend, "file or postgres");
+    }
+    c.postgres_url = vm["postgres-url"].as<std::string>();
+    if (c.backend == Backend::kPostgres && c.postgres_url.empty()) {
+      return Status::InvalidArgument(sources.Name("backend") +
+                                     " postgres needs --postgres-url (or " +
+                                     OptionToEnv("postgres-url") + ")");
+    }
+    c.data_dir = vm["data-dir"].as<std::string>();
+    if (c.data_dir.empty()) {
+      return BadValue(sources, "data-dir", "", "a directory path");
+    }
+    return Status::Ok();
+  }
 
 }  // namespace
 
@@ -719,6 +797,11 @@ Result<Invocation> ParseCommandLine(std::span<const char* const> args,
   if (!rest.empty() && rest.front() != nullptr && rest.front()[0] != '-') {
     const std::string_view command = rest.front();
     rest = rest.subspan(1);
+    if (command == "restore") {
+      Invocation invocation;
+      COUNTERD_RETURN_IF_ERROR(ParseRestore(rest, environment, invocation));
+      return invocation;
+    }
     if (command == "check") return ParseCheck(rest, environment);
     if (command == "hash-token") return ParseHashToken(rest);
     if (command == "migrate") return ParseMigrate(serve, rest, environment);

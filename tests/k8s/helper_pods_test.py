@@ -196,7 +196,9 @@ def control() -> None:
 def main() -> int:
     k8s.kustomize_command()
     pods = []   # (where, obj)
-    for overlay in k8s.OVERLAYS:
+    # deploy/backup: the backup CronJob example (not an overlay of the
+    # server, so not in k8s.OVERLAYS).
+    for overlay in k8s.OVERLAYS + ("backup",):
         for obj in k8s.render(overlay):
             if obj["kind"] in WORKLOADS:
                 pods.append((f"deploy/{overlay}", obj))
@@ -204,8 +206,10 @@ def main() -> int:
     pods += [("deploy/README.md", obj) for obj in examples]
     log(f"{len(pods)} pod specs: " + ", ".join(f"{w}: {o['kind']}/{o['metadata']['name']}"
                                                for w, o in pods))
-    assert any(o["metadata"]["name"] == "counterd-backup" for _, o in pods), \
-        "the README's backup pod was not found"
+    assert any(o["metadata"]["name"] == "counterd-backup" and o["kind"] == "Pod"
+               for _, o in pods), "the README's backup pod was not found"
+    assert any(o["kind"] == "CronJob" for _, o in pods), \
+        "deploy/backup's CronJob was not found"
 
     problems = []
     # The README's manifests meet the same bar as deploy/'s.

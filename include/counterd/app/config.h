@@ -80,6 +80,7 @@ enum class Command {
   kCheck,        // counterd check [--data-dir DIR]: offline verification
   kHashToken,    // counterd hash-token: token on stdin, sha256 line out
   kMigrate,      // counterd migrate --backend postgres --postgres-url URL
+  kRestore,      // counterd restore --from FILE (--data-dir DIR | postgres)
   kHelp,         // --help: print |text|, exit 0
   kVersion,      // --version: print |text|, exit 0
 };
@@ -88,6 +89,11 @@ struct Invocation {
   Command command = Command::kServe;
   Config config;
   std::string text;  // for kHelp and kVersion
+  // kRestore: the snapshot document to load (--from), and whether a store
+  // already there may be replaced (--force). kCheck: the snapshot file to
+  // verify instead of a data dir (--snapshot), if any.
+  std::string snapshot_file;
+  bool force = false;
   // Kubernetes service-link variables that were recognised and ignored
   // (kServe), in environment order: main logs them at debug level.
   std::vector<std::string> ignored_service_links;

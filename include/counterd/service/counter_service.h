@@ -75,6 +75,11 @@ class CounterService {
   void Commit(domain::Transaction tx,
               Completion<domain::TransactionOutcome>& done) EXCLUDES(mu_);
 
+  // A consistent snapshot of the whole store (GET /admin/snapshot).
+  void Snapshot(Completion<Result<storage::SnapshotImage>>& done) {
+    repository_.TakeSnapshot(done);
+  }
+
   // OK while writes are accepted.
   Status Health() const { return repository_.Health(); }
   ServiceStats Stats() const EXCLUDES(mu_);

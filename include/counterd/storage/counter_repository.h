@@ -112,6 +112,31 @@ struct RepositoryStats {
   Histogram::Snapshot commit_seconds;  // journal fdatasync / COMMIT times
 };
 
+// A consistent copy of the whole store as of one commit: every live counter
+// and every retained idempotency record, encoded as a format-2 snapshot
+// document (docs/storage-format.md), byte for byte what a file backend's
+// state.json holds, so a data dir can start from it (counterd restore).
+struct SnapshotImage {
+  std::uint64_t seq = 0;  // the last commit it includes
+  std::uint64_t counters = 0;
+  std::uint64_t idempotency_records = 0;
+  std::string document;
+};
+
+// What a snapshot document holds (counterd check --snapshot, restore).
+struct SnapshotSummary {
+  int format = 0;  // of the document
+  std::uint64_t seq = 0;
+  std::uint64_t counters = 0;
+  std::uint64_t idempotency_records = 0;
+};
+// A snapshot decoded, to load into a backend (counterd restore).
+struct SnapshotContents {
+  SnapshotSummary summary;
+  std::vector<domain::Counter> counters;               // sorted by name
+  std::vector<domain::IdempotencyRecord> idempotency;  // oldest first
+};
+
 class CounterRepository {
  public:
   virtual ~CounterRepository() = default;
@@ -129,6 +154,15 @@ class CounterRepository {
   // outcomes, never a dropped call.
   virtual void Commit(domain::Transaction tx,
                       Completion<domain::TransactionOutcome>& done) = 0;
+
+  // A snapshot (GET /admin/snapshot): the state is copied consistently
+  // (one commit sequence) without stopping writers for longer than the
+  // copy; the encoding happens outside the backend's locks. A backend
+  // without it completes with kFailedPrecondition.
+  virtual void TakeSnapshot(Completion<Result<SnapshotImage>>& done) {
+    done.Complete(
+        Status::FailedPrecondition("this backend cannot take a snapshot"));
+  }
 
   // Where committed changes go (watch). Set once before serving; |sink|
   // must outlive the repository's Close().

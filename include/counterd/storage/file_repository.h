@@ -40,6 +40,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "counterd/core/clock.h"
 #include "counterd/core/result.h"
@@ -110,6 +111,27 @@ class FileRepository : public CounterRepository {
   // error; other damage is kDataLoss naming file and byte offset.
   static Result<RecoveryInfo> Verify(platform::FileSystem& fs,
                                      const std::string& data_dir);
+
+  // Decodes a snapshot document (a state.json, or what GET /admin/snapshot
+  // sends) whole; kDataLoss naming |source| and the byte offset if it is
+  // damaged or of a format this counterd does not read.
+  static Result<SnapshotSummary> VerifySnapshot(std::string_view document,
+                                                std::string_view source);
+  // The same, and what it holds (to load it into another backend).
+  static Result<SnapshotContents> ReadSnapshot(std::string_view document,
+                                               std::string_view source);
+
+  // counterd restore: makes |data_dir| a store holding exactly |document|
+  // (verified first, as VerifySnapshot). A data dir that holds a store (or
+  // an interrupted restore) is refused with kAlreadyExists unless
+  // |force|, which replaces it. kUnavailable if a counterd holds the dir.
+  // Crash-safe: a restore cut short leaves a dir counterd refuses to start
+  // on (RESTORING), never a half-restored store; see restore.cc.
+  static Result<SnapshotSummary> Restore(platform::FileSystem& fs,
+                                         std::string_view document,
+                                         std::string_view source,
+                                         const std::string& data_dir,
+                                         bool force);
 
   virtual const RecoveryInfo& Recovery() const = 0;
 

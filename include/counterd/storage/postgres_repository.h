@@ -70,6 +70,17 @@ struct PostgresMigration {
 Result<PostgresMigration> MigratePostgres(const std::string& url,
                                           std::chrono::milliseconds timeout);
 
+// `counterd restore --backend postgres`: applies the migrations, then in one
+// transaction (the tables locked against writers) loads |snapshot|: every
+// counter and idempotency record, the row count, and a new commit sequence
+// number (watchers resynchronise). A database holding counters or
+// idempotency records is refused with kAlreadyExists unless |force|, which
+// replaces them.
+Result<SnapshotSummary> RestorePostgres(const std::string& url,
+                                        const SnapshotContents& snapshot,
+                                        bool force,
+                                        std::chrono::milliseconds timeout);
+
 // Counters the postgres backend has beyond RepositoryStats.
 struct PostgresStats {
   std::uint64_t reconnects = 0;  // connections re-established after a loss

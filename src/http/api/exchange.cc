@@ -18,6 +18,9 @@ void Exchange::Start(const Request& request, Action action,
   if (auto* list = std::get_if<ListCall>(&action_)) {
     return service.List(list->query, *this);
   }
+  if (std::holds_alternative<SnapshotCall>(action_)) {
+    return service.Snapshot(*this);
+  }
   if (auto* commit = std::get_if<CommitCall>(&action_)) {
     // Rendering needs only the shape: the transaction itself moves on.
     return service.Commit(std::move(commit->tx), *this);
@@ -40,6 +43,11 @@ void Exchange::Complete(domain::TransactionOutcome outcome) {
   sink_.OnReady();
 }
 
+void Exchange::Complete(Result<storage::SnapshotImage> result) {
+  result_ = std::move(result);
+  sink_.OnReady();
+}
+
 Response Exchange::TakeResponse() {
   const Request& request = *request_;
   if (auto* response = std::get_if<Response>(&action_)) {
@@ -52,6 +60,10 @@ Response Exchange::TakeResponse() {
   }
   if (std::holds_alternative<ListCall>(action_)) {
     return RenderList(request, std::get<Result<service::ListPage>>(result_));
+  }
+  if (std::holds_alternative<SnapshotCall>(action_)) {
+    return RenderSnapshot(std::get<Result<storage::SnapshotImage>>(result_),
+                          request);
   }
   const std::int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(

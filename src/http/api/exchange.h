@@ -20,7 +20,8 @@ namespace counterd::http {
 class Exchange final
     : private service::Completion<Result<std::optional<domain::Counter>>>,
       private service::Completion<Result<service::ListPage>>,
-      private service::Completion<domain::TransactionOutcome> {
+      private service::Completion<domain::TransactionOutcome>,
+      private service::Completion<Result<storage::SnapshotImage>> {
  public:
   class Sink {
    public:
@@ -49,13 +50,15 @@ class Exchange final
   void Complete(Result<std::optional<domain::Counter>> result) override;
   void Complete(Result<service::ListPage> result) override;
   void Complete(domain::TransactionOutcome outcome) override;
+  void Complete(Result<storage::SnapshotImage> result) override;
 
   Sink& sink_;
   const Request* request_ = nullptr;
   const HandlerContext* context_ = nullptr;
   Action action_;
   std::variant<std::monostate, Result<std::optional<domain::Counter>>,
-               Result<service::ListPage>, domain::TransactionOutcome>
+               Result<service::ListPage>, domain::TransactionOutcome,
+               Result<storage::SnapshotImage>>
       result_;
 };
 

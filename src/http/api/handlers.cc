@@ -431,6 +431,8 @@ Action Dispatch(const Request& request, const RouteMatch& match,
       return ServeList(request, context.principal, target.query);
     case Route::kBatch:
       return ServeBatch(request, context);
+    case Route::kAdminSnapshot:
+      return SnapshotCall{};
     case Route::kCounter:
     case Route::kCounterIncrement:
     case Route::kCounterDecrement:
@@ -473,6 +475,26 @@ Response RenderList(const Request& request,
         ProblemFromStatus(result.error(), Instance(request)));
   }
   return MakeJsonResponse(bhttp::status::ok, EncodeCounterPage(*result));
+}
+
+Response RenderSnapshot(const Result<storage::SnapshotImage>& result,
+                        const Request& request) {
+  if (!result && result.error().code() == StatusCode::kFailedPrecondition) {
+    // A backend without snapshots (CounterRepository::TakeSnapshot).
+    return ProblemReply(ProblemType::kNotImplemented, result.error().message(),
+                        request);
+  }
+  if (!result) {
+    return MakeProblemResponse(
+        ProblemFromStatus(result.error(), Instance(request)));
+  }
+  Response res{bhttp::status::ok, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set("Counterd-Snapshot-Seq", std::to_string(result->seq));
+  // The document is of its moment: never served from a cache.
+  res.set(bhttp::field::cache_control, "no-store");
+  res.body() = result->document;
+  return res;
 }
 
 Response RenderCommit(const Request& request, const CommitCall& call,

@@ -65,7 +65,11 @@ struct CommitCall {
   std::optional<RateLimitPolicy> rate_limit;
 };
 
-using Action = std::variant<Response, ReadCall, ListCall, CommitCall>;
+// GET/HEAD /admin/snapshot.
+struct SnapshotCall {};
+
+using Action =
+    std::variant<Response, ReadCall, ListCall, CommitCall, SnapshotCall>;
 
 // Decides what |request| asks. |match| is MatchRoute of its path. The
 // response still needs PreparePayload (HEAD, length) and connection
@@ -77,6 +81,9 @@ Response RenderRead(const Request& request, const ReadCall& call,
                     const Result<std::optional<domain::Counter>>& result);
 Response RenderList(const Request& request,
                     const Result<service::ListPage>& result);
+// The snapshot document, with its seq in Counterd-Snapshot-Seq.
+Response RenderSnapshot(const Result<storage::SnapshotImage>& result,
+                        const Request& request);
 // |now_ms|: the server's wall clock, for Retry-After and RateLimit.
 Response RenderCommit(const Request& request, const CommitCall& call,
                       const domain::TransactionOutcome& outcome,

@@ -16,6 +16,7 @@ RouteMatch MatchRoute(std::string_view path) {
   if (path == "/counter/increment") return {Route::kDefaultIncrement, {}};
   if (path == "/counters") return {Route::kCounterList, {}};
   if (path == "/batch") return {Route::kBatch, {}};
+  if (path == "/admin/snapshot") return {Route::kAdminSnapshot, {}};
 
   const std::vector<std::string_view> segments = SplitPath(path);
   if (segments.size() < 2 || segments.size() > 3 || segments[0] != "counters" ||
@@ -56,6 +57,8 @@ std::string_view RouteTemplate(Route route) {
       return "/counters/{name}/decrement";
     case Route::kBatch:
       return "/batch";
+    case Route::kAdminSnapshot:
+      return "/admin/snapshot";
     case Route::kOther:
       break;
   }
@@ -74,6 +77,7 @@ MethodSet MethodsOf(Route route) {
     case Route::kMetrics:
     case Route::kDefaultCounter:
     case Route::kCounterList:
+    case Route::kAdminSnapshot:
       return MethodSet::kRead;
     case Route::kDefaultIncrement:
     case Route::kCounterIncrement:

@@ -22,6 +22,7 @@ enum class Route {
   kCounterIncrement,  // /counters/{name}/increment
   kCounterDecrement,  // /counters/{name}/decrement
   kBatch,             // /batch
+  kAdminSnapshot,     // /admin/snapshot
   kOther,             // no route: 404
 };
 inline constexpr std::size_t kRouteCount =

@@ -66,6 +66,7 @@ Requirement RequirementOf(Route route, Method method, std::string_view raw_name,
   if (!IsMethodAllowed(route, method)) return need;
   switch (route) {
     case Route::kRoot:
+    case Route::kAdminSnapshot:
       need.scope = Scope::kAdmin;
       break;
     case Route::kMetrics:

@@ -79,6 +79,7 @@ FileRepositoryImpl::FileRepositoryImpl(
       lock_(std::move(lock)),
       recovery_(recovery),
       state_(std::move(state)),
+      applied_seq_(last_seq),
       journal_(std::move(journal)),
       last_seq_(last_seq),
       compactor_(fs, options_.data_dir, latch_, snapshot_bytes),
@@ -147,6 +148,24 @@ void FileRepositoryImpl::List(
         state_.List(request.prefix, request.after, request.limit, NowMs());
   }
   done.Complete(std::move(counters));
+}
+
+void FileRepositoryImpl::TakeSnapshot(Completion<Result<SnapshotImage>>& done) {
+  // The copy is what holds writers up (as compaction's does); encoding
+  // happens after the lock is released. The state and applied_seq_ change
+  // together under the exclusive lock, so the copy is exactly the state
+  // after commit |seq|.
+  SnapshotData snapshot;
+  {
+    ReaderLock lock(state_mu_);
+    snapshot = state_.ToSnapshot(applied_seq_, NowMs());
+  }
+  SnapshotImage image;
+  image.seq = snapshot.last_seq;
+  image.counters = snapshot.counters.size();
+  image.idempotency_records = snapshot.idempotency.size();
+  image.document = EncodeSnapshot(snapshot);
+  done.Complete(std::move(image));
 }
 
 // -- commits
@@ -282,6 +301,7 @@ void FileRepositoryImpl::CommitBatch(std::vector<PendingCommit>& batch) {
       // Invariant 2: readers see the batch only now that it is durable.
       WriterLock lock(state_mu_);
       for (const Effect& e : effects) state_.Apply(e);
+      applied_seq_ = last_seq_;
       state_.PruneIdempotency(now_ms);
       counters_ = state_.counter_count();
       idempotency_keys_ = state_.idempotency_count();

@@ -47,6 +47,8 @@ class FileRepositoryImpl final : public FileRepository,
       EXCLUDES(state_mu_);
   void Commit(domain::Transaction tx,
               Completion<domain::TransactionOutcome>& done) override;
+  void TakeSnapshot(Completion<Result<SnapshotImage>>& done) override
+      EXCLUDES(state_mu_);
   void SetChangeSink(ChangeSink* sink) override { sink_.store(sink); }
   Status Health() const override;
   RepositoryStats Stats() const override;
@@ -100,6 +102,9 @@ class FileRepositoryImpl final : public FileRepository,
   // under a shared lock.
   mutable SharedMutex state_mu_;
   StoreState state_ GUARDED_BY(state_mu_);
+  // The seq of the last batch applied to state_ (last_seq_ as readers see
+  // it): a snapshot copies both under one lock.
+  std::uint64_t applied_seq_ GUARDED_BY(state_mu_);
 
   // Owned by whoever holds the committer's role (see commit_queue.h).
   std::unique_ptr<Journal> journal_;

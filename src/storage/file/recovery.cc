@@ -7,6 +7,7 @@
 
 #include "journal.h"
 #include "journal_reader.h"
+#include "restore.h"
 #include "snapshot_codec.h"
 #include "snapshot_file.h"
 
@@ -55,6 +56,12 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
       have_snapshot = true;
     } else if (name == kSnapshotTempFileName) {
       scan.stale_temp = true;
+    } else if (name == kRestoreMarkerFileName) {
+      return Status::FailedPrecondition(
+          dir + "/" + name +
+          ": a counterd restore into this data dir did not finish; run "
+          "counterd restore --force again (refusing to start on a "
+          "half-restored store)");
     }
   }
   std::sort(journals.begin(), journals.end(), [](const auto& a, const auto& b) {

@@ -48,7 +48,9 @@
 #include "counterd/core/log.h"
 #include "counterd/core/mutex.h"
 #include "counterd/service/mutation_rules.h"
+#include "counterd/storage/snapshot_document.h"
 #include "pg_connection.h"
+#include "record_codec.h"
 #include "schema.h"
 #include "sql_text.h"
 
@@ -72,6 +74,60 @@ const PgResult* FirstError(const std::vector<PgResult>& results) {
     if (r.kind == PgResult::Kind::kError) return &r;
   }
   return nullptr;
+}
+
+// The reply to TakeSnapshot's transaction (BEGIN, seq, counters, records,
+// COMMIT).
+Result<SnapshotContents> ParseSnapshotReply(const PgConnection::Reply& reply) {
+  if (!reply.status.ok()) return reply.status;
+  if (reply.results.size() < 5) {
+    return Status::Internal("postgres: short snapshot reply");
+  }
+  for (const PgResult& r : reply.results) {
+    if (r.kind == PgResult::Kind::kError) {
+      return Status::Unavailable("postgres: snapshot: " + r.message + " (" +
+                                 r.sqlstate + ")");
+    }
+  }
+  const PgResult& seq = reply.results[1];
+  const auto last_seq =
+      seq.kind == PgResult::Kind::kTuples && seq.row_count == 1
+          ? postgres::ParseInt64(seq.Cell(0, 0).value_or(""))
+          : std::nullopt;
+  if (!last_seq || *last_seq < 0) {
+    return Status::Internal("postgres: no commit sequence row");
+  }
+  SnapshotContents out;
+  out.summary.format = 2;
+  out.summary.seq = static_cast<std::uint64_t>(*last_seq);
+  Result<std::vector<domain::Counter>> rows =
+      postgres::ParseCounters(reply.results[2]);
+  if (!rows) return rows.error();
+  out.counters = std::move(*rows);
+  const PgResult& r = reply.results[3];
+  if (r.kind != PgResult::Kind::kTuples || r.column_count != 5) {
+    return Status::Internal("postgres: unexpected idempotency answer");
+  }
+  for (std::size_t i = 0; i < r.row_count; ++i) {
+    const auto request = postgres::ParseByteaHex(r.Cell(i, 2).value_or(""));
+    const auto outcome = postgres::ParseByteaHex(r.Cell(i, 3).value_or(""));
+    const auto created = postgres::ParseInt64(r.Cell(i, 4).value_or(""));
+    if (!r.Cell(i, 0) || !r.Cell(i, 1) || !request || !outcome || !created) {
+      return Status::DataLoss(
+          "postgres: malformed row in counterd_idempotency");
+    }
+    Result<domain::Fingerprint> fp = postgres::DecodeFingerprint(*request);
+    if (!fp) return fp.error();
+    Result<domain::TransactionOutcome> result =
+        postgres::DecodeOutcome(*outcome);
+    if (!result) return result.error();
+    out.idempotency.push_back(
+        domain::IdempotencyRecord{*r.Cell(i, 0), *r.Cell(i, 1), std::move(*fp),
+                                  *created, std::move(*result)});
+  }
+  out.summary.counters = out.counters.size();
+  out.summary.idempotency_records = out.idempotency.size();
+  return out;
 }
 
 class PostgresRepository final : public CounterRepository {
@@ -100,6 +156,7 @@ class PostgresRepository final : public CounterRepository {
             Completion<Result<std::vector<domain::Counter>>>& done) override;
   void Commit(domain::Transaction tx,
               Completion<domain::TransactionOutcome>& done) override;
+  void TakeSnapshot(Completion<Result<SnapshotImage>>& done) override;
   void SetChangeSink(ChangeSink* sink) override { sink_.store(sink); }
   Status Health() const override;
   RepositoryStats Stats() const override;
@@ -540,6 +597,58 @@ void PostgresRepository::List(
       auto rows = postgres::ParseCounters(res);
       if (!rows) return done.Complete(rows.error());
       done.Complete(std::move(*rows));
+    });
+  };
+  if (!PostRead(std::move(read))) {
+    done.Complete(Status::Unavailable("postgres: closing"));
+  }
+}
+
+// -- snapshot ---------------------------------------------------------------
+
+void PostgresRepository::TakeSnapshot(Completion<Result<SnapshotImage>>& done) {
+  const std::string retention =
+      std::to_string(options_.idempotency_retention.count());
+  auto read = [this, retention, &done] {
+    Slot* reader = PickReader();
+    if (reader == nullptr) {
+      return done.Complete(
+          Status::Unavailable("postgres: no connection to read on"));
+    }
+    // One REPEATABLE READ transaction: the commit sequence, the counters
+    // and the idempotency records all as of its one database snapshot
+    // (every commit bumps the sequence row in its own transaction).
+    std::vector<Query> queries;
+    queries.push_back(
+        Query::Sql("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
+    queries.push_back(Query::Sql("SELECT seq FROM counterd_commit_seq"));
+    queries.push_back(Query::Sql(
+        "SELECT name, value, version, expires_at_ms FROM counterd_counters "
+        "WHERE expires_at_ms = 0 OR expires_at_ms > (SELECT "
+        "counterd_now_ms()) ORDER BY name"));
+    queries.push_back(Query::Sql(
+        "SELECT scope, key, request, outcome, created_at_ms FROM "
+        "counterd_idempotency WHERE created_at_ms > (SELECT counterd_now_ms()) "
+        "- $1::bigint ORDER BY created_at_ms, scope, key",
+        {PgParam::Text(retention)}));
+    queries.push_back(Query::Sql("COMMIT"));
+    PgConnection* conn = &reader->conn;
+    conn->Submit(std::move(queries), [conn, &done](PgConnection::Reply r) {
+      if (r.status.ok() && FirstError(r.results) != nullptr) {
+        // The transaction stays open in its failed state: end it so that
+        // the connection reads again.
+        conn->Submit({Query::Sql("ROLLBACK")}, [](PgConnection::Reply) {});
+      }
+      Result<SnapshotContents> contents = ParseSnapshotReply(r);
+      if (!contents) return done.Complete(contents.error());
+      // Encoded here, on the backend's thread: it holds up this replica's
+      // other database work for as long as it takes (no lock is held).
+      SnapshotImage image;
+      image.seq = contents->summary.seq;
+      image.counters = contents->counters.size();
+      image.idempotency_records = contents->idempotency.size();
+      image.document = EncodeSnapshotDocument(*contents);
+      done.Complete(std::move(image));
     });
   };
   if (!PostRead(std::move(read))) {

@@ -549,5 +549,52 @@ TEST(ConfigTest, MigrateTakesTheServeOptions) {
   EXPECT_NE(help->text.find("counterd migrate"), std::string::npos);
 }
 
+TEST(ConfigTest, RestoreIntoADataDir) {
+  const auto r = Parse(
+      {"restore", "--from", "/b/snap.json", "--data-dir", "/d", "--force"});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->command, Command::kRestore);
+  EXPECT_EQ(r->snapshot_file, "/b/snap.json");
+  EXPECT_EQ(r->config.data_dir, "/d");
+  EXPECT_EQ(r->config.backend, Backend::kFile);
+  EXPECT_TRUE(r->force);
+  // The pod's environment selects the store; --force never comes from it.
+  const auto env = Parse({"restore", "--from", "/s"},
+                         {"COUNTERD_DATA_DIR=/data2", "COUNTERD_LISTEN=x"});
+  ASSERT_TRUE(env) << env.error().message();
+  EXPECT_EQ(env->config.data_dir, "/data2");
+  EXPECT_FALSE(env->force);
+}
+
+TEST(ConfigTest, RestoreIntoPostgres) {
+  const auto r = Parse({"restore", "--from", "/s", "--backend", "postgres",
+                        "--postgres-url", "postgresql://db/x"});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->config.backend, Backend::kPostgres);
+  EXPECT_EQ(r->config.postgres_url, "postgresql://db/x");
+  EXPECT_EQ(Error(Parse({"restore", "--from", "/s", "--backend", "postgres"})),
+            "--backend postgres needs --postgres-url (or "
+            "COUNTERD_POSTGRES_URL)");
+}
+
+TEST(ConfigTest, RestoreNeedsASnapshot) {
+  EXPECT_EQ(Error(Parse({"restore", "--data-dir", "/d"})),
+            "counterd restore needs --from FILE");
+  EXPECT_EQ(Error(Parse({"restore", "--from", "/s", "--backend", "tape"})),
+            "invalid value 'tape' for --backend: expected file or postgres");
+  const auto help = Parse({"restore", "--help"});
+  ASSERT_TRUE(help);
+  EXPECT_EQ(help->command, Command::kHelp);
+  EXPECT_EQ(help->text.rfind("Usage: counterd restore --from FILE", 0), 0u);
+}
+
+TEST(ConfigTest, CheckASnapshotFile) {
+  const auto r = Parse({"check", "--snapshot", "/b/snap.json"});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->command, Command::kCheck);
+  EXPECT_EQ(r->snapshot_file, "/b/snap.json");
+  EXPECT_TRUE(Parse({"check"})->snapshot_file.empty());
+}
+
 }  // namespace
 }  // namespace counterd::app

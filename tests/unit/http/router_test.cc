@@ -13,6 +13,14 @@ TEST(MatchRouteTest, FixedRoutes) {
   EXPECT_EQ(MatchRoute("/counter").route, Route::kDefaultCounter);
   EXPECT_EQ(MatchRoute("/counter/increment").route, Route::kDefaultIncrement);
   EXPECT_EQ(MatchRoute("/counters").route, Route::kCounterList);
+  EXPECT_EQ(MatchRoute("/admin/snapshot").route, Route::kAdminSnapshot);
+}
+
+TEST(MatchRouteTest, SnapshotIsReadOnly) {
+  EXPECT_EQ(RouteTemplate(Route::kAdminSnapshot), "/admin/snapshot");
+  EXPECT_EQ(AllowHeader(Route::kAdminSnapshot), "GET, HEAD");
+  EXPECT_EQ(MatchRoute("/admin").route, Route::kOther);
+  EXPECT_EQ(MatchRoute("/admin/snapshot/x").route, Route::kOther);
 }
 
 TEST(MatchRouteTest, NamedRoutesKeepTheRawName) {
