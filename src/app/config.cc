@@ -713,17 +713,18 @@ Result<Invocation> ParseHealthcheck(const po::options_description& serve,
   c.tls_key_file = vm["tls-key-file"].as<std::string>();
   c.probe_tls = vm["tls"].as<bool>() || !c.tls_cert_file.empty();
   return invocation;
+}
 
-  // counterd restore --from FILE [--data-dir DIR | --backend postgres
-  // --postgres-url URL] [--force]. Only the options it names come from the
-  // environment: a pod's COUNTERD_* settings select the same store.
-  Status ParseRestore(std::span<const char* const> rest,
-                      std::span<const char* const> environment,
-                      Invocation & invocation) {
-    static const std::vector<std::string_view> kRestoreEnv = {
-        "data-dir", "backend", "postgres-url"};
-    po::options_description restore("Options of counterd restore");
-    // clang-format off
+// counterd restore --from FILE [--data-dir DIR | --backend postgres
+// --postgres-url URL] [--force]. Only the options it names come from the
+// environment: a pod's COUNTERD_* settings select the same store.
+Status ParseRestore(std::span<const char* const> rest,
+                    std::span<const char* const> environment,
+                    Invocation& invocation) {
+  static const std::vector<std::string_view> kRestoreEnv = {
+      "data-dir", "backend", "postgres-url"};
+  po::options_description restore("Options of counterd restore");
+  // clang-format off
   restore.add_options()
     ("help", "print this help and exit")
     ("from", po::value<std::string>()->default_value(""),
@@ -737,53 +738,53 @@ Result<Invocation> ParseHealthcheck(const po::options_description& serve,
      "the database to load (COUNTERD_POSTGRES_URL)")
     ("force", po::bool_switch()->default_value(false),
      "replace a store that is already there");
-    // clang-format on
-    po::variables_map vm;
-    Sources sources;
-    COUNTERD_RETURN_IF_ERROR(
-        ParseInto(restore, rest, environment, &kRestoreEnv, vm, sources));
-    if (vm.contains("help")) {
-      std::ostringstream text;
-      text << "Usage: counterd restore --from FILE [--data-dir DIR] [--force]\n"
-              "       counterd restore --from FILE --backend postgres "
-              "--postgres-url URL [--force]\n"
-              "Verifies a snapshot and makes a store of it: a data dir built "
-              "atomically, or\nthe database loaded in one transaction. Exit 0 "
-              "when done, 1 when the snapshot\nis damaged or the store could "
-              "not be written, 2 for bad usage or a store\nthat is not empty "
-              "(without --force).\n\n"
-           << restore;
-      invocation.command = Command::kHelp;
-      invocation.text = text.str();
-      return Status::Ok();
-    }
-    invocation.command = Command::kRestore;
-    invocation.snapshot_file = vm["from"].as<std::string>();
-    if (invocation.snapshot_file.empty()) {
-      return Status::InvalidArgument("counterd restore needs --from FILE");
-    }
-    invocation.force = vm["force"].as<bool>();
-    Config& c = invocation.config;
-    const std::string& backend = vm["backend"].as<std::string>();
-    if (backend == "file") {
-      c.backend = Backend::kFile;
-    } else if (backend == "postgres") {
-      c.backend = Backend::kPostgres;
-    } else {
-      return BadValue(sources, "backend", backend, "file or postgres");
-    }
-    c.postgres_url = vm["postgres-url"].as<std::string>();
-    if (c.backend == Backend::kPostgres && c.postgres_url.empty()) {
-      return Status::InvalidArgument(sources.Name("backend") +
-                                     " postgres needs --postgres-url (or " +
-                                     OptionToEnv("postgres-url") + ")");
-    }
-    c.data_dir = vm["data-dir"].as<std::string>();
-    if (c.data_dir.empty()) {
-      return BadValue(sources, "data-dir", "", "a directory path");
-    }
+  // clang-format on
+  po::variables_map vm;
+  Sources sources;
+  COUNTERD_RETURN_IF_ERROR(
+      ParseInto(restore, rest, environment, &kRestoreEnv, vm, sources));
+  if (vm.contains("help")) {
+    std::ostringstream text;
+    text << "Usage: counterd restore --from FILE [--data-dir DIR] [--force]\n"
+            "       counterd restore --from FILE --backend postgres "
+            "--postgres-url URL [--force]\n"
+            "Verifies a snapshot and makes a store of it: a data dir built "
+            "atomically, or\nthe database loaded in one transaction. Exit 0 "
+            "when done, 1 when the snapshot\nis damaged or the store could "
+            "not be written, 2 for bad usage or a store\nthat is not empty "
+            "(without --force).\n\n"
+         << restore;
+    invocation.command = Command::kHelp;
+    invocation.text = text.str();
     return Status::Ok();
   }
+  invocation.command = Command::kRestore;
+  invocation.snapshot_file = vm["from"].as<std::string>();
+  if (invocation.snapshot_file.empty()) {
+    return Status::InvalidArgument("counterd restore needs --from FILE");
+  }
+  invocation.force = vm["force"].as<bool>();
+  Config& c = invocation.config;
+  const std::string& backend = vm["backend"].as<std::string>();
+  if (backend == "file") {
+    c.backend = Backend::kFile;
+  } else if (backend == "postgres") {
+    c.backend = Backend::kPostgres;
+  } else {
+    return BadValue(sources, "backend", backend, "file or postgres");
+  }
+  c.postgres_url = vm["postgres-url"].as<std::string>();
+  if (c.backend == Backend::kPostgres && c.postgres_url.empty()) {
+    return Status::InvalidArgument(sources.Name("backend") +
+                                   " postgres needs --postgres-url (or " +
+                                   OptionToEnv("postgres-url") + ")");
+  }
+  c.data_dir = vm["data-dir"].as<std::string>();
+  if (c.data_dir.empty()) {
+    return BadValue(sources, "data-dir", "", "a directory path");
+  }
+  return Status::Ok();
+}
 
 }  // namespace
 
