@@ -44,10 +44,6 @@ MON = os.path.join(ROOT, "deploy", "monitoring")
 # Export labelled counters with every known label value at 0 from the start
 # (or at least their # HELP/# TYPE lines), so a fresh process shows them.
 PENDING = {
-    # expiry and watch (the lead's engine work)
-    "counterd_watchers": "open watch streams",
-    "counterd_watch_events_total": "watch events sent",
-    "counterd_watch_resets_total": "watchers that fell behind",
     # full disk that heals (issue 14 §2)
     "counterd_data_dir_free_bytes": "statvfs free bytes of the data dir",
     "counterd_data_dir_size_bytes": "bytes counterd keeps in the data dir",
