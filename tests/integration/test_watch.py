@@ -15,6 +15,7 @@ import signal
 import socket
 import unittest
 import uuid
+from email.message import Message
 
 from counterd_harness import (BACKEND, CounterdServer, CounterdAssertions, Response,
                               ServerTestCase, metric_sum, parse_prometheus, unique_name,
@@ -65,8 +66,8 @@ class Watch:
         self.last_chunk = False  # the terminating 0-size chunk arrived
         head = self._read_until(b"\r\n\r\n")
         status_line, *fields = head.decode("latin-1").split("\r\n")
-        self.status = int(status_line.split(" ")[1])
-        self.version = status_line.split(" ")[0]
+        self.version, status, self.reason = status_line.split(" ", 2)
+        self.status = int(status)
         self.headers = {}
         for f in fields:
             k, v = f.split(":", 1)
@@ -94,7 +95,10 @@ class Watch:
         n = int(self.headers.get("content-length", "0"))
         while len(self.raw) < n:
             self._recv()
-        return Response(self.status, self.headers, self.raw[:n])
+        headers = Message()
+        for k, v in self.headers.items():
+            headers[k] = v
+        return Response(self.status, self.reason, headers, self.raw[:n], self.version)
 
     def _decode(self):
         """Moves complete chunks from raw into text."""
