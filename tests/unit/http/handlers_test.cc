@@ -558,16 +558,15 @@ class WatchDispatchTest : public HandlersTest {
     HandlerContext context{service_, status_, principal};
     return Dispatch(req, MatchRoute(SplitTarget(req.target()).path), context);
   }
-  static const WatchCall& AsWatch(const Action& action) {
-    static const WatchCall kNone;
+  static WatchCall AsWatch(const Action& action) {
     const auto* call = std::get_if<WatchCall>(&action);
     EXPECT_NE(call, nullptr) << "not a watch";
-    return call != nullptr ? *call : kNone;
+    return call != nullptr ? *call : WatchCall{};
   }
 };
 
 TEST_F(WatchDispatchTest, NameWatchNamesTheDecodedCounter) {
-  const WatchCall& call = AsWatch(Decide("/counters/a%3Ab/watch"));
+  const WatchCall call = AsWatch(Decide("/counters/a%3Ab/watch"));
   EXPECT_FALSE(call.prefix);
   EXPECT_EQ(call.name, "a:b");
   EXPECT_FALSE(call.restricted);
@@ -575,10 +574,10 @@ TEST_F(WatchDispatchTest, NameWatchNamesTheDecodedCounter) {
 }
 
 TEST_F(WatchDispatchTest, PrefixWatchTakesThePrefixParameter) {
-  const WatchCall& all = AsWatch(Decide("/watch"));
+  const WatchCall all = AsWatch(Decide("/watch"));
   EXPECT_TRUE(all.prefix);
   EXPECT_EQ(all.name, "");
-  const WatchCall& some = AsWatch(Decide("/watch?prefix=t%3A&other=1"));
+  const WatchCall some = AsWatch(Decide("/watch?prefix=t%3A&other=1"));
   EXPECT_TRUE(some.prefix);
   EXPECT_EQ(some.name, "t:");
 }
@@ -616,10 +615,10 @@ TEST_F(WatchDispatchTest, RefusalsAreTheOtherRoutesProblems) {
 
 TEST_F(WatchDispatchTest, APrefixLimitedTokenWatchesItsRangesOnly) {
   const Principal limited("t", {Scope::kRead}, {"a:", "b:x"});
-  const WatchCall& all = AsWatch(Decide("/watch", {}, &limited));
+  const WatchCall all = AsWatch(Decide("/watch", {}, &limited));
   EXPECT_TRUE(all.restricted);
   EXPECT_EQ(all.ranges, (std::vector<std::string>{"a:", "b:x"}));
-  const WatchCall& within = AsWatch(Decide("/watch?prefix=a:1", {}, &limited));
+  const WatchCall within = AsWatch(Decide("/watch?prefix=a:1", {}, &limited));
   EXPECT_TRUE(within.restricted);
   EXPECT_EQ(within.ranges, (std::vector<std::string>{"a:1"}));
   const Principal everything("u", {Scope::kRead}, {});
