@@ -234,6 +234,13 @@ po::options_description ServeOptions() {
      po::value<std::string>()->default_value("256"),
      "open connections from one client address; more are answered 503 and "
      "closed (no effect above --max-connections)")
+    ("max-watchers", po::value<std::string>()->default_value("1000"),
+     "open watch streams (GET .../watch); more are answered 503")
+    ("watch-buffer", po::value<std::string>()->default_value("1024"),
+     "counters a watch stream holds waiting for a slow client; past it a "
+     "prefix stream starts over from current state (event: reset)")
+    ("watch-heartbeat-ms", po::value<std::string>()->default_value("15000"),
+     "a watch stream sends a comment after this long without output")
     ("drain-timeout-ms", po::value<std::string>()->default_value("10000"),
      "on SIGTERM/SIGINT, how long requests in flight may take to finish")
     ("compaction-threshold-bytes",
@@ -464,6 +471,12 @@ Status ReadServeConfig(const po::variables_map& vm, const Sources& sources,
   COUNTERD_RETURN_IF_ERROR(
       ReadInteger(vm, sources, "max-connections-per-client", 1, 1'000'000,
                   c.max_connections_per_client));
+  COUNTERD_RETURN_IF_ERROR(
+      ReadInteger(vm, sources, "max-watchers", 1, 1'000'000, c.max_watchers));
+  COUNTERD_RETURN_IF_ERROR(
+      ReadInteger(vm, sources, "watch-buffer", 1, 1'000'000, c.watch_buffer));
+  COUNTERD_RETURN_IF_ERROR(
+      ReadMillis(vm, sources, "watch-heartbeat-ms", 1, c.watch_heartbeat));
   COUNTERD_RETURN_IF_ERROR(
       ReadMillis(vm, sources, "drain-timeout-ms", 0, c.drain_timeout));
   COUNTERD_RETURN_IF_ERROR(

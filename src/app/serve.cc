@@ -45,6 +45,9 @@ http::ServerOptions ServerOptionsFrom(const Config& config) {
   options.tls_cert_file = config.tls_cert_file;
   options.tls_key_file = config.tls_key_file;
   options.tls_client_ca_file = config.tls_client_ca_file;
+  options.max_watchers = config.max_watchers;
+  options.watch_buffer = config.watch_buffer;
+  options.watch_heartbeat = config.watch_heartbeat;
   options.version = std::string(kVersion);
   return options;
 }
@@ -165,7 +168,7 @@ int Serve(const Config& config, storage::CounterRepository& repository,
   if (tokens != nullptr) options.tokens = tokens->tokens();
   LogAuth(config, tokens);
   Result<std::unique_ptr<http::Server>> server =
-      http::Server::Start(std::move(options), service);
+      http::Server::Start(std::move(options), service, &repository);
   if (!server) {
     log::Error("cannot serve", {{"error", server.error().message()}});
     if (Status closed = repository.Close(); !closed.ok()) {

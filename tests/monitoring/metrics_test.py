@@ -44,10 +44,6 @@ MON = os.path.join(ROOT, "deploy", "monitoring")
 # Export labelled counters with every known label value at 0 from the start
 # (or at least their # HELP/# TYPE lines), so a fresh process shows them.
 PENDING = {
-    # expiry and watch (the lead's engine work)
-    "counterd_watchers": "open watch streams",
-    "counterd_watch_events_total": "watch events sent",
-    "counterd_watch_resets_total": "watchers that fell behind",
 }
 # Exported only while the PostgreSQL backend runs; a file-backend process
 # must not show them. (Once that backend lands, a run against PostgreSQL can

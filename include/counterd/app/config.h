@@ -47,6 +47,11 @@ struct Config {
   // plenty. Values above max_connections have no effect.
   std::size_t max_connections_per_client = 256;
   std::chrono::milliseconds drain_timeout{10'000};
+  // Watch streams: how many may be open, counters waiting per stream, and
+  // the heartbeat interval.
+  std::size_t max_watchers = 1000;
+  std::size_t watch_buffer = 1024;
+  std::chrono::milliseconds watch_heartbeat{15'000};
   // HTTPS only when set (PEM files; both or neither). With a client CA,
   // clients must present a certificate it signed (mutual TLS).
   std::string tls_cert_file;

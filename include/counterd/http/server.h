@@ -16,6 +16,7 @@
 #include "counterd/http/auth.h"
 #include "counterd/http/listen_address.h"
 #include "counterd/service/counter_service.h"
+#include "counterd/storage/counter_repository.h"
 
 namespace counterd::http {
 
@@ -46,6 +47,16 @@ struct ServerOptions {
   std::string tls_key_file;
   std::string tls_client_ca_file;
   std::chrono::milliseconds tls_reload_interval{1000};
+  // Watch streams (GET /counters/{name}/watch, /watch?prefix=): at most
+  // max_watchers open at once (503 too-many-watchers beyond; they count
+  // toward the connection caps too); each holds at most watch_buffer
+  // counters waiting to be sent (a prefix stream is reset past that); a
+  // heartbeat comment after watch_heartbeat without output; the last
+  // watch_window changes are kept for resuming a prefix stream exactly.
+  std::size_t max_watchers = 1000;
+  std::size_t watch_buffer = 1024;
+  std::chrono::milliseconds watch_heartbeat{15'000};
+  std::size_t watch_window = 4096;
   // What GET / and /metrics report.
   std::string version;
   std::string hostname;  // empty: $HOSTNAME, else gethostname()
@@ -67,8 +78,14 @@ class Server {
   // the address when it cannot bind (in use, not local, no permission),
   // kInvalidArgument naming the file when the TLS files do not load.
   // |service| must outlive the Server and every mutation it submitted.
+  // |changes|, if not null, is the repository under |service|: its
+  // committed changes feed the watch streams (SetChangeSink before the
+  // first connection is accepted, SetChangeSink(nullptr) in Stop); it must
+  // outlive the Server. Without it watch streams send the current state
+  // only.
   static Result<std::unique_ptr<Server>> Start(
-      ServerOptions options, service::CounterService& service);
+      ServerOptions options, service::CounterService& service,
+      storage::CounterRepository* changes = nullptr);
   virtual ~Server() = default;
 
   // The address actually bound (the real port when asked for port 0).

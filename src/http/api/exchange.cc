@@ -1,7 +1,11 @@
 #include "api/exchange.h"
 
 #include <chrono>
+#include <string>
 #include <utility>
+#include <variant>
+
+#include "api/problem.h"
 
 namespace counterd::http {
 
@@ -64,6 +68,14 @@ Response Exchange::TakeResponse() {
   if (std::holds_alternative<SnapshotCall>(action_)) {
     return RenderSnapshot(std::get<Result<storage::SnapshotImage>>(result_),
                           request);
+  }
+  if (std::holds_alternative<WatchCall>(action_)) {
+    // A watch is served by the connection (the transport takes it out of
+    // Dispatch's hands); an exchange cannot stream.
+    return MakeProblemResponse(
+        MakeProblem(ProblemType::kNotImplemented,
+                    "a watch stream is served only by a connection",
+                    std::string(request.target())));
   }
   const std::int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(

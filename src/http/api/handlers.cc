@@ -359,6 +359,35 @@ Action ServeList(const Request& request, const Principal* principal,
   return ListCall{std::move(list)};
 }
 
+// GET /watch?prefix=p: validated as the listing's prefix, filtered for a
+// token limited to prefixes as the listing is.
+Action ServeWatch(const Request& request, const Principal* principal,
+                  std::string_view query) {
+  auto params = ParseQuery(query);
+  if (!params) {
+    return ProblemReply(ProblemType::kInvalidQuery, params.error().message(),
+                        request);
+  }
+  WatchCall call;
+  call.prefix = true;
+  for (auto& [key, value] : *params) {
+    if (key != "prefix") continue;  // unknown parameters: ignored, as listed
+    for (const char c : value) {
+      if (!domain::IsCounterNameChar(c)) {
+        return ProblemReply(
+            ProblemType::kInvalidQuery,
+            "prefix may only contain A-Z a-z 0-9 . _ - :", request);
+      }
+    }
+    call.name = std::move(value);
+  }
+  if (principal != nullptr && principal->is_limited()) {
+    call.ranges = principal->ListPrefixes(call.name);
+    call.restricted = true;
+  }
+  return call;
+}
+
 Response ServeRoot(const HandlerContext& context) {
   const ServerStatus& status = context.status;
   const std::string started_at = Rfc3339(status.identity.started_at);
@@ -383,10 +412,11 @@ Response ServeMetrics(const HandlerContext& context) {
   res.set(bhttp::field::content_type, kPrometheusContentType);
   res.body() = RenderMetrics(
       status.metrics, context.service.Stats(),
-      ServerGauges{status.identity.version, IsReady(context, nullptr),
-                   status.connections.open(),
-                   status.connections.requests_in_flight(),
-                   UptimeSeconds(status), status.auth.Read()});
+      ServerGauges{
+          status.identity.version, IsReady(context, nullptr),
+          status.connections.open(), status.connections.requests_in_flight(),
+          UptimeSeconds(status), status.auth.Read(),
+          status.watch != nullptr ? status.watch->ReadWatch() : WatchCounts{}});
   return res;
 }
 
@@ -433,6 +463,9 @@ Action Dispatch(const Request& request, const RouteMatch& match,
       return ServeBatch(request, context);
     case Route::kAdminSnapshot:
       return SnapshotCall{};
+    case Route::kWatch:
+    case Route::kCounterWatch:
+      break;
     case Route::kCounter:
     case Route::kCounterIncrement:
     case Route::kCounterDecrement:
@@ -440,10 +473,33 @@ Action Dispatch(const Request& request, const RouteMatch& match,
       break;
   }
 
+  std::optional<std::uint64_t> last_event_id;
+  if (match.route == Route::kWatch || match.route == Route::kCounterWatch) {
+    Result<std::optional<std::uint64_t>> parsed = ParseLastEventId(request);
+    if (!parsed) {
+      return ProblemReply(ProblemType::kBadRequest, parsed.error().message(),
+                          request);
+    }
+    last_event_id = *parsed;
+  }
+  if (match.route == Route::kWatch) {
+    Action action = ServeWatch(request, context.principal, target.query);
+    if (auto* call = std::get_if<WatchCall>(&action)) {
+      call->last_event_id = last_event_id;
+    }
+    return action;
+  }
+
   Result<domain::CounterName> name = ParseName(match.raw_name);
   if (!name) {
     return ProblemReply(ProblemType::kInvalidName, name.error().message(),
                         request);
+  }
+  if (match.route == Route::kCounterWatch) {
+    WatchCall call;
+    call.name = name->str();
+    call.last_event_id = last_event_id;
+    return call;
   }
   if (match.route == Route::kCounter) {
     return ServeCounter(request, method, std::move(*name));
@@ -451,6 +507,23 @@ Action Dispatch(const Request& request, const RouteMatch& match,
   return AddDelta(request, context.principal, std::move(*name),
                   match.route == Route::kCounterIncrement ? OpKind::kAdd
                                                           : OpKind::kSubtract);
+}
+
+Result<std::optional<std::uint64_t>> ParseLastEventId(const Request& request) {
+  const auto [begin, end] = request.equal_range("Last-Event-ID");
+  if (begin == end) return std::optional<std::uint64_t>();
+  const std::string_view value = begin->value();
+  std::uint64_t id = 0;
+  const auto [stop, ec] =
+      std::from_chars(value.data(), value.data() + value.size(), id);
+  // from_chars takes no sign and no spaces: only digits get through.
+  if (std::next(begin) != end || value.empty() || ec != std::errc() ||
+      stop != value.data() + value.size()) {
+    return Status::InvalidArgument(
+        "Last-Event-ID must be sent once, as a decimal integer from 0 to "
+        "18446744073709551615 (an id this server sent)");
+  }
+  return std::optional<std::uint64_t>(id);
 }
 
 Response RenderRead(const Request& request, const ReadCall& call,

@@ -12,7 +12,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <variant>
+#include <vector>
 
 #include "api/message.h"
 #include "api/principal.h"
@@ -68,8 +70,28 @@ struct CommitCall {
 // GET/HEAD /admin/snapshot.
 struct SnapshotCall {};
 
-using Action =
-    std::variant<Response, ReadCall, ListCall, CommitCall, SnapshotCall>;
+// GET /counters/{name}/watch or /watch?prefix=: not a call to the service
+// but a stream the connection serves until it ends (src/http/stream holds
+// the stream; the transport carries it). Mirrors stream's WatchTarget, which
+// this room cannot name.
+struct WatchCall {
+  bool prefix = false;  // false: the one counter |name|
+  std::string name;     // the counter, or the prefix ("" = every counter)
+  // A token limited to prefixes: the name ranges it may see under the
+  // prefix (Principal::ListPrefixes, as GET /counters filters).
+  bool restricted = false;
+  std::vector<std::string> ranges;
+  std::optional<std::uint64_t> last_event_id;  // Last-Event-ID, if sent
+};
+
+using Action = std::variant<Response, ReadCall, ListCall, CommitCall,
+                            SnapshotCall, WatchCall>;
+
+// The Last-Event-ID request header (Server-Sent Events reconnection): none
+// -> nullopt; one decimal uint64 -> its value; anything else (sent twice,
+// empty, a sign, spaces inside, not digits, past 2^64-1) -> an error whose
+// message names the header.
+Result<std::optional<std::uint64_t>> ParseLastEventId(const Request& request);
 
 // Decides what |request| asks. |match| is MatchRoute of its path. The
 // response still needs PreparePayload (HEAD, length) and connection

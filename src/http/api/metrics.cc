@@ -343,6 +343,17 @@ std::string RenderMetrics(const HttpMetrics& http,
   AppendGauge(out, "counterd_uptime_seconds", "gauge",
               "Seconds since the process started serving.",
               FormatDouble(gauges.uptime_seconds));
+  AppendGauge(out, "counterd_watchers", "gauge",
+              "Open watch streams (Server-Sent Events).",
+              std::to_string(gauges.watch.watchers));
+  AppendGauge(out, "counterd_watch_events_total", "counter",
+              "Events sent to watch streams (counter states and deletes).",
+              std::to_string(gauges.watch.events));
+  AppendGauge(out, "counterd_watch_resets_total", "counter",
+              "Watch streams that had to start over from current state "
+              "(fell behind their buffer, a gap, or an unknown "
+              "Last-Event-ID).",
+              std::to_string(gauges.watch.resets));
   AppendAuth(out, gauges.auth);
   return out;
 }

@@ -114,6 +114,13 @@ class AuthMetrics {
   std::atomic<std::uint64_t> reloads_error_{0};
 };
 
+// Watch streams (src/http/stream), as the transport counts them.
+struct WatchCounts {
+  std::uint64_t watchers = 0;  // open streams
+  std::uint64_t events = 0;    // events sent to watchers
+  std::uint64_t resets = 0;    // streams that had to resynchronise
+};
+
 // Process-level gauges the server knows.
 struct ServerGauges {
   std::string_view version;
@@ -122,6 +129,7 @@ struct ServerGauges {
   std::uint64_t requests_in_flight = 0;
   double uptime_seconds = 0;
   AuthCounts auth;
+  WatchCounts watch;
 };
 
 // The whole /metrics page.

@@ -53,6 +53,8 @@ const ProblemTypeInfo& Describe(ProblemType type) {
   static constexpr ProblemTypeInfo kNotReady{"not-ready", "Not ready", 503};
   static constexpr ProblemTypeInfo kTooManyConnections{
       "too-many-connections", "Too many connections", 503};
+  static constexpr ProblemTypeInfo kTooManyWatchers{"too-many-watchers",
+                                                    "Too many watchers", 503};
   static constexpr ProblemTypeInfo kInsufficientStorage{
       "insufficient-storage", "Insufficient storage", 507};
 
@@ -105,6 +107,8 @@ const ProblemTypeInfo& Describe(ProblemType type) {
       return kNotReady;
     case ProblemType::kTooManyConnections:
       return kTooManyConnections;
+    case ProblemType::kTooManyWatchers:
+      return kTooManyWatchers;
     case ProblemType::kInsufficientStorage:
       return kInsufficientStorage;
   }

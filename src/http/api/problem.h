@@ -39,6 +39,7 @@ enum class ProblemType {
   kStoreUnavailable,        // 503 store failed closed or closing
   kNotReady,                // 503 /readyz while draining or failed
   kTooManyConnections,      // 503 over --max-connections
+  kTooManyWatchers,         // 503 over --max-watchers
   kInsufficientStorage,     // 507
 };
 

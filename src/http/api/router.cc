@@ -17,6 +17,7 @@ RouteMatch MatchRoute(std::string_view path) {
   if (path == "/counters") return {Route::kCounterList, {}};
   if (path == "/batch") return {Route::kBatch, {}};
   if (path == "/admin/snapshot") return {Route::kAdminSnapshot, {}};
+  if (path == "/watch") return {Route::kWatch, {}};
 
   const std::vector<std::string_view> segments = SplitPath(path);
   if (segments.size() < 2 || segments.size() > 3 || segments[0] != "counters" ||
@@ -30,6 +31,7 @@ RouteMatch MatchRoute(std::string_view path) {
   if (segments[2] == "decrement") {
     return {Route::kCounterDecrement, segments[1]};
   }
+  if (segments[2] == "watch") return {Route::kCounterWatch, segments[1]};
   return {};
 }
 
@@ -59,6 +61,10 @@ std::string_view RouteTemplate(Route route) {
       return "/batch";
     case Route::kAdminSnapshot:
       return "/admin/snapshot";
+    case Route::kCounterWatch:
+      return "/counters/{name}/watch";
+    case Route::kWatch:
+      return "/watch";
     case Route::kOther:
       break;
   }
@@ -67,7 +73,7 @@ std::string_view RouteTemplate(Route route) {
 
 namespace {
 
-enum class MethodSet { kNone, kRead, kPost, kCounter };
+enum class MethodSet { kNone, kRead, kPost, kCounter, kWatch };
 
 MethodSet MethodsOf(Route route) {
   switch (route) {
@@ -86,6 +92,9 @@ MethodSet MethodsOf(Route route) {
       return MethodSet::kPost;
     case Route::kCounter:
       return MethodSet::kCounter;
+    case Route::kCounterWatch:
+    case Route::kWatch:
+      return MethodSet::kWatch;
     case Route::kOther:
       break;
   }
@@ -103,6 +112,8 @@ bool IsMethodAllowed(Route route, Method method) {
     case MethodSet::kCounter:
       return method == Method::kGet || method == Method::kHead ||
              method == Method::kPut || method == Method::kDelete;
+    case MethodSet::kWatch:
+      return method == Method::kGet;
     case MethodSet::kNone:
       break;
   }
@@ -117,6 +128,8 @@ std::string_view AllowHeader(Route route) {
       return "POST";
     case MethodSet::kCounter:
       return "GET, HEAD, PUT, DELETE";
+    case MethodSet::kWatch:
+      return "GET";
     case MethodSet::kNone:
       break;
   }

@@ -23,6 +23,8 @@ enum class Route {
   kCounterDecrement,  // /counters/{name}/decrement
   kBatch,             // /batch
   kAdminSnapshot,     // /admin/snapshot
+  kCounterWatch,      // /counters/{name}/watch
+  kWatch,             // /watch
   kOther,             // no route: 404
 };
 inline constexpr std::size_t kRouteCount =
@@ -49,7 +51,9 @@ RouteMatch MatchRoute(std::string_view path);
 // "other" for kOther, so the label set stays bounded.
 std::string_view RouteTemplate(Route route);
 
-// True if |route| answers |method|. HEAD is allowed wherever GET is.
+// True if |route| answers |method|. HEAD is allowed wherever GET is, but
+// on the watch routes, which answer GET only (a stream has no header
+// without its body).
 bool IsMethodAllowed(Route route, Method method);
 
 // The Allow header for a 405 on |route|: "GET, HEAD" and the like.

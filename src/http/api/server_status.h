@@ -28,6 +28,15 @@ class ConnectionGauges {
   ~ConnectionGauges() = default;
 };
 
+// The watch streams' counts, as the transport keeps them.
+class WatchGauges {
+ public:
+  virtual WatchCounts ReadWatch() const = 0;
+
+ protected:
+  ~WatchGauges() = default;
+};
+
 struct ServerIdentity {
   std::string version;
   std::string hostname;
@@ -56,6 +65,9 @@ struct ServerStatus {
   // const status they are given; the counters are atomics.
   mutable AuthMetrics auth;
   const ConnectionGauges& connections;
+  // Set once by the transport before serving; null: no watch streams (a
+  // ServerStatus built for tests), shown as zeros.
+  const WatchGauges* watch = nullptr;
   // Wall-clock time for what a response says about expiries (Retry-After,
   // RateLimit).
   const Clock& clock;

@@ -78,6 +78,11 @@ Requirement RequirementOf(Route route, Method method, std::string_view raw_name,
       need.counter = domain::CounterName::kDefault;
       break;
     case Route::kCounterList:
+    case Route::kWatch:
+      // A prefix watch is authorised as the listing of the same prefix: a
+      // prefix-limited token may watch within its prefixes, or everything
+      // (no prefix), in which case the handler narrows the stream to the
+      // token's prefixes as the listing does.
       need.scope = Scope::kRead;
       if (auto params = ParseQuery(query)) {
         for (auto& [key, value] : *params) {
@@ -90,7 +95,8 @@ Requirement RequirementOf(Route route, Method method, std::string_view raw_name,
       break;
     case Route::kCounter:
     case Route::kCounterIncrement:
-    case Route::kCounterDecrement: {
+    case Route::kCounterDecrement:
+    case Route::kCounterWatch: {
       need.scope = IsRead(method) ? Scope::kRead : Scope::kWrite;
       Result<std::string> decoded = PercentDecode(raw_name);
       if (decoded && domain::CounterName::Parse(*decoded)) {

@@ -136,6 +136,13 @@ class AsioServer final : public Server {
     return Status::Ok();
   }
 
+  // Feeds the watch streams from |changes| from now on (before the first
+  // connection is accepted) until Stop.
+  void WatchChanges(storage::CounterRepository* changes) {
+    changes_ = changes;
+    if (changes_ != nullptr) changes_->SetChangeSink(&state_->watch.hub());
+  }
+
   void StartThreads() {
     Accept();
     if (tls_) WaitToReloadTls();
@@ -193,6 +200,9 @@ class AsioServer final : public Server {
     for (const auto& ioc : contexts_) ioc->stop();
     for (std::thread& t : threads_) t.join();
     threads_.clear();
+    // The hub lives on in state_ while sessions hold it, but the
+    // repository stops publishing to it here.
+    if (changes_ != nullptr) changes_->SetChangeSink(nullptr);
   }
 
  private:
@@ -312,16 +322,19 @@ class AsioServer final : public Server {
   std::size_t next_context_ = 0;  // for the next accepted socket
   // Null without TLS. Reloaded on context 0's thread; Current() anywhere.
   std::unique_ptr<TlsContextProvider> tls_;
+  storage::CounterRepository* changes_ = nullptr;  // feeds the watch hub
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::Start(
-    ServerOptions options, service::CounterService& service) {
+    ServerOptions options, service::CounterService& service,
+    storage::CounterRepository* changes) {
   if (options.threads == 0) options.threads = 1;
   auto server = std::make_unique<AsioServer>(std::move(options), service);
   if (Status s = server->LoadTls(); !s.ok()) return s;
   if (Status s = server->Listen(); !s.ok()) return s;
+  server->WatchChanges(changes);
   server->StartThreads();
   return std::unique_ptr<Server>(std::move(server));
 }

@@ -1,6 +1,7 @@
 #include "transport/session.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include <boost/asio/dispatch.hpp>
@@ -95,6 +96,10 @@ Session<Stream>::Session(Socket&& socket, const tcp::endpoint& peer,
 
 template <class Stream>
 Session<Stream>::~Session() {
+  // The stream may outlive the session (a read of the service holds it):
+  // no more wake-ups for a session that is gone.
+  if (watch_) watch_->Close();
+  if (watch_slot_) state_->watch.Release();
   EndRequest(std::nullopt);
   if (id_) state_->connections.Remove(*id_);
 }
@@ -181,6 +186,9 @@ void Session<Stream>::Drain() {
       beast::error_code ec;
       self->socket().cancel(ec);
     }
+    // A watch never ends by itself: end it now, so the drain does not
+    // wait for it.
+    if (self->phase_ == Phase::kStreaming) self->FinishWatch();
   });
 }
 
@@ -341,6 +349,9 @@ void Session<Stream>::Handle() {
   }
   context_.principal = principal_.get();
   Action action = Dispatch(request_, match_, context_);
+  if (auto* watch = std::get_if<WatchCall>(&action)) {
+    return StartWatch(std::move(*watch));
+  }
   if (!std::holds_alternative<Response>(action)) {
     awaiting_ = this->shared_from_this();
   }
@@ -452,6 +463,230 @@ void Session<Stream>::OnWrite(beast::error_code ec) {
   if (out_.capacity() > kMaxKeptResponseBytes) std::string().swap(out_);
   if (last_response_) return Linger();
   WaitForRequest();
+}
+
+template <class Stream>
+void Session<Stream>::StartWatch(WatchCall call) {
+  if (state_->status.draining.load()) {
+    return Send(MakeProblemResponse(
+        MakeProblem(ProblemType::kNotReady, "the server is shutting down",
+                    std::string(SplitTarget(request_.target()).path))));
+  }
+  if (!state_->watch.TryAcquire()) {
+    Response res = MakeProblemResponse(
+        MakeProblem(ProblemType::kTooManyWatchers,
+                    "the server has --max-watchers (" +
+                        std::to_string(state_->options.max_watchers) +
+                        ") watch streams open; retry later",
+                    std::string(SplitTarget(request_.target()).path)));
+    res.set(bhttp::field::retry_after, "1");
+    return Send(std::move(res));
+  }
+  watch_slot_ = true;
+  phase_ = Phase::kStreaming;
+  // Whatever the client sent after the request is never parsed: while it
+  // watches, the connection only carries the stream.
+  buffer_.consume(buffer_.size());
+  // HTTP/1.0 has no chunked coding: the stream then runs until close.
+  watch_chunked_ = request_.version() >= 11;
+  Response res{bhttp::status::ok, request_.version()};
+  res.set(bhttp::field::content_type, "text/event-stream");
+  res.set(bhttp::field::cache_control, "no-cache");
+  if (watch_chunked_) res.set(bhttp::field::transfer_encoding, "chunked");
+  // No request follows a stream on this connection.
+  res.set(bhttp::field::connection, "close");
+  status_ = 200;
+  WriteResponse(res, HttpDateNow(), out_);
+
+  // The stream only posts here; the session takes its output on its own
+  // thread. It holds the state (so the hub it names outlives it), not the
+  // session.
+  std::weak_ptr<Session> weak = this->shared_from_this();
+  net::io_context& ioc = ioc_;
+  watch_ = std::make_shared<WatchStream>(
+      WatchTarget{call.prefix, std::move(call.name), call.restricted,
+                  std::move(call.ranges)},
+      call.last_event_id, state_->options.watch_buffer, state_->service,
+      state_->watch.hub(), [weak, &ioc, keep = state_] {
+        net::post(ioc, [weak] {
+          if (const std::shared_ptr<Session> self = weak.lock()) {
+            self->PumpWatch();
+          }
+        });
+      });
+  watch_writing_ = true;
+  watch_last_write_ = Clock::now();
+  SetDeadline(watch_last_write_ + state_->options.write_timeout);
+  net::async_write(
+      stream_, net::buffer(out_),
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+        self->OnWatchHeader(ec);
+      });
+  // Registers with the hub and reads the current state; its first output
+  // waits for the header (one write at a time).
+  watch_->Start();
+}
+
+template <class Stream>
+void Session<Stream>::OnWatchHeader(beast::error_code ec) {
+  if (!ec && !watch_done_) {
+    heartbeat_.emplace(ioc_.get_executor());
+    WaitForHeartbeat();
+    ReadWhileWatching();
+  }
+  OnWatchWrite(ec);
+}
+
+template <class Stream>
+void Session<Stream>::ReadWhileWatching() {
+  watch_reading_ = true;
+  stream_.async_read_some(
+      net::buffer(discard_),
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+        self->OnWatchRead(ec, n);
+      });
+}
+
+template <class Stream>
+void Session<Stream>::OnWatchRead(beast::error_code ec, std::size_t /*n*/) {
+  watch_reading_ = false;
+  if (phase_ != Phase::kStreaming) return;  // closed meanwhile
+  // The last chunk is out and this read was cancelled for the linger.
+  if (watch_done_) return Linger();
+  if (ec) {
+    ec = Translate(ec);
+    if (!IsQuietError(ec)) {
+      log::Warn("connection read failed",
+                {{"peer", Peer()}, {"error", ec.message()}});
+    }
+    // The client left (or reset): nobody to stream to.
+    EndWatch();
+    return Close();
+  }
+  ReadWhileWatching();  // bytes sent while watching: discarded
+}
+
+template <class Stream>
+void Session<Stream>::PumpWatch() {
+  if (phase_ != Phase::kStreaming || !watch_ || watch_writing_ ||
+      watch_finishing_) {
+    return;
+  }
+  const std::string data = watch_->TakeOutput();
+  if (!data.empty()) WriteWatch(data);
+}
+
+template <class Stream>
+void Session<Stream>::WriteWatch(const std::string& data) {
+  out_.clear();
+  if (watch_chunked_) {
+    char size[20];
+    const int n = std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
+    out_.append(size, static_cast<std::size_t>(n));
+    out_ += data;
+    out_ += "\r\n";
+  } else {
+    out_ = data;
+  }
+  watch_writing_ = true;
+  watch_last_write_ = Clock::now();
+  SetDeadline(watch_last_write_ + state_->options.write_timeout);
+  net::async_write(
+      stream_, net::buffer(out_),
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+        self->OnWatchWrite(ec);
+      });
+}
+
+template <class Stream>
+void Session<Stream>::OnWatchWrite(beast::error_code ec) {
+  watch_writing_ = false;
+  if (phase_ != Phase::kStreaming) return;
+  deadline_.Clear();  // no time limit between writes
+  if (ec) {
+    ec = Translate(ec);
+    if (ec == beast::error::timeout) {
+      log::Debug("watch write timed out", {{"peer", Peer()}});
+    } else if (!IsQuietError(ec)) {
+      log::Warn("connection write failed",
+                {{"peer", Peer()}, {"error", ec.message()}});
+    }
+    EndWatch();
+    return Close();
+  }
+  if (out_.capacity() > kMaxKeptResponseBytes) std::string().swap(out_);
+  if (watch_finishing_) return FinishWatch();
+  PumpWatch();
+}
+
+template <class Stream>
+void Session<Stream>::WaitForHeartbeat() {
+  const Clock::time_point now = Clock::now();
+  Clock::time_point next = watch_last_write_ + state_->options.watch_heartbeat;
+  // A write in flight for longer than the interval: look again one
+  // interval later rather than spin.
+  if (next <= now) next = now + state_->options.watch_heartbeat;
+  heartbeat_->expires_at(next);
+  heartbeat_->async_wait([self = this->shared_from_this()](
+                             beast::error_code ec) { self->OnHeartbeat(ec); });
+}
+
+template <class Stream>
+void Session<Stream>::OnHeartbeat(beast::error_code ec) {
+  if (ec || phase_ != Phase::kStreaming || watch_done_ || watch_finishing_) {
+    return;
+  }
+  if (!watch_writing_ &&
+      Clock::now() >= watch_last_write_ + state_->options.watch_heartbeat) {
+    WriteWatch(WatchStream::Heartbeat());
+  }
+  WaitForHeartbeat();
+}
+
+template <class Stream>
+void Session<Stream>::FinishWatch() {
+  watch_finishing_ = true;
+  if (watch_writing_ || watch_done_) return;  // OnWatchWrite comes back
+  // Nothing more goes out: the stream stops, the chunk in flight is done.
+  if (watch_) watch_->Close();
+  if (!watch_chunked_) return OnLastChunk({});
+  out_ = "0\r\n\r\n";
+  watch_writing_ = true;
+  SetDeadline(Clock::now() + state_->options.write_timeout);
+  net::async_write(
+      stream_, net::buffer(out_),
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+        self->OnLastChunk(ec);
+      });
+}
+
+template <class Stream>
+void Session<Stream>::OnLastChunk(beast::error_code ec) {
+  watch_writing_ = false;
+  if (phase_ != Phase::kStreaming) return;
+  EndWatch();
+  if (ec) return Close();
+  // Lingers once the pending read is out of the way (OnWatchRead).
+  if (!watch_reading_) return Linger();
+  beast::error_code ignored;
+  socket().cancel(ignored);
+}
+
+template <class Stream>
+void Session<Stream>::EndWatch() {
+  watch_done_ = true;
+  if (watch_) {
+    watch_->Close();
+    watch_.reset();
+  }
+  if (watch_slot_) {
+    watch_slot_ = false;
+    state_->watch.Release();
+  }
+  if (heartbeat_) heartbeat_->cancel();
+  deadline_.Clear();
+  // Counted once, now that it has ended: 200, for as long as it ran.
+  EndRequest(status_);
 }
 
 template <class Stream>

@@ -6,6 +6,15 @@
 // lazily re-armed Deadline, so a keep-alive request costs no timer system
 // calls and no composed-operation machinery.
 //
+// A watch request (GET /counters/{name}/watch, /watch) turns the session
+// into a streaming one: after the 200 header it carries what its
+// WatchStream produces, chunk by chunk (HTTP/1.0: unframed, until close),
+// one write in flight at a time, with a heartbeat comment when nothing was
+// written for --watch-heartbeat-ms. A read stays pending to notice the
+// client leaving (what it sends meanwhile is discarded). No read or idle
+// timeout applies then, but each write has the write timeout. On Drain the
+// stream ends after the chunk being written, with the last chunk.
+//
 // The stream is a plain TCP socket or a TLS stream over one: Session is a
 // template on it (instantiated for both in session.cc), so the plain path
 // pays nothing for TLS. A TLS session first completes the handshake, under
@@ -28,6 +37,7 @@
 #include <type_traits>
 
 #include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -41,6 +51,7 @@
 #include "api/principal.h"
 #include "api/problem.h"
 #include "api/router.h"
+#include "stream/watch_stream.h"
 #include "transport/deadline.h"
 #include "transport/request_reader.h"
 #include "transport/server_state.h"
@@ -95,6 +106,7 @@ class Session final : public SessionBase,
     kReadingBody,
     kHandling,
     kWriting,
+    kStreaming,  // a watch: see StartWatch
     kClosing
   };
 
@@ -135,6 +147,29 @@ class Session final : public SessionBase,
                    std::string instance = {});
   void Send(Response response);
   void OnWrite(boost::beast::error_code ec);
+
+  // Watch streams. StartWatch answers a watch request: 503 when
+  // --max-watchers streams are open, else the 200 header, and the stream
+  // starts. The request stays in flight (and is counted in the metrics,
+  // with status 200 and the stream's duration) until the stream ends.
+  void StartWatch(WatchCall call);
+  void OnWatchHeader(boost::beast::error_code ec);
+  // Keeps one read pending: EOF or an error means the client left.
+  void ReadWhileWatching();
+  void OnWatchRead(boost::beast::error_code ec, std::size_t bytes);
+  // Writes what the stream has, unless a write is in flight (its
+  // completion pumps again). Runs on the session's thread: the stream's
+  // wake-up only posts it.
+  void PumpWatch();
+  void WriteWatch(const std::string& data);
+  void OnWatchWrite(boost::beast::error_code ec);
+  void WaitForHeartbeat();
+  void OnHeartbeat(boost::beast::error_code ec);
+  // Drain: the last chunk once the write in flight is done, then close.
+  void FinishWatch();
+  void OnLastChunk(boost::beast::error_code ec);
+  // Stops the stream, frees its slot and ends the request. Idempotent.
+  void EndWatch();
   // Ends the request in flight, if any: counts it in the metrics when a
   // response was written (|status|) and tells the registry.
   void EndRequest(std::optional<unsigned> status);
@@ -196,6 +231,19 @@ class Session final : public SessionBase,
   std::string out_;
   std::array<char, 4096> discard_{};  // bytes read and dropped at close
   std::size_t discarded_ = 0;
+  // The watch being served (phase kStreaming), and its state.
+  std::shared_ptr<WatchStream> watch_;
+  bool watch_slot_ = false;       // holds one of --max-watchers
+  bool watch_chunked_ = false;    // HTTP/1.1: chunked; 1.0: until close
+  bool watch_writing_ = false;    // a write is in flight
+  bool watch_reading_ = false;    // the client-close read is pending
+  bool watch_finishing_ = false;  // drained: last chunk after this write
+  bool watch_done_ = false;       // the stream has ended
+  std::chrono::steady_clock::time_point watch_last_write_;
+  std::optional<boost::asio::basic_waitable_timer<
+      std::chrono::steady_clock,
+      boost::asio::wait_traits<std::chrono::steady_clock>, SessionExecutor>>
+      heartbeat_;
 };
 
 extern template class Session<PlainStream>;

@@ -9,6 +9,8 @@
 #include <optional>
 #include <regex>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -525,15 +527,117 @@ TEST_F(HandlersTest, MetricsPage) {
         "# TYPE counterd_commit_batch_size histogram\n",
         "counterd_commit_batch_size_bucket{le=\"+Inf\"} 1\n",
         "# TYPE counterd_fsync_duration_seconds histogram\n",
-        "counterd_fsyncs_total 1\n", "counterd_mutations_total 1\n",
-        "counterd_commits_total 1\n", "counterd_counters 1\n",
-        "counterd_journal_bytes 0\n", "counterd_idempotency_keys 0\n",
-        "counterd_store_failed 0\n", "counterd_ready 1\n",
+        "counterd_fsyncs_total 1\n",
+        "counterd_mutations_total 1\n",
+        "counterd_commits_total 1\n",
+        "counterd_counters 1\n",
+        "counterd_journal_bytes 0\n",
+        "counterd_idempotency_keys 0\n",
+        "counterd_store_failed 0\n",
+        "counterd_ready 1\n",
         "counterd_http_connections 0\n",
         "counterd_build_info{version=\"1.2.3\"} 1\n",
-        "# TYPE counterd_uptime_seconds gauge\n"}) {
+        "# TYPE counterd_uptime_seconds gauge\n",
+        "# TYPE counterd_watchers gauge\n",
+        "counterd_watchers 0\n",
+        "# TYPE counterd_watch_events_total counter\n",
+        "counterd_watch_events_total 0\n",
+        "# TYPE counterd_watch_resets_total counter\n",
+        "counterd_watch_resets_total 0\n"}) {
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
   }
+}
+
+// -- watch -------------------------------------------------------------------
+
+class WatchDispatchTest : public HandlersTest {
+ protected:
+  Action Decide(std::string_view target, const Headers& headers = {},
+                const Principal* principal = nullptr) {
+    const Request req = MakeRequest(verb::get, target, "", headers);
+    HandlerContext context{service_, status_, principal};
+    return Dispatch(req, MatchRoute(SplitTarget(req.target()).path), context);
+  }
+  static WatchCall AsWatch(const Action& action) {
+    const auto* call = std::get_if<WatchCall>(&action);
+    EXPECT_NE(call, nullptr) << "not a watch";
+    return call != nullptr ? *call : WatchCall{};
+  }
+};
+
+TEST_F(WatchDispatchTest, NameWatchNamesTheDecodedCounter) {
+  const WatchCall call = AsWatch(Decide("/counters/a%3Ab/watch"));
+  EXPECT_FALSE(call.prefix);
+  EXPECT_EQ(call.name, "a:b");
+  EXPECT_FALSE(call.restricted);
+  EXPECT_EQ(call.last_event_id, std::nullopt);
+}
+
+TEST_F(WatchDispatchTest, PrefixWatchTakesThePrefixParameter) {
+  const WatchCall all = AsWatch(Decide("/watch"));
+  EXPECT_TRUE(all.prefix);
+  EXPECT_EQ(all.name, "");
+  const WatchCall some = AsWatch(Decide("/watch?prefix=t%3A&other=1"));
+  EXPECT_TRUE(some.prefix);
+  EXPECT_EQ(some.name, "t:");
+}
+
+TEST_F(WatchDispatchTest, LastEventIdIsPassedOn) {
+  EXPECT_EQ(AsWatch(Decide("/counters/a/watch", {{"Last-Event-ID", "42"}}))
+                .last_event_id,
+            42u);
+  EXPECT_EQ(AsWatch(Decide("/watch?prefix=a",
+                           {{"Last-Event-ID", "18446744073709551615"}}))
+                .last_event_id,
+            18446744073709551615u);
+}
+
+TEST_F(WatchDispatchTest, RefusalsAreTheOtherRoutesProblems) {
+  ExpectProblem(std::get<Response>(Decide("/counters/bad%20name/watch")), 400,
+                "invalid-name");
+  ExpectProblem(std::get<Response>(Decide("/watch?prefix=a%20b")), 400,
+                "invalid-query");
+  for (const char* bad :
+       {"", "x", "-1", "+1", "1 2", "0x1", "1.0", "18446744073709551616"}) {
+    const Action action = Decide("/counters/a/watch", {{"Last-Event-ID", bad}});
+    ASSERT_TRUE(std::holds_alternative<Response>(action)) << bad;
+    const Response& res = std::get<Response>(action);
+    ExpectProblem(res, 400, "bad-request");
+    EXPECT_NE(res.body().find("Last-Event-ID"), std::string::npos);
+  }
+  Response res = Call(verb::head, "/counters/a/watch");
+  EXPECT_EQ(res.result_int(), 405);
+  EXPECT_EQ(res[field::allow], "GET");
+  res = Call(verb::post, "/watch");
+  ExpectProblem(res, 405, "method-not-allowed");
+  EXPECT_EQ(res[field::allow], "GET");
+}
+
+TEST_F(WatchDispatchTest, APrefixLimitedTokenWatchesItsRangesOnly) {
+  const Principal limited("t", {Scope::kRead}, {"a:", "b:x"});
+  const WatchCall all = AsWatch(Decide("/watch", {}, &limited));
+  EXPECT_TRUE(all.restricted);
+  EXPECT_EQ(all.ranges, (std::vector<std::string>{"a:", "b:x"}));
+  const WatchCall within = AsWatch(Decide("/watch?prefix=a:1", {}, &limited));
+  EXPECT_TRUE(within.restricted);
+  EXPECT_EQ(within.ranges, (std::vector<std::string>{"a:1"}));
+  const Principal everything("u", {Scope::kRead}, {});
+  EXPECT_FALSE(AsWatch(Decide("/watch", {}, &everything)).restricted);
+}
+
+TEST_F(WatchDispatchTest, AnExchangeCannotStream) {
+  // The session serves watches; an Exchange given one answers without a
+  // 500 (the fuzz target serves every request through one).
+  ExpectProblem(Call(verb::get, "/counters/a/watch"), 501, "not-implemented");
+}
+
+TEST(ParseLastEventIdTest, AbsentOneValueOrAnError) {
+  Request req{verb::get, "/watch", 11};
+  EXPECT_EQ(*ParseLastEventId(req), std::nullopt);
+  req.set("Last-Event-ID", "0");
+  EXPECT_EQ(*ParseLastEventId(req), 0u);
+  req.insert("Last-Event-ID", "0");
+  EXPECT_FALSE(ParseLastEventId(req).has_value()) << "sent twice";
 }
 
 }  // namespace

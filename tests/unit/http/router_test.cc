@@ -13,6 +13,7 @@ TEST(MatchRouteTest, FixedRoutes) {
   EXPECT_EQ(MatchRoute("/counter").route, Route::kDefaultCounter);
   EXPECT_EQ(MatchRoute("/counter/increment").route, Route::kDefaultIncrement);
   EXPECT_EQ(MatchRoute("/counters").route, Route::kCounterList);
+  EXPECT_EQ(MatchRoute("/watch").route, Route::kWatch);
   EXPECT_EQ(MatchRoute("/admin/snapshot").route, Route::kAdminSnapshot);
 }
 
@@ -32,13 +33,17 @@ TEST(MatchRouteTest, NamedRoutesKeepTheRawName) {
   EXPECT_EQ(m.raw_name, "x");
   m = MatchRoute("/counters/x/decrement");
   EXPECT_EQ(m.route, Route::kCounterDecrement);
+  m = MatchRoute("/counters/a%3Ab/watch");
+  EXPECT_EQ(m.route, Route::kCounterWatch);
+  EXPECT_EQ(m.raw_name, "a%3Ab");
 }
 
 TEST(MatchRouteTest, EverythingElseIsOther) {
   for (const char* path :
        {"", "*", "counters", "/counters/", "/counters/x/", "/counters/x/y",
         "/counters/x/increment/more", "/counter/x", "/livez/x", "/counterz",
-        "/counters//increment", "//"}) {
+        "/counters//increment", "//", "/watch/", "/watch/x",
+        "/counters/x/watch/y", "/counters//watch"}) {
     EXPECT_EQ(MatchRoute(path).route, Route::kOther) << path;
   }
 }
@@ -53,6 +58,7 @@ TEST(RouteTemplateTest, LabelsAreTemplates) {
 TEST(MethodsTest, HeadGoesWhereGetGoes) {
   for (std::size_t i = 0; i < kRouteCount; ++i) {
     const auto route = static_cast<Route>(i);
+    if (route == Route::kWatch || route == Route::kCounterWatch) continue;
     EXPECT_EQ(IsMethodAllowed(route, Method::kGet),
               IsMethodAllowed(route, Method::kHead))
         << RouteTemplate(route);
@@ -73,6 +79,16 @@ TEST(MethodsTest, AllowHeaderListsExactlyTheAllowedMethods) {
   }
   EXPECT_EQ(AllowHeader(Route::kCounter), "GET, HEAD, PUT, DELETE");
   EXPECT_EQ(AllowHeader(Route::kCounterIncrement), "POST");
+}
+
+TEST(MethodsTest, WatchesAnswerGetOnly) {
+  for (const Route route : {Route::kWatch, Route::kCounterWatch}) {
+    EXPECT_TRUE(IsMethodAllowed(route, Method::kGet));
+    EXPECT_FALSE(IsMethodAllowed(route, Method::kHead));
+    EXPECT_EQ(AllowHeader(route), "GET");
+  }
+  EXPECT_EQ(RouteTemplate(Route::kCounterWatch), "/counters/{name}/watch");
+  EXPECT_EQ(RouteTemplate(Route::kWatch), "/watch");
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "counterd/http/auth.h"
 #include "support/fake_repository.h"
 #include "support/http_test_client.h"
+#include "transport/server_state.h"
 
 namespace counterd::http {
 namespace {
@@ -74,6 +75,21 @@ class ServerTest : public ::testing::Test {
   service::CounterService service_{store_};
   std::unique_ptr<Server> server_;
 };
+
+TEST(WatchRoomTest, SlotsUpToMaxWatchersAndTheHubStartsAtLastSeq) {
+  ServerOptions options;
+  options.max_watchers = 2;
+  WatchRoom room(options, 7);
+  EXPECT_EQ(room.hub().last_seq(), 7u);
+  EXPECT_TRUE(room.TryAcquire());
+  EXPECT_TRUE(room.TryAcquire());
+  EXPECT_FALSE(room.TryAcquire());
+  EXPECT_EQ(room.ReadWatch().watchers, 2u);
+  room.Release();
+  EXPECT_EQ(room.ReadWatch().watchers, 1u);
+  EXPECT_TRUE(room.TryAcquire());
+  EXPECT_FALSE(room.TryAcquire());
+}
 
 TEST_F(ServerTest, ReportsTheBoundPort) {
   Start();

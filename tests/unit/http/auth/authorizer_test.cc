@@ -106,6 +106,14 @@ std::vector<Row> Table() {
        std::nullopt},
       {"/nope", {}, "", std::nullopt},
       {"/counters/a:x/nope", {}, "", std::nullopt},
+      // Watches need read, GET only; a name watch is a read of that
+      // counter, a prefix watch the listing of that prefix.
+      {"/counters/a:x/watch", {{verb::get, R}}, "a:x", std::nullopt},
+      {"/counters/zz/watch", {{verb::get, R}}, "zz", std::nullopt},
+      {"/watch", {{verb::get, R}}, "", std::nullopt},
+      {"/watch?prefix=", {{verb::get, R}}, "", std::nullopt},
+      {"/watch?prefix=a:x", {{verb::get, R}}, "", "a:x"},
+      {"/watch?prefix=b", {{verb::get, R}}, "", "b"},
   };
 }
 
@@ -194,7 +202,7 @@ TEST_F(AuthorizerTest, DecisionTable) {
       }
     }
   }
-  EXPECT_EQ(checked, 18 * 6 * 16 * 3);
+  EXPECT_EQ(checked, 24 * 6 * 16 * 3);
 }
 
 TEST_F(AuthorizerTest, UnauthorizedCasesAndChallenges) {
