@@ -21,7 +21,7 @@ RUN apt-get update \
       cmake g++ make python3-minimal \
       libboost1.81-dev libboost-program-options1.81-dev \
       nlohmann-json3-dev libspdlog-dev libgtest-dev libgmock-dev libssl-dev \
-      libpq-dev \
+      libpq-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
