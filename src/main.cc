@@ -43,15 +43,15 @@ int RunCheckSnapshot(const std::string& file) {
   const auto fs = counterd::platform::NewPosixFileSystem();
   auto document = fs->ReadFile(file);
   if (!document) {
-    std::fprintf(stderr, "counterd check: %s: %s\n", file.c_str(),
-                 document.error().ToString().c_str());
+    (void)std::fprintf(stderr, "counterd check: %s: %s\n", file.c_str(),
+                       document.error().ToString().c_str());
     return kExitFailure;
   }
   const auto summary =
       counterd::storage::FileRepository::VerifySnapshot(*document, file);
   if (!summary) {
-    std::fprintf(stderr, "counterd check: %s: NOT SOUND: %s\n", file.c_str(),
-                 summary.error().ToString().c_str());
+    (void)std::fprintf(stderr, "counterd check: %s: NOT SOUND: %s\n",
+                       file.c_str(), summary.error().ToString().c_str());
     return kExitFailure;
   }
   std::printf(
@@ -154,9 +154,9 @@ int RunMigrate(const counterd::app::Config& config) {
 }
 #else
 int RunMigrate(const counterd::app::Config&) {
-  std::fprintf(stderr,
-               "counterd migrate: this counterd was built without the "
-               "postgres backend\n");
+  (void)std::fprintf(stderr,
+                     "counterd migrate: this counterd was built without the "
+                     "postgres backend\n");
   return kExitUsage;
 }
 #endif
@@ -169,8 +169,8 @@ int RunRestore(const counterd::app::Invocation& invocation) {
   const auto fs = counterd::platform::NewPosixFileSystem();
   auto document = fs->ReadFile(from);
   if (!document) {
-    std::fprintf(stderr, "counterd restore: %s: %s\n", from.c_str(),
-                 document.error().ToString().c_str());
+    (void)std::fprintf(stderr, "counterd restore: %s: %s\n", from.c_str(),
+                       document.error().ToString().c_str());
     return kExitFailure;
   }
   counterd::Result<counterd::storage::SnapshotSummary> restored =
@@ -189,9 +189,9 @@ int RunRestore(const counterd::app::Invocation& invocation) {
                                                     std::chrono::seconds(60));
     }
 #else
-    std::fprintf(stderr,
-                 "counterd restore: this counterd was built without the "
-                 "postgres backend\n");
+    (void)std::fprintf(stderr,
+                       "counterd restore: this counterd was built without the "
+                       "postgres backend\n");
     return kExitUsage;
 #endif
   } else {
@@ -200,8 +200,8 @@ int RunRestore(const counterd::app::Invocation& invocation) {
         *fs, *document, from, config.data_dir, invocation.force);
   }
   if (!restored) {
-    std::fprintf(stderr, "counterd restore: %s\n",
-                 restored.error().ToString().c_str());
+    (void)std::fprintf(stderr, "counterd restore: %s\n",
+                       restored.error().ToString().c_str());
     // A store already there is a usage matter (--force), like a bad flag.
     return restored.error().code() == counterd::StatusCode::kAlreadyExists
                ? kExitUsage
@@ -327,9 +327,9 @@ int main(int argc, char** argv, char** envp) {
                 std::chrono::steady_clock::now() - started)},
         signals, token_file);
 #else
-    std::fprintf(stderr,
-                 "counterd: this counterd was built without the postgres "
-                 "backend (COUNTERD_WITH_POSTGRES=OFF)\n");
+    (void)std::fprintf(stderr,
+                       "counterd: this counterd was built without the postgres "
+                       "backend (COUNTERD_WITH_POSTGRES=OFF)\n");
     return kExitUsage;
 #endif
   }

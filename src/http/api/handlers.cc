@@ -465,7 +465,6 @@ Action Dispatch(const Request& request, const RouteMatch& match,
       return SnapshotCall{};
     case Route::kWatch:
     case Route::kCounterWatch:
-      break;
     case Route::kCounter:
     case Route::kCounterIncrement:
     case Route::kCounterDecrement:

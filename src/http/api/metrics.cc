@@ -77,8 +77,11 @@ void AppendHistogramSeries(std::string& out, std::string_view name,
         i < s.bounds.size() ? FormatDouble(s.bounds[i]) : "+Inf";
     std::string bucket(name);
     bucket += "_bucket";
-    AppendSample(out, bucket, prefix + "le=\"" + le + "\"",
-                 std::to_string(s.cumulative[i]));
+    std::string le_label = prefix;
+    le_label += "le=\"";
+    le_label += le;
+    le_label += '"';
+    AppendSample(out, bucket, le_label, std::to_string(s.cumulative[i]));
   }
   AppendSample(out, std::string(name) + "_sum", labels, FormatDouble(s.sum));
   AppendSample(out, std::string(name) + "_count", labels,

@@ -85,7 +85,7 @@ class WatchHub final : public storage::ChangeSink {
 
  private:
   struct Retained {
-    std::uint64_t seq;
+    std::uint64_t seq = 0;
     storage::CounterChange change;
   };
 

@@ -47,7 +47,7 @@ std::string Rfc3339(std::chrono::system_clock::time_point t) {
   const std::chrono::year_month_day ymd{days};
   const std::chrono::hh_mm_ss hms{secs - days};
   char buf[32];
-  std::snprintf(
+  (void)std::snprintf(
       buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02dZ",
       static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
       static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),

@@ -10,7 +10,7 @@ namespace counterd::storage {
 
 namespace {
 
-constexpr std::uint64_t kMiB = 1024 * 1024;
+constexpr std::uint64_t kMiB = std::uint64_t{1024} * 1024;
 constexpr std::uint64_t kFloorBytes = 64 * kMiB;
 constexpr std::uint64_t kMarginBytes = 16 * kMiB;
 

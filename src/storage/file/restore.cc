@@ -107,7 +107,10 @@ Result<SnapshotSummary> RestoreDataDir(platform::FileSystem& fs,
   bool removed = false;  // step 5
   for (const std::string& name : old) {
     if (name == kRestoreMarkerFileName) continue;
-    COUNTERD_RETURN_IF_ERROR(fs.RemoveFile(data_dir + "/" + name));
+    std::string path = data_dir;
+    path += '/';
+    path += name;
+    COUNTERD_RETURN_IF_ERROR(fs.RemoveFile(path));
     removed = true;
   }
   if (removed) COUNTERD_RETURN_IF_ERROR(fs.SyncDir(data_dir));

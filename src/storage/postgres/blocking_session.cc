@@ -94,11 +94,10 @@ Result<ServerFacts> BlockingSession::Connect(std::chrono::milliseconds timeout,
   }
 }
 
-PgConnection::Reply BlockingSession::Run(std::vector<Query> queries,
+PgConnection::Reply BlockingSession::Run(const std::vector<Query>& queries,
                                          std::chrono::milliseconds timeout) {
   std::optional<PgConnection::Reply> reply;
-  conn_.Submit(std::move(queries),
-               [&](PgConnection::Reply r) { reply = std::move(r); });
+  conn_.Submit(queries, [&](PgConnection::Reply r) { reply = std::move(r); });
   if (!RunUntil([&] { return reply.has_value(); }, Clock::now() + timeout)) {
     conn_.Disconnect(Status::Unavailable("postgres: timed out"));
     RunUntil([&] { return reply.has_value(); }, Clock::now());
@@ -171,7 +170,7 @@ Result<MigrationReport> ApplyMigrations(BlockingSession& session,
         {PgParam::Text(std::to_string(m.version)),
          PgParam::Text(std::string(m.description))}));
     queries.push_back(Query::Sql("COMMIT"));
-    PgConnection::Reply reply = session.Run(std::move(queries), timeout);
+    PgConnection::Reply reply = session.Run(queries, timeout);
     failure = FirstError(
         reply, "migrate: apply migration " + std::to_string(m.version));
     if (failure.ok()) {

@@ -46,7 +46,7 @@ class BlockingSession {
                               bool check_server = true);
   // Sends |queries| and waits for the reply (no longer than |timeout|: the
   // connection is then dropped and the reply is kUnavailable).
-  PgConnection::Reply Run(std::vector<PgConnection::Query> queries,
+  PgConnection::Reply Run(const std::vector<PgConnection::Query>& queries,
                           std::chrono::milliseconds timeout);
   void Close();
 

@@ -412,7 +412,7 @@ void PostgresRepository::OnConnected(Slot& slot, const Status& status) {
     setup.push_back(
         Query::Sql("LISTEN " + std::string(postgres::kChangesChannel)));
   }
-  slot.conn.Submit(std::move(setup), [this, &slot](PgConnection::Reply r) {
+  slot.conn.Submit(setup, [this, &slot](PgConnection::Reply r) {
     OnSetUp(slot, std::move(r));
   });
 }
@@ -633,11 +633,12 @@ void PostgresRepository::TakeSnapshot(Completion<Result<SnapshotImage>>& done) {
         {PgParam::Text(retention)}));
     queries.push_back(Query::Sql("COMMIT"));
     PgConnection* conn = &reader->conn;
-    conn->Submit(std::move(queries), [conn, &done](PgConnection::Reply r) {
+    conn->Submit(queries, [conn, &done](const PgConnection::Reply& r) {
       if (r.status.ok() && FirstError(r.results) != nullptr) {
         // The transaction stays open in its failed state: end it so that
         // the connection reads again.
-        conn->Submit({Query::Sql("ROLLBACK")}, [](PgConnection::Reply) {});
+        conn->Submit({Query::Sql("ROLLBACK")},
+                     [](const PgConnection::Reply&) {});
       }
       Result<SnapshotContents> contents = ParseSnapshotReply(r);
       if (!contents) return done.Complete(contents.error());
@@ -729,9 +730,8 @@ void PostgresRepository::RunBatch() {
   b.lock_queries = postgres::MakeLockQueries(
       b.locks, options_.idempotency_retention, rollback_pending_);
   rollback_pending_ = false;
-  writer_->conn.Submit(b.lock_queries.queries, [this](PgConnection::Reply r) {
-    OnLocked(std::move(r));
-  });
+  writer_->conn.Submit(b.lock_queries.queries,
+                       [this](const PgConnection::Reply& r) { OnLocked(r); });
 }
 
 void PostgresRepository::OnLocked(const PgConnection::Reply& reply) {

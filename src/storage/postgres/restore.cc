@@ -134,7 +134,7 @@ Result<SnapshotSummary> RestorePostgres(const std::string& url,
       "UPDATE counterd_commit_seq SET seq = seq + 1, counters = $1::bigint",
       {PgParam::Text(std::to_string(snapshot.counters.size()))}));
   load.push_back(Query::Sql("COMMIT"));
-  PgConnection::Reply loaded = session.Run(std::move(load), timeout);
+  PgConnection::Reply loaded = session.Run(load, timeout);
   Status s = FirstError(loaded, "restore");
   if (!s.ok()) {
     // Nothing is kept: the transaction did not commit (or, if the
