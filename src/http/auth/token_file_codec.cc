@@ -211,8 +211,8 @@ Status DecodeEntry(const Errors& errors, std::size_t index, const Json& j,
       }
     }
   }
-  entries.push_back(TokenSet::Entry{
-      *digest, Principal(name, std::move(scopes), std::move(prefixes))});
+  entries.push_back(
+      TokenSet::Entry{*digest, Principal(name, scopes, std::move(prefixes))});
   return Status::Ok();
 }
 

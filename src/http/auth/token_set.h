@@ -17,7 +17,7 @@ namespace counterd::http {
 class TokenSet {
  public:
   struct Entry {
-    Digest digest;  // SHA-256 of the token
+    Digest digest{};  // SHA-256 of the token
     Principal principal;
   };
 

@@ -34,7 +34,7 @@ namespace counterd::storage {
 
 struct PendingCommit {
   domain::Transaction tx;
-  Completion<domain::TransactionOutcome>* done;
+  Completion<domain::TransactionOutcome>* done = nullptr;
 };
 
 class CommitQueue {

@@ -57,8 +57,11 @@ Result<Scan> ScanDataDir(platform::FileSystem& fs, const std::string& dir,
     } else if (name == kSnapshotTempFileName) {
       scan.stale_temp = true;
     } else if (name == kRestoreMarkerFileName) {
+      std::string path = dir;
+      path += '/';
+      path += name;
       return Status::FailedPrecondition(
-          dir + "/" + name +
+          path +
           ": a counterd restore into this data dir did not finish; run "
           "counterd restore --force again (refusing to start on a "
           "half-restored store)");
