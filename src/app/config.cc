@@ -328,6 +328,8 @@ std::string HelpText(const po::options_description& serve,
          "answers 200\n"
          "  counterd check [--data-dir DIR]         verify a data dir offline "
          "(exit 0 sound, 1 not)\n"
+         "  counterd check --snapshot FILE          verify a snapshot file "
+         "(GET /admin/snapshot)\n"
          "  counterd hash-token < TOKEN             print the sha256 of a "
          "token for --auth-tokens-file\n"
          "  counterd migrate --backend postgres --postgres-url URL\n"
