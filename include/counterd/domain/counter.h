@@ -47,20 +47,6 @@ struct Precondition {
   friend bool operator==(const Precondition&, const Precondition&) = default;
 };
 
-// What a mutation did, or why it was refused. Also what an idempotency
-// record stores: a replay returns exactly this.
-// TODO(lead): replaced by TransactionOutcome (transaction.h) in the
-// repository redesign; goes when the last user does.
-struct MutationOutcome {
-  Status status;                   // OK, or why nothing changed
-  std::optional<Counter> counter;  // state after an OK set/add
-  bool created = false;            // an OK set/add created the counter
-  bool replayed = false;           // answered from the idempotency table
-
-  friend bool operator==(const MutationOutcome&,
-                         const MutationOutcome&) = default;
-};
-
 }  // namespace counterd::domain
 
 #endif  // COUNTERD_DOMAIN_COUNTER_H_
