@@ -1,6 +1,6 @@
 -- The summary line every bench/wrk script prints and bench/run parses:
 -- request count, duration and latency percentiles in µs, errors. Loaded
--- with dofile() by get.lua, post.lua and increment.lua.
+-- with dofile() by every script in this directory.
 
 function done(summary, latency, requests)
   local e = summary.errors
