@@ -53,12 +53,17 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
 # Stage the runtime file system in /rootfs: the stripped binary, and for a
 # dynamic build every library ldd resolves plus the loader, each at the path
 # the binary looks for it (the scratch stage has no ld.so.cache, so the
-# loader's built-in directories must hold them).
+# loader's built-in directories must hold them). libpq is not linked: the
+# postgres backend loads libpq.so.5 with dlopen when it first connects, so
+# it and the libraries it needs are copied the same way.
 RUN set -eu; \
     mkdir -p /rootfs/usr/local/bin /rootfs/etc /data-skeleton; \
     install -m 0755 /build/counterd /rootfs/usr/local/bin/counterd; \
     strip --strip-unneeded /rootfs/usr/local/bin/counterd; \
     if ldd /rootfs/usr/local/bin/counterd >/tmp/ldd 2>&1; then \
+      libpq=$(ldconfig -p | awk '$1 == "libpq.so.5" {print $NF; exit}'); \
+      test -n "$libpq"; \
+      { echo "$libpq"; ldd "$libpq"; } >>/tmp/ldd; \
       awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' /tmp/ldd \
         | sort -u | while read -r lib; do cp -L --parents "$lib" /rootfs; done; \
     else \
