@@ -398,9 +398,9 @@ Status ReadListen(const po::variables_map& vm, const Sources& sources,
   return Status::Ok();
 }
 
-// --backend, --postgres-url, --postgres-pool-size.
-Status ReadBackend(const po::variables_map& vm, const Sources& sources,
-                   Config& c) {
+// --backend and --postgres-url: which store (serve, migrate, restore).
+Status ReadStoreChoice(const po::variables_map& vm, const Sources& sources,
+                       Config& c) {
   const auto& backend = vm["backend"].as<std::string>();
   if (backend == "file") {
     c.backend = Backend::kFile;
@@ -415,6 +415,13 @@ Status ReadBackend(const po::variables_map& vm, const Sources& sources,
                                    " postgres needs --postgres-url (or " +
                                    OptionToEnv("postgres-url") + ")");
   }
+  return Status::Ok();
+}
+
+// --backend, --postgres-url, --postgres-pool-size.
+Status ReadBackend(const po::variables_map& vm, const Sources& sources,
+                   Config& c) {
+  COUNTERD_RETURN_IF_ERROR(ReadStoreChoice(vm, sources, c));
   return ReadInteger(vm, sources, "postgres-pool-size", 2, 1000,
                      c.postgres_pool_size);
 }
@@ -780,20 +787,7 @@ Status ParseRestore(std::span<const char* const> rest,
   }
   invocation.force = vm["force"].as<bool>();
   Config& c = invocation.config;
-  const std::string& backend = vm["backend"].as<std::string>();
-  if (backend == "file") {
-    c.backend = Backend::kFile;
-  } else if (backend == "postgres") {
-    c.backend = Backend::kPostgres;
-  } else {
-    return BadValue(sources, "backend", backend, "file or postgres");
-  }
-  c.postgres_url = vm["postgres-url"].as<std::string>();
-  if (c.backend == Backend::kPostgres && c.postgres_url.empty()) {
-    return Status::InvalidArgument(sources.Name("backend") +
-                                   " postgres needs --postgres-url (or " +
-                                   OptionToEnv("postgres-url") + ")");
-  }
+  COUNTERD_RETURN_IF_ERROR(ReadStoreChoice(vm, sources, c));
   c.data_dir = vm["data-dir"].as<std::string>();
   if (c.data_dir.empty()) {
     return BadValue(sources, "data-dir", "", "a directory path");
