@@ -281,12 +281,8 @@ void Session<Stream>::OnHeader() {
     // The body fits the limit (the parser checked Content-Length): ask
     // for it, as a client that sent Expect waits for this.
     WriteContinue(request.version(), out_);
-    SetDeadline(request_start_ + state_->options.write_timeout);
-    net::async_write(
-        stream_, net::buffer(out_),
-        [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-          self->OnContinueSent(ec);
-        });
+    WriteOut(request_start_ + state_->options.write_timeout,
+             &Session::OnContinueSent);
     return;
   }
   ReadBody();
@@ -440,12 +436,7 @@ void Session<Stream>::Send(Response response) {
   last_response_ = response.need_eof();
   WriteResponse(response, HttpDateNow(), out_);
   phase_ = Phase::kWriting;
-  SetDeadline(Clock::now() + state_->options.write_timeout);
-  net::async_write(
-      stream_, net::buffer(out_),
-      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-        self->OnWrite(ec);
-      });
+  WriteOut(Clock::now() + state_->options.write_timeout, &Session::OnWrite);
 }
 
 template <class Stream>
@@ -516,12 +507,8 @@ void Session<Stream>::StartWatch(WatchCall call) {
       });
   watch_writing_ = true;
   watch_last_write_ = Clock::now();
-  SetDeadline(watch_last_write_ + state_->options.write_timeout);
-  net::async_write(
-      stream_, net::buffer(out_),
-      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-        self->OnWatchHeader(ec);
-      });
+  WriteOut(watch_last_write_ + state_->options.write_timeout,
+           &Session::OnWatchHeader);
   // Registers with the hub and reads the current state; its first output
   // waits for the header (one write at a time).
   watch_->Start();
@@ -590,12 +577,8 @@ void Session<Stream>::WriteWatch(const std::string& data) {
   }
   watch_writing_ = true;
   watch_last_write_ = Clock::now();
-  SetDeadline(watch_last_write_ + state_->options.write_timeout);
-  net::async_write(
-      stream_, net::buffer(out_),
-      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-        self->OnWatchWrite(ec);
-      });
+  WriteOut(watch_last_write_ + state_->options.write_timeout,
+           &Session::OnWatchWrite);
 }
 
 template <class Stream>
@@ -652,12 +635,7 @@ void Session<Stream>::FinishWatch() {
   if (!watch_chunked_) return OnLastChunk({});
   out_ = "0\r\n\r\n";
   watch_writing_ = true;
-  SetDeadline(Clock::now() + state_->options.write_timeout);
-  net::async_write(
-      stream_, net::buffer(out_),
-      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-        self->OnLastChunk(ec);
-      });
+  WriteOut(Clock::now() + state_->options.write_timeout, &Session::OnLastChunk);
 }
 
 template <class Stream>
@@ -757,6 +735,16 @@ void Session<Stream>::Close() {
   socket().close(ec);
   // Lets the pending wait, and with it the last reference, go.
   deadline_.Stop();
+}
+
+template <class Stream>
+void Session<Stream>::WriteOut(Clock::time_point deadline,
+                               void (Session::*next)(beast::error_code)) {
+  SetDeadline(deadline);
+  net::async_write(
+      stream_, net::buffer(out_),
+      [self = this->shared_from_this(), next](
+          beast::error_code ec, std::size_t) { ((*self).*next)(ec); });
 }
 
 template <class Stream>

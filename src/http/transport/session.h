@@ -183,6 +183,10 @@ class Session final : public SessionBase,
   // socket is closed and the operation in progress fails with
   // beast::error::timeout, as with beast::tcp_stream.
   void SetDeadline(std::chrono::steady_clock::time_point at);
+  // Writes all of out_ with |deadline| as its time limit, then calls
+  // |next| with the result: every write of the session goes through here.
+  void WriteOut(std::chrono::steady_clock::time_point deadline,
+                void (Session::*next)(boost::beast::error_code));
   void WaitForDeadline();
   void OnDeadline(boost::beast::error_code ec);
   // |ec| as beast::tcp_stream reported it: timeout once the deadline cut
