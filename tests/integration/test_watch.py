@@ -46,6 +46,12 @@ def block_id(block: str) -> int:
     return int(first[4:])
 
 
+def strip_id(block: str) -> str:
+    """The event without its id line (the state it carries)."""
+    block_id(block)
+    return block.split("\n", 1)[1]
+
+
 class StreamEnded(Exception):
     pass
 
@@ -277,6 +283,15 @@ class PrefixWatchTest(WatchCase):
         self.assertEqual(dump, [counter_event(seq, a, 1, 1), counter_event(seq, b, 2, 1)])
         self.c.post(f"/counters/{a}/increment", json={"by": 1})
         first = w.next_event()
+        if BACKEND == "postgres":
+            # A NOTIFY for a commit the dump already showed may reach the
+            # replica after the dump's read (docs/postgres.md, section 7):
+            # it repeats a dumped state exactly, and only that is skipped.
+            dumped = {strip_id(e) for e in dump}
+            while strip_id(first) in dumped and strip_id(first) != strip_id(
+                    counter_event(0, a, 2, 2)):
+                dumped.discard(strip_id(first))
+                first = w.next_event()
         x = block_id(first)
         self.assertGreater(x, seq)
         self.assertEqual(first, counter_event(x, a, 2, 2))
