@@ -98,11 +98,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string_view flag = argv[i];
     const char* value = argv[i + 1];
-    if (flag == "--host") host = value;
-    else if (flag == "--port") port = std::atoi(value);
-    else if (flag == "--connections") connections = std::atoi(value);
-    else if (flag == "--path") path = value;
-    else if (flag == "--ready-timeout-s") ready_timeout_s = std::atoi(value);
+    if (flag == "--host")
+      host = value;
+    else if (flag == "--port")
+      port = std::atoi(value);
+    else if (flag == "--connections")
+      connections = std::atoi(value);
+    else if (flag == "--path")
+      path = value;
+    else if (flag == "--ready-timeout-s")
+      ready_timeout_s = std::atoi(value);
     else {
       std::fprintf(stderr, "watch_fanout: unknown option %s\n", argv[i]);
       return 2;
@@ -165,8 +170,8 @@ int main(int argc, char** argv) {
     return n;
   };
   while (!g_stop) {
-    const int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()),
-                             100);
+    const int n =
+        epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
     if (n < 0 && errno != EINTR) Die("epoll_wait");
     for (int k = 0; k < n; ++k) {
       Watcher& w = watchers[events[k].data.u64];
