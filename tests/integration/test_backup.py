@@ -288,6 +288,87 @@ class BackupRestoreTest(TempDirs, unittest.TestCase):
         self.assertEqual(checksum(after), checksum(before))
 
 
+def chunk_sizes(raw: bytes):
+    """The sizes of the chunks of the one chunked response in |raw|."""
+    rest = raw.split(b"\r\n\r\n", 1)[1]
+    sizes = []
+    while True:
+        line, rest = rest.split(b"\r\n", 1)
+        size = int(line, 16)
+        sizes.append(size)
+        if size == 0:
+            assert rest == b"\r\n", rest[:80]
+            return sizes
+        assert rest[size:size + 2] == b"\r\n"
+        rest = rest[size + 2:]
+
+
+class SnapshotStreamTest(TempDirs, unittest.TestCase):
+    """The document is streamed, encoded piece by piece as the socket takes
+    it: chunked for HTTP/1.1, until close for HTTP/1.0, the head alone for
+    HEAD; the connection closes after it. Both backends."""
+
+    COUNTERS = 3000  # about 150 KB of document: several pieces
+
+    def populate(self, client):
+        for start in range(0, self.COUNTERS, 100):
+            ops = [{"op": "set", "name": f"s{i:05d}", "value": i}
+                   for i in range(start, start + 100)]
+            r = client.post("/batch", json={"operations": ops})
+            self.assertEqual(r.status, 200, repr(r))
+
+    def request(self, server, head_line):
+        raw = server.raw()
+        self.addCleanup(raw.close)
+        raw.send(head_line + b"\r\nHost: x\r\n\r\n")
+        r = raw.read_response(head=head_line.startswith(b"HEAD"))
+        self.assertIsNotNone(r)
+        # Nothing follows the response on this connection: it closes.
+        self.assertTrue(raw.wait_closed())
+        return r, raw.received
+
+    def test_http11_gets_chunks_then_close_and_http10_the_same_bytes(self):
+        with CounterdServer(data_dir=self.path("src")) as server:
+            with server.client() as c:
+                self.populate(c)
+            r, raw = self.request(server, b"GET /admin/snapshot HTTP/1.1")
+            self.assertEqual(r.status, 200, repr(r))
+            self.assertEqual(r.header("Transfer-Encoding"), "chunked")
+            self.assertEqual(r.header("Connection"), "close")
+            self.assertIsNone(r.header("Content-Length"))
+            self.assertEqual(r.header("Content-Type"), "application/json")
+            doc = json.loads(r.body)
+            self.assertEqual(len(doc["counters"]), self.COUNTERS)
+            self.assertEqual(doc["last_seq"], int(r.header("Counterd-Snapshot-Seq")))
+            sizes = chunk_sizes(raw)
+            # Pieces of about 60 KiB (one record more at most), then the
+            # last chunk: never the document in one piece.
+            self.assertGreaterEqual(len(sizes), 4, sizes)
+            self.assertTrue(all(0 < n < 62 * 1024 for n in sizes[:-1]), sizes)
+            self.assertEqual(sum(sizes), len(r.body))
+
+            # HTTP/1.0 has no chunked coding: the body runs until close.
+            # Nothing was written since, so the bytes are the same.
+            r10, _ = self.request(server, b"GET /admin/snapshot HTTP/1.0")
+            self.assertEqual(r10.status, 200, repr(r10))
+            self.assertIsNone(r10.header("Transfer-Encoding"))
+            self.assertIsNone(r10.header("Content-Length"))
+            self.assertEqual(r10.body, r.body)
+
+            # HEAD: the same head, no body.
+            rh, raw_head = self.request(server, b"HEAD /admin/snapshot HTTP/1.1")
+            self.assertEqual(rh.status, 200, repr(rh))
+            self.assertEqual(rh.header("Transfer-Encoding"), "chunked")
+            self.assertEqual(rh.header("Counterd-Snapshot-Seq"),
+                             r.header("Counterd-Snapshot-Seq"))
+            self.assertTrue(raw_head.endswith(b"\r\n\r\n"))
+            self.assertEqual(raw_head.count(b"\r\n\r\n"), 1)
+
+            # The server goes on serving on new connections.
+            with server.client() as c:
+                self.assertEqual(c.get("/counters/s00042").json()["value"], 42)
+
+
 class SnapshotAuthTest(TempDirs, unittest.TestCase):
     def test_only_an_admin_token_takes_a_snapshot(self):
         tokens = {"adm": "admin-token-0123456789", "rd": "read-token-0123456789"}

@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -112,6 +113,18 @@ struct RepositoryStats {
   Histogram::Snapshot commit_seconds;  // journal fdatasync / COMMIT times
 };
 
+// A snapshot document produced in pieces, each encoded when it is taken: a
+// caller that sends each piece before it takes the next holds one piece
+// of the encoding at a time, never the whole document. Not thread-safe:
+// one caller at a time.
+class SnapshotReader {
+ public:
+  virtual ~SnapshotReader() = default;
+  // The next bytes of the document, about |size_hint| of them (more when
+  // one record is longer); empty once all of it has been taken.
+  virtual std::string Next(std::size_t size_hint) = 0;
+};
+
 // A consistent copy of the whole store as of one commit: every live counter
 // and every retained idempotency record, encoded as a format-2 snapshot
 // document (docs/storage-format.md), byte for byte what a file backend's
@@ -120,7 +133,9 @@ struct SnapshotImage {
   std::uint64_t seq = 0;  // the last commit it includes
   std::uint64_t counters = 0;
   std::uint64_t idempotency_records = 0;
-  std::string document;
+  // The document; never null in an image a backend completed with. It
+  // holds the copy of the counters and records until it is destroyed.
+  std::unique_ptr<SnapshotReader> document;
 };
 
 // What a snapshot document holds (counterd check --snapshot, restore).

@@ -1,6 +1,7 @@
 #include "api/exchange.h"
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
@@ -50,6 +51,12 @@ void Exchange::Complete(domain::TransactionOutcome outcome) {
 void Exchange::Complete(Result<storage::SnapshotImage> result) {
   result_ = std::move(result);
   sink_.OnReady();
+}
+
+std::unique_ptr<storage::SnapshotReader> Exchange::TakeBodyReader() {
+  auto* image = std::get_if<Result<storage::SnapshotImage>>(&result_);
+  if (image == nullptr || !*image) return nullptr;
+  return std::move((*image)->document);
 }
 
 Response Exchange::TakeResponse() {

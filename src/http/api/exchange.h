@@ -10,6 +10,7 @@
 #ifndef COUNTERD_HTTP_API_EXCHANGE_H_
 #define COUNTERD_HTTP_API_EXCHANGE_H_
 
+#include <memory>
 #include <optional>
 #include <variant>
 
@@ -45,6 +46,10 @@ class Exchange final
              const HandlerContext& context);
   // The response. REQUIRES: OnReady was called for this Start.
   Response TakeResponse();
+  // The body to stream after TakeResponse's head, for a response whose
+  // body is produced piece by piece (GET /admin/snapshot); else nullptr.
+  // The connection sends it chunked. REQUIRES: OnReady was called.
+  std::unique_ptr<storage::SnapshotReader> TakeBodyReader();
 
  private:
   void Complete(Result<std::optional<domain::Counter>> result) override;

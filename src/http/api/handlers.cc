@@ -560,12 +560,13 @@ Response RenderSnapshot(const Result<storage::SnapshotImage>& result,
     return MakeProblemResponse(
         ProblemFromStatus(result.error(), Instance(request)));
   }
+  // The head only: the connection streams the body from the image's
+  // reader (Exchange::TakeBodyReader), a piece at a time.
   Response res{bhttp::status::ok, 11};
   res.set(bhttp::field::content_type, "application/json");
   res.set("Counterd-Snapshot-Seq", std::to_string(result->seq));
   // The document is of its moment: never served from a cache.
   res.set(bhttp::field::cache_control, "no-store");
-  res.body() = result->document;
   return res;
 }
 

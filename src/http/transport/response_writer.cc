@@ -1,5 +1,6 @@
 #include "transport/response_writer.h"
 
+#include <cstdio>
 #include <string_view>
 
 namespace counterd::http {
@@ -40,6 +41,16 @@ void WriteResponse(const Response& response, std::string_view date,
   out.append("\r\n");
   out.append(response.body());
 }
+
+void WriteChunk(std::string_view data, std::string& out) {
+  char size[20];
+  const int n = std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
+  out.assign(size, static_cast<std::size_t>(n));
+  out.append(data);
+  out.append("\r\n");
+}
+
+void WriteLastChunk(std::string& out) { out.assign("0\r\n\r\n"); }
 
 void WriteContinue(unsigned version, std::string& out) {
   out.clear();

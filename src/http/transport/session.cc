@@ -1,7 +1,6 @@
 #include "transport/session.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <utility>
 
 #include <boost/asio/dispatch.hpp>
@@ -39,6 +38,9 @@ constexpr std::size_t kMaxLingerBytes = 1 << 20;
 // The response buffer keeps its capacity between requests unless a large
 // response (a long list) grew it past this.
 constexpr std::size_t kMaxKeptResponseBytes = std::size_t{64} * 1024;
+// A streamed body (GET /admin/snapshot) goes out in pieces of about this
+// size: large enough for few writes, small enough to be kept (above).
+constexpr std::size_t kStreamPieceBytes = std::size_t{60} * 1024;
 
 // Errors that are the peer's business: no need to tell an operator.
 // TLS errors after the handshake (a peer that closes without
@@ -368,7 +370,14 @@ void Session<Stream>::Respond() {
   // Dropped only after Send has taken the response: the session may be
   // kept alive by this reference alone.
   const std::shared_ptr<Session> keep = std::move(awaiting_);
-  Send(exchange_.TakeResponse());
+  Response response = exchange_.TakeResponse();
+  if (std::unique_ptr<storage::SnapshotReader> body =
+          exchange_.TakeBodyReader()) {
+    // HEAD gets the same head, and no body: the reader is dropped unread.
+    if (request_.method() == bhttp::verb::head) body.reset();
+    return SendStreamed(std::move(response), std::move(body));
+  }
+  Send(std::move(response));
 }
 
 template <class Stream>
@@ -454,6 +463,47 @@ void Session<Stream>::OnWrite(beast::error_code ec) {
   if (out_.capacity() > kMaxKeptResponseBytes) std::string().swap(out_);
   if (last_response_) return Linger();
   WaitForRequest();
+}
+
+template <class Stream>
+void Session<Stream>::SendStreamed(
+    Response head, std::unique_ptr<storage::SnapshotReader> body) {
+  body_reader_ = std::move(body);  // null: the head alone (HEAD)
+  body_chunked_ = request_.version() >= 11;
+  head.version(request_.version());
+  if (body_chunked_) head.set(bhttp::field::transfer_encoding, "chunked");
+  head.set(bhttp::field::connection, "close");
+  status_ = head.result_int();
+  last_response_ = true;
+  WriteResponse(head, HttpDateNow(), out_);
+  phase_ = Phase::kWriting;
+  WriteOut(Clock::now() + state_->options.write_timeout,
+           &Session::OnStreamedPiece);
+}
+
+template <class Stream>
+void Session<Stream>::OnStreamedPiece(beast::error_code ec) {
+  // An error, or the end of the body is out: the response is over, and
+  // OnWrite ends it (metrics, then the linger before close).
+  if (ec || !body_reader_) {
+    body_reader_.reset();
+    return OnWrite(ec);
+  }
+  // Encoded now, on this connection's thread, as the socket takes it.
+  std::string piece = body_reader_->Next(kStreamPieceBytes);
+  if (piece.empty()) {
+    body_reader_.reset();
+    if (!body_chunked_) return OnWrite(ec);
+    WriteLastChunk(out_);
+  } else if (body_chunked_) {
+    WriteChunk(piece, out_);
+  } else {
+    out_ = std::move(piece);
+  }
+  // Each piece gets the whole write timeout: a client that keeps reading
+  // may take as long as the body needs; one that stops is cut off.
+  WriteOut(Clock::now() + state_->options.write_timeout,
+           &Session::OnStreamedPiece);
 }
 
 template <class Stream>
@@ -565,13 +615,8 @@ void Session<Stream>::PumpWatch() {
 
 template <class Stream>
 void Session<Stream>::WriteWatch(const std::string& data) {
-  out_.clear();
   if (watch_chunked_) {
-    char size[20];
-    const int n = std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
-    out_.append(size, static_cast<std::size_t>(n));
-    out_ += data;
-    out_ += "\r\n";
+    WriteChunk(data, out_);
   } else {
     out_ = data;
   }
@@ -633,7 +678,7 @@ void Session<Stream>::FinishWatch() {
   // Nothing more goes out: the stream stops, the chunk in flight is done.
   if (watch_) watch_->Close();
   if (!watch_chunked_) return OnLastChunk({});
-  out_ = "0\r\n\r\n";
+  WriteLastChunk(out_);
   watch_writing_ = true;
   WriteOut(Clock::now() + state_->options.write_timeout, &Session::OnLastChunk);
 }

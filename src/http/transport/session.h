@@ -147,6 +147,15 @@ class Session final : public SessionBase,
                    std::string instance = {});
   void Send(Response response);
   void OnWrite(boost::beast::error_code ec);
+  // A response whose body is produced as it is sent (GET /admin/snapshot):
+  // |head|, then |body| a piece at a time, each written before the next is
+  // taken, so the session holds one piece, never the whole body. Its
+  // length is not known up front: HTTP/1.1 gets it chunked, HTTP/1.0 until
+  // the connection closes; no request follows it on this connection.
+  // |body| null: the head alone (the answer to HEAD).
+  void SendStreamed(Response head,
+                    std::unique_ptr<storage::SnapshotReader> body);
+  void OnStreamedPiece(boost::beast::error_code ec);
 
   // Watch streams. StartWatch answers a watch request: 503 when
   // --max-watchers streams are open, else the 200 header, and the stream
@@ -233,6 +242,9 @@ class Session final : public SessionBase,
   // The serialized response (or 100 Continue) being written; its capacity
   // is kept across requests.
   std::string out_;
+  // The body SendStreamed is sending; null once its last piece is out.
+  std::unique_ptr<storage::SnapshotReader> body_reader_;
+  bool body_chunked_ = false;  // HTTP/1.1: chunked; 1.0: until close
   std::array<char, 4096> discard_{};  // bytes read and dropped at close
   std::size_t discarded_ = 0;
   // The watch being served (phase kStreaming), and its state.

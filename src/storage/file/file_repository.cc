@@ -4,6 +4,7 @@
 
 #include "counterd/core/log.h"
 #include "counterd/service/mutation_rules.h"
+#include "counterd/storage/snapshot_document.h"
 #include "file_repository_impl.h"
 #include "journal_format.h"
 #include "recovery.h"
@@ -151,20 +152,27 @@ void FileRepositoryImpl::List(
 }
 
 void FileRepositoryImpl::TakeSnapshot(Completion<Result<SnapshotImage>>& done) {
-  // The copy is what holds writers up (as compaction's does); encoding
-  // happens after the lock is released. The state and applied_seq_ change
-  // together under the exclusive lock, so the copy is exactly the state
-  // after commit |seq|.
+  // The copy is what holds writers up (as compaction's does); it is
+  // encoded later, a piece at a time, as the caller reads it. The state
+  // and applied_seq_ change together under the exclusive lock, so the copy
+  // is exactly the state after commit |seq|.
   SnapshotData snapshot;
   {
     ReaderLock lock(state_mu_);
     snapshot = state_.ToSnapshot(applied_seq_, NowMs());
   }
+  SnapshotContents contents;
+  contents.summary.format = kSnapshotFormat;
+  contents.summary.seq = snapshot.last_seq;
+  contents.summary.counters = snapshot.counters.size();
+  contents.summary.idempotency_records = snapshot.idempotency.size();
+  contents.counters = std::move(snapshot.counters);
+  contents.idempotency = std::move(snapshot.idempotency);
   SnapshotImage image;
-  image.seq = snapshot.last_seq;
-  image.counters = snapshot.counters.size();
-  image.idempotency_records = snapshot.idempotency.size();
-  image.document = EncodeSnapshot(snapshot);
+  image.seq = contents.summary.seq;
+  image.counters = contents.summary.counters;
+  image.idempotency_records = contents.summary.idempotency_records;
+  image.document = NewSnapshotReader(std::move(contents));
   done.Complete(std::move(image));
 }
 

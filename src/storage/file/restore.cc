@@ -3,7 +3,6 @@
 #include <utility>
 #include <vector>
 
-#include "counterd/storage/snapshot_document.h"
 #include "journal.h"
 #include "snapshot_codec.h"
 #include "snapshot_file.h"
@@ -127,17 +126,6 @@ Result<SnapshotSummary> FileRepository::Restore(platform::FileSystem& fs,
                                                 const std::string& data_dir,
                                                 bool force) {
   return RestoreDataDir(fs, document, source, data_dir, force);
-}
-
-std::string EncodeSnapshotDocument(const SnapshotContents& contents) {
-  SnapshotEncoder encoder(contents.summary.seq);
-  for (const domain::Counter& c : contents.counters) encoder.AddCounter(c);
-  encoder.BeginIdempotency();
-  for (const domain::IdempotencyRecord& r : contents.idempotency) {
-    encoder.AddIdempotency(r);
-  }
-  encoder.Finish();
-  return encoder.TakeBuffered();
 }
 
 Result<SnapshotContents> FileRepository::ReadSnapshot(std::string_view document,

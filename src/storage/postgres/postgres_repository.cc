@@ -642,13 +642,13 @@ void PostgresRepository::TakeSnapshot(Completion<Result<SnapshotImage>>& done) {
       }
       Result<SnapshotContents> contents = ParseSnapshotReply(r);
       if (!contents) return done.Complete(contents.error());
-      // Encoded here, on the backend's thread: it holds up this replica's
-      // other database work for as long as it takes (no lock is held).
+      // Encoded later, a piece at a time, by whoever reads the document
+      // (the connection sending it), not on this backend's thread.
       SnapshotImage image;
       image.seq = contents->summary.seq;
       image.counters = contents->counters.size();
       image.idempotency_records = contents->idempotency.size();
-      image.document = EncodeSnapshotDocument(*contents);
+      image.document = NewSnapshotReader(std::move(*contents));
       done.Complete(std::move(image));
     });
   };

@@ -16,6 +16,7 @@
 
 #include "counterd/core/clock.h"
 #include "counterd/storage/file_repository.h"
+#include "counterd/storage/snapshot_document.h"
 #include "snapshot_codec.h"
 #include "store_test_util.h"
 #include "support/mem_file_system.h"
@@ -33,11 +34,29 @@ using testing::List;
 using testing::ManualOptions;
 using testing::WithKey;
 
-SnapshotImage Take(CounterRepository& repo) {
+// A snapshot taken and read to the end.
+struct Taken {
+  std::uint64_t seq = 0;
+  std::uint64_t counters = 0;
+  std::uint64_t idempotency_records = 0;
+  std::string document;
+};
+
+// The image as TakeSnapshot completes it (its document not read yet).
+SnapshotImage TakeImage(CounterRepository& repo) {
   Capture<Result<SnapshotImage>> done;
   repo.TakeSnapshot(done);
   EXPECT_TRUE(done.done() && done.result().has_value());
-  return done.done() && done.result() ? *done.result() : SnapshotImage{};
+  if (!done.done() || !done.result()) return SnapshotImage{};
+  SnapshotImage image = *done.Take();
+  EXPECT_NE(image.document, nullptr);
+  return image;
+}
+
+Taken Take(CounterRepository& repo) {
+  SnapshotImage image = TakeImage(repo);
+  return Taken{image.seq, image.counters, image.idempotency_records,
+               image.document ? ReadWholeDocument(*image.document) : ""};
 }
 
 // A store with three counters, one idempotency record, at seq 4.
@@ -56,7 +75,7 @@ TEST(SnapshotTest, IsTheStateAtItsSeqEncodedAsAStateJson) {
   MemFileSystem fs;
   ManualClock clock;
   auto repo = Populated(fs, clock, "/src");
-  const SnapshotImage image = Take(*repo);
+  const Taken image = Take(*repo);
   EXPECT_EQ(image.seq, 4u);
   EXPECT_EQ(image.counters, 3u);
   EXPECT_EQ(image.idempotency_records, 1u);
@@ -77,12 +96,37 @@ TEST(SnapshotTest, IsTheStateAtItsSeqEncodedAsAStateJson) {
   EXPECT_EQ(fs.Contents("/src/state.json"), image.document);
 }
 
+TEST(SnapshotTest, ReadInPiecesIsTheSameDocumentAsOfItsSeq) {
+  MemFileSystem fs;
+  ManualClock clock;
+  auto repo = Populated(fs, clock, "/src");
+  const std::string whole = Take(*repo).document;
+  SnapshotImage image = TakeImage(*repo);
+  ASSERT_NE(image.document, nullptr);
+  // Commits after the snapshot was taken, before its document is read,
+  // are not in it: the document is of seq 4 however late it is read.
+  ASSERT_TRUE(Commit(*repo, Add("d", 4)).status.ok());
+  ASSERT_TRUE(Commit(*repo, Add("a", 1)).status.ok());
+  std::string pieces;
+  int reads = 0;
+  for (std::string piece = image.document->Next(1); !piece.empty();
+       piece = image.document->Next(1)) {
+    pieces += piece;
+    ++reads;
+  }
+  EXPECT_EQ(pieces, whole);
+  // One part per piece at a size hint of 1: the header, three counters,
+  // the section break, the record, and the end (the crc32c line).
+  EXPECT_EQ(reads, 7);
+  EXPECT_EQ(image.document->Next(1), "");  // and it stays at its end
+}
+
 TEST(SnapshotTest, FollowsCommitsOneByOne) {
   MemFileSystem fs;
   ManualClock clock;
   auto repo = Populated(fs, clock, "/src");
   ASSERT_TRUE(Commit(*repo, Add("d", 4)).status.ok());
-  const SnapshotImage image = Take(*repo);
+  const Taken image = Take(*repo);
   EXPECT_EQ(image.seq, 5u);
   EXPECT_EQ(image.counters, 4u);
 }
@@ -91,7 +135,7 @@ TEST(RestoreTest, BuildsADataDirThatOpensWithTheSameState) {
   MemFileSystem fs;
   ManualClock clock;
   auto source = Populated(fs, clock, "/src");
-  const SnapshotImage image = Take(*source);
+  const Taken image = Take(*source);
   const std::vector<domain::Counter> before = List(*source);
 
   auto restored = FileRepository::Restore(fs, image.document, "snap.json",
@@ -121,7 +165,7 @@ TEST(RestoreTest, RefusesADataDirHoldingAStoreUnlessForced) {
   MemFileSystem fs;
   ManualClock clock;
   auto source = Populated(fs, clock, "/src");
-  const SnapshotImage image = Take(*source);
+  const Taken image = Take(*source);
   {
     auto other = FileRepository::Open(fs, clock, ManualOptions("/dst"));
     ASSERT_TRUE(other);
@@ -152,7 +196,7 @@ TEST(RestoreTest, RefusesADataDirARunningStoreHolds) {
   MemFileSystem fs;
   ManualClock clock;
   auto source = Populated(fs, clock, "/src");
-  const SnapshotImage image = Take(*source);
+  const Taken image = Take(*source);
   auto refused = FileRepository::Restore(fs, image.document, "snap.json",
                                          "/src", /*force=*/true);
   ASSERT_FALSE(refused);
