@@ -161,60 +161,68 @@ std::variant<std::string, BodyError> StringMember(const Json& j,
   return it->get<std::string>();
 }
 
-// One element of "operations"; |where| is "operations[i]: ".
-Decoded<BatchOperation> DecodeBatchOperation(const Json& j,
-                                             const std::string& where) {
-  if (!j.is_object()) {
-    return FieldError(where + "each operation must be a JSON object");
+// The fields of a "set" operation besides "op" and the preconditions:
+// "value" (required) and "ttl_seconds".
+std::optional<BodyError> ReadSetFields(const Json& j, const std::string& where,
+                                       BatchOperation& op) {
+  auto value = Int64Member(j, "value", where);
+  if (auto* e = std::get_if<BodyError>(&value)) return std::move(*e);
+  if (!std::get<std::optional<std::int64_t>>(value)) {
+    return FieldError(where + "missing field \"value\"");
   }
-  BatchOperation op;
+  op.operand = *std::get<std::optional<std::int64_t>>(value);
+  auto ttl = TtlMember(j, where);
+  if (auto* e = std::get_if<BodyError>(&ttl)) return std::move(*e);
+  op.ttl_seconds = std::get<std::optional<std::uint32_t>>(ttl);
+  return std::nullopt;
+}
+
+// Reads "op" into op.kind, refuses the fields that kind does not take and
+// reads the ones it does (all but "name" and the preconditions).
+std::optional<BodyError> ReadKindAndFields(const Json& j,
+                                           const std::string& where,
+                                           BatchOperation& op) {
   auto kind = StringMember(j, "op", where);
   if (auto* e = std::get_if<BodyError>(&kind)) return std::move(*e);
   const std::string& spelled = std::get<std::string>(kind);
-  std::optional<BodyError> unknown;
   if (spelled == "increment" || spelled == "decrement") {
     op.kind = spelled == "increment" ? domain::OpKind::kAdd
                                      : domain::OpKind::kSubtract;
-    unknown = OnlyFields(
+    std::optional<BodyError> unknown = OnlyFields(
         j, {"op", "name", "by", "min", "max", "ttl_seconds", "if_match"},
         where);
     op.operand = 1;  // "by" defaults to 1, as on the single endpoints
-    if (!unknown) {
-      unknown =
-          ReadDeltaFields(j, where, op.operand, op.min, op.max, op.ttl_seconds);
-    }
-  } else if (spelled == "set") {
+    if (unknown) return unknown;
+    return ReadDeltaFields(j, where, op.operand, op.min, op.max,
+                           op.ttl_seconds);
+  }
+  if (spelled == "set") {
     op.kind = domain::OpKind::kSet;
-    unknown = OnlyFields(
+    std::optional<BodyError> unknown = OnlyFields(
         j, {"op", "name", "value", "ttl_seconds", "if_match", "if_none_match"},
         where);
-    if (!unknown) {
-      auto value = Int64Member(j, "value", where);
-      if (auto* e = std::get_if<BodyError>(&value)) return std::move(*e);
-      if (!std::get<std::optional<std::int64_t>>(value)) {
-        return FieldError(where + "missing field \"value\"");
-      }
-      op.operand = *std::get<std::optional<std::int64_t>>(value);
-      auto ttl = TtlMember(j, where);
-      if (auto* e = std::get_if<BodyError>(&ttl)) return std::move(*e);
-      op.ttl_seconds = std::get<std::optional<std::uint32_t>>(ttl);
-    }
-  } else if (spelled == "delete") {
-    op.kind = domain::OpKind::kDelete;
-    unknown = OnlyFields(j, {"op", "name", "if_match"}, where);
-  } else if (spelled == "get") {
-    op.kind = domain::OpKind::kGet;
-    unknown = OnlyFields(j, {"op", "name"}, where);
-  } else {
-    return FieldError(
-        where +
-        "\"op\" must be \"increment\", \"decrement\", \"set\", \"delete\" "
-        "or \"get\"");
+    if (unknown) return unknown;
+    return ReadSetFields(j, where, op);
   }
-  if (unknown) return std::move(*unknown);
-  auto name = StringMember(j, "name", where);
-  if (auto* e = std::get_if<BodyError>(&name)) return std::move(*e);
-  op.name = std::move(std::get<std::string>(name));
+  if (spelled == "delete") {
+    op.kind = domain::OpKind::kDelete;
+    return OnlyFields(j, {"op", "name", "if_match"}, where);
+  }
+  if (spelled == "get") {
+    op.kind = domain::OpKind::kGet;
+    return OnlyFields(j, {"op", "name"}, where);
+  }
+  return FieldError(
+      where +
+      "\"op\" must be \"increment\", \"decrement\", \"set\", \"delete\" "
+      "or \"get\"");
+}
+
+// "if_match" and "if_none_match", as present (ReadKindAndFields has refused
+// them where the kind does not take them).
+std::optional<BodyError> ReadPreconditions(const Json& j,
+                                           const std::string& where,
+                                           BatchOperation& op) {
   if (j.contains("if_match")) {
     auto tags = StringMember(j, "if_match", where);
     if (auto* e = std::get_if<BodyError>(&tags)) return std::move(*e);
@@ -227,6 +235,21 @@ Decoded<BatchOperation> DecodeBatchOperation(const Json& j,
     }
     op.if_none_match = true;
   }
+  return std::nullopt;
+}
+
+// One element of "operations"; |where| is "operations[i]: ".
+Decoded<BatchOperation> DecodeBatchOperation(const Json& j,
+                                             const std::string& where) {
+  if (!j.is_object()) {
+    return FieldError(where + "each operation must be a JSON object");
+  }
+  BatchOperation op;
+  if (auto e = ReadKindAndFields(j, where, op)) return std::move(*e);
+  auto name = StringMember(j, "name", where);
+  if (auto* e = std::get_if<BodyError>(&name)) return std::move(*e);
+  op.name = std::move(std::get<std::string>(name));
+  if (auto e = ReadPreconditions(j, where, op)) return std::move(*e);
   return op;
 }
 

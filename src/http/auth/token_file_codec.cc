@@ -121,13 +121,10 @@ struct Seen {
   std::vector<std::pair<Digest, std::string>> digests;  // with the name
 };
 
-// One entry of "tokens"; adds it to |entries| or returns the error.
-Status DecodeEntry(const Errors& errors, std::size_t index, const Json& j,
-                   Seen& seen, std::vector<TokenSet::Entry>& entries) {
-  if (!j.is_object()) {
-    return errors.Entry(index, "", "must be an object, not " + Quote(j));
-  }
-  // The name first, so that every later message can say which token.
+// The "name" of entry |index|, once it is valid, the entry has no unknown
+// field and no earlier entry has the name (it is added to |seen|).
+Result<std::string> DecodeName(const Errors& errors, std::size_t index,
+                               const Json& j, Seen& seen) {
   const auto name_it = j.find("name");
   if (name_it == j.end()) return errors.Entry(index, "", "\"name\" is missing");
   if (!name_it->is_string() || !IsTokenName(name_it->get<std::string>())) {
@@ -135,7 +132,7 @@ Status DecodeEntry(const Errors& errors, std::size_t index, const Json& j,
                         "\"name\" must be 1 to 64 of A-Z a-z 0-9 . _ -, not " +
                             Quote(*name_it));
   }
-  const std::string name = name_it->get<std::string>();
+  std::string name = name_it->get<std::string>();
   for (const auto& [key, value] : j.items()) {
     if (key != "name" && key != "sha256" && key != "scopes" &&
         key != "prefixes") {
@@ -147,7 +144,14 @@ Status DecodeEntry(const Errors& errors, std::size_t index, const Json& j,
   if (!seen.names.insert(name).second) {
     return errors.Entry(index, name, "the name is used by an earlier entry");
   }
+  return name;
+}
 
+// The "sha256" of the entry, once no earlier entry has it (it is added to
+// |seen|).
+Result<Digest> DecodeDigest(const Errors& errors, std::size_t index,
+                            const std::string& name, const Json& j,
+                            Seen& seen) {
   const auto sha_it = j.find("sha256");
   if (sha_it == j.end()) {
     return errors.Entry(
@@ -170,7 +174,13 @@ Status DecodeEntry(const Errors& errors, std::size_t index, const Json& j,
     }
   }
   seen.digests.emplace_back(*digest, name);
+  return *digest;
+}
 
+// The "scopes" of the entry (required).
+Result<std::vector<Scope>> DecodeScopes(const Errors& errors, std::size_t index,
+                                        const std::string& name,
+                                        const Json& j) {
   const auto scopes_it = j.find("scopes");
   if (scopes_it == j.end()) {
     return errors.Entry(index, name,
@@ -192,27 +202,53 @@ Status DecodeEntry(const Errors& errors, std::size_t index, const Json& j,
     }
     scopes.push_back(*scope);
   }
+  return scopes;
+}
 
+// The "prefixes" of the entry; none (every counter) when it is left out.
+Result<std::vector<std::string>> DecodePrefixes(const Errors& errors,
+                                                std::size_t index,
+                                                const std::string& name,
+                                                const Json& j) {
   std::vector<std::string> prefixes;
-  if (const auto it = j.find("prefixes"); it != j.end()) {
-    if (std::string why = ReadStrings(*it, "\"prefixes\"", prefixes);
-        !why.empty()) {
-      if (it->is_array() && it->empty()) {
-        why += " (leave \"prefixes\" out for every counter)";
-      }
-      return errors.Entry(index, name, why);
+  const auto it = j.find("prefixes");
+  if (it == j.end()) return prefixes;
+  if (std::string why = ReadStrings(*it, "\"prefixes\"", prefixes);
+      !why.empty()) {
+    if (it->is_array() && it->empty()) {
+      why += " (leave \"prefixes\" out for every counter)";
     }
-    for (const std::string& p : prefixes) {
-      if (!IsCounterPrefix(p)) {
-        return errors.Entry(index, name,
-                            "prefix " + Quote(Json(p)) +
-                                " is not 1 to 128 of the counter-name "
-                                "characters A-Z a-z 0-9 . _ - :");
-      }
+    return errors.Entry(index, name, why);
+  }
+  for (const std::string& p : prefixes) {
+    if (!IsCounterPrefix(p)) {
+      return errors.Entry(index, name,
+                          "prefix " + Quote(Json(p)) +
+                              " is not 1 to 128 of the counter-name "
+                              "characters A-Z a-z 0-9 . _ - :");
     }
   }
-  entries.push_back(
-      TokenSet::Entry{*digest, Principal(name, scopes, std::move(prefixes))});
+  return prefixes;
+}
+
+// One entry of "tokens"; adds it to |entries| or returns the error.
+Status DecodeEntry(const Errors& errors, std::size_t index, const Json& j,
+                   Seen& seen, std::vector<TokenSet::Entry>& entries) {
+  if (!j.is_object()) {
+    return errors.Entry(index, "", "must be an object, not " + Quote(j));
+  }
+  // The name first, so that every later message can say which token.
+  Result<std::string> name = DecodeName(errors, index, j, seen);
+  if (!name) return name.error();
+  Result<Digest> digest = DecodeDigest(errors, index, *name, j, seen);
+  if (!digest) return digest.error();
+  Result<std::vector<Scope>> scopes = DecodeScopes(errors, index, *name, j);
+  if (!scopes) return scopes.error();
+  Result<std::vector<std::string>> prefixes =
+      DecodePrefixes(errors, index, *name, j);
+  if (!prefixes) return prefixes.error();
+  entries.push_back(TokenSet::Entry{
+      *digest, Principal(*name, *scopes, std::move(*prefixes))});
   return Status::Ok();
 }
 

@@ -1,5 +1,6 @@
 #include "transport/framing.h"
 
+#include <algorithm>
 #include <vector>
 
 #include <boost/beast/core/string.hpp>
@@ -112,43 +113,50 @@ bool IsRegNameChar(char c) {
   return kChars.reg_name[static_cast<unsigned char>(c)];
 }
 
+// The inside of an IP-literal's brackets: IPv6address / IPvFuture, checked
+// only for their characters.
+bool IsIpLiteralBody(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return IsHexDigit(c) || c == ':' || c == '.' || c == 'v' || c == 'V' ||
+           IsRegNameChar(c);
+  });
+}
+
+// reg-name = *( unreserved / pct-encoded / sub-delims ); may be empty.
+bool IsRegName(std::string_view host) {
+  for (std::size_t i = 0; i < host.size(); ++i) {
+    if (host[i] == '%') {
+      if (i + 2 >= host.size() || !IsHexDigit(host[i + 1]) ||
+          !IsHexDigit(host[i + 2])) {
+        return false;
+      }
+      i += 2;
+    } else if (!IsRegNameChar(host[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// port = *DIGIT (RFC 3986 §3.2.3): may be empty.
+bool IsPort(std::string_view port) {
+  return std::all_of(port.begin(), port.end(), IsDigit);
+}
+
 // uri-host [":" port] (RFC 9110 §7.2, RFC 3986 §3.2.2): an IP-literal in
 // brackets, or a reg-name (which covers IPv4 and the empty host).
 bool IsValidHostPort(std::string_view s) {
-  std::string_view port;
   if (!s.empty() && s.front() == '[') {
     const std::size_t close = s.find(']');
     if (close == std::string_view::npos || close == 1) return false;
-    for (const char c : s.substr(1, close - 1)) {
-      if (!IsHexDigit(c) && c != ':' && c != '.' && c != 'v' && c != 'V' &&
-          !IsRegNameChar(c)) {
-        return false;
-      }
-    }
+    if (!IsIpLiteralBody(s.substr(1, close - 1))) return false;
     s.remove_prefix(close + 1);
     if (s.empty()) return true;
-    if (s.front() != ':') return false;
-    port = s.substr(1);
-  } else {
-    const std::size_t colon = s.find(':');
-    std::string_view host = s.substr(0, colon);
-    if (colon != std::string_view::npos) port = s.substr(colon + 1);
-    for (std::size_t i = 0; i < host.size(); ++i) {
-      if (host[i] == '%') {
-        if (i + 2 >= host.size() || !IsHexDigit(host[i + 1]) ||
-            !IsHexDigit(host[i + 2])) {
-          return false;
-        }
-        i += 2;
-      } else if (!IsRegNameChar(host[i])) {
-        return false;
-      }
-    }
+    return s.front() == ':' && IsPort(s.substr(1));
   }
-  for (const char c : port) {
-    if (!IsDigit(c)) return false;
-  }
-  return true;
+  const std::size_t colon = s.find(':');
+  if (!IsRegName(s.substr(0, colon))) return false;
+  return colon == std::string_view::npos || IsPort(s.substr(colon + 1));
 }
 
 // The length of an "http://" or "https://" prefix (any case), else 0.
@@ -162,6 +170,64 @@ std::size_t SchemeLength(std::string_view target) {
     return 8;
   }
   return 0;
+}
+
+// A request with Transfer-Encoding: accepted only as HTTP/1.1, without
+// Content-Length, with chunked as its one and final coding.
+FramingDecision CheckTransferEncoding(const RequestHeader& header,
+                                      int cl_count) {
+  if (header.version() < 11) {
+    return Refuse(400, "Transfer-Encoding is not allowed in HTTP/1.0");
+  }
+  if (cl_count > 0) {
+    return Refuse(400,
+                  "Content-Length and Transfer-Encoding must not both be "
+                  "sent");
+  }
+  std::vector<Coding> codings;
+  if (!ParseCodings(header, codings)) {
+    return Refuse(400, "malformed Transfer-Encoding");
+  }
+  if (codings.empty()) return Refuse(400, "empty Transfer-Encoding");
+  if (!IsChunked(codings.back())) {
+    return Refuse(400, "Transfer-Encoding must end in chunked");
+  }
+  if (codings.back().has_parameters) {
+    return Refuse(400, "chunked takes no parameters");
+  }
+  for (std::size_t i = 0; i + 1 < codings.size(); ++i) {
+    if (IsChunked(codings[i])) {
+      return Refuse(400, "chunked must be applied only once");
+    }
+  }
+  if (codings.size() > 1) {
+    return Refuse(501,
+                  "only the chunked transfer coding is implemented (no "
+                  "gzip, deflate or other codings)");
+  }
+  FramingDecision d;
+  d.framing = BodyFraming::kChunked;
+  return d;
+}
+
+// The one Content-Length line's |value|: 1*DIGIT that fits in 64 bits.
+FramingDecision CheckContentLength(std::string_view value) {
+  if (value.empty()) return Refuse(400, "empty Content-Length");
+  std::uint64_t length = 0;
+  for (const char c : value) {
+    if (!IsDigit(c)) {
+      return Refuse(400, "Content-Length must be one decimal number");
+    }
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    if (length > (UINT64_MAX - digit) / 10) {
+      return Refuse(400, "Content-Length is too large");
+    }
+    length = length * 10 + digit;
+  }
+  FramingDecision d;
+  d.framing = BodyFraming::kContentLength;
+  d.content_length = length;
+  return d;
 }
 
 }  // namespace
@@ -179,59 +245,10 @@ FramingDecision CheckFraming(const RequestHeader& header) {
       cl_value = f.value();
     }
   }
-  if (te) {
-    if (header.version() < 11) {
-      return Refuse(400, "Transfer-Encoding is not allowed in HTTP/1.0");
-    }
-    if (cl_count > 0) {
-      return Refuse(400,
-                    "Content-Length and Transfer-Encoding must not both be "
-                    "sent");
-    }
-    std::vector<Coding> codings;
-    if (!ParseCodings(header, codings)) {
-      return Refuse(400, "malformed Transfer-Encoding");
-    }
-    if (codings.empty()) return Refuse(400, "empty Transfer-Encoding");
-    if (!IsChunked(codings.back())) {
-      return Refuse(400, "Transfer-Encoding must end in chunked");
-    }
-    if (codings.back().has_parameters) {
-      return Refuse(400, "chunked takes no parameters");
-    }
-    for (std::size_t i = 0; i + 1 < codings.size(); ++i) {
-      if (IsChunked(codings[i])) {
-        return Refuse(400, "chunked must be applied only once");
-      }
-    }
-    if (codings.size() > 1) {
-      return Refuse(501,
-                    "only the chunked transfer coding is implemented (no "
-                    "gzip, deflate or other codings)");
-    }
-    FramingDecision d;
-    d.framing = BodyFraming::kChunked;
-    return d;
-  }
+  if (te) return CheckTransferEncoding(header, cl_count);
   if (cl_count == 0) return {};
   if (cl_count > 1) return Refuse(400, "Content-Length must be sent once");
-  const std::string_view value = cl_value;
-  if (value.empty()) return Refuse(400, "empty Content-Length");
-  std::uint64_t length = 0;
-  for (const char c : value) {
-    if (!IsDigit(c)) {
-      return Refuse(400, "Content-Length must be one decimal number");
-    }
-    const auto digit = static_cast<std::uint64_t>(c - '0');
-    if (length > (UINT64_MAX - digit) / 10) {
-      return Refuse(400, "Content-Length is too large");
-    }
-    length = length * 10 + digit;
-  }
-  FramingDecision d;
-  d.framing = BodyFraming::kContentLength;
-  d.content_length = length;
-  return d;
+  return CheckContentLength(cl_value);
 }
 
 std::string_view CheckHost(const RequestHeader& header) {

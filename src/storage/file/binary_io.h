@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -44,42 +45,63 @@ T LoadFixed(const char* p) {
   return static_cast<T>(u);
 }
 
+// What a byte that leads a multi-byte UTF-8 sequence promises: how many
+// continuation bytes follow and the range the first of them must be in
+// (narrower than 80..BF after E0, ED, F0 and F4: that excludes overlong
+// forms, surrogates and what lies past U+10FFFF).
+struct Utf8Lead {
+  std::size_t continuation_bytes = 0;
+  unsigned char first_lo = 0x80;
+  unsigned char first_hi = 0xbf;
+};
+
+// The promise of the lead byte |c|; nothing if |c| cannot lead a multi-byte
+// sequence (ASCII, a continuation byte, C0, C1, F5..FF).
+inline std::optional<Utf8Lead> DecodeUtf8Lead(unsigned char c) {
+  Utf8Lead lead;
+  if (c >= 0xc2 && c <= 0xdf) {
+    lead.continuation_bytes = 1;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    lead.continuation_bytes = 2;
+    if (c == 0xe0) lead.first_lo = 0xa0;
+    if (c == 0xed) lead.first_hi = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    lead.continuation_bytes = 3;
+    if (c == 0xf0) lead.first_lo = 0x90;
+    if (c == 0xf4) lead.first_hi = 0x8f;
+  } else {
+    return std::nullopt;
+  }
+  return lead;
+}
+
+// The length (1 to 4) of the well-formed UTF-8 sequence |s| starts with, or
+// 0 if it does not start with one. REQUIRES: !s.empty().
+inline std::size_t Utf8SequenceLength(std::string_view s) {
+  const auto byte = [&](std::size_t at) {
+    return static_cast<unsigned char>(s[at]);
+  };
+  if (byte(0) < 0x80) return 1;
+  const std::optional<Utf8Lead> lead = DecodeUtf8Lead(byte(0));
+  if (!lead) return 0;
+  const std::size_t n = lead->continuation_bytes;
+  if (s.size() - 1 < n) return 0;
+  if (byte(1) < lead->first_lo || byte(1) > lead->first_hi) return 0;
+  for (std::size_t k = 2; k <= n; ++k) {
+    if (byte(k) < 0x80 || byte(k) > 0xbf) return 0;
+  }
+  return n + 1;
+}
+
 // True if |s| is well-formed UTF-8 (Unicode 15, table 3-7: no overlong
 // forms, no surrogates, nothing past U+10FFFF). Strings the snapshot keeps
 // as JSON strings (scopes, messages) must be.
 inline bool IsUtf8(std::string_view s) {
   std::size_t i = 0;
-  const auto byte = [&](std::size_t at) {
-    return static_cast<unsigned char>(s[at]);
-  };
   while (i < s.size()) {
-    const unsigned char c = byte(i);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t n = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-      n = 1;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      n = 2;
-      if (c == 0xe0) lo = 0xa0;
-      if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      n = 3;
-      if (c == 0xf0) lo = 0x90;
-      if (c == 0xf4) hi = 0x8f;
-    } else {
-      return false;
-    }
-    if (s.size() - i - 1 < n) return false;
-    if (byte(i + 1) < lo || byte(i + 1) > hi) return false;
-    for (std::size_t k = 2; k <= n; ++k) {
-      if (byte(i + k) < 0x80 || byte(i + k) > 0xbf) return false;
-    }
-    i += n + 1;
+    const std::size_t n = Utf8SequenceLength(s.substr(i));
+    if (n == 0) return false;
+    i += n;
   }
   return true;
 }

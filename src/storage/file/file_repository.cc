@@ -17,6 +17,32 @@ constexpr std::string_view kLockFileName = "LOCK";
 
 using domain::TransactionOutcome;
 
+// The effects of a batch's writes, in the order of |ws|, for its journal
+// record; the same writes as |changes| for the watchers. |earliest_expiry|
+// becomes the soonest expires_at_ms among the counters written (0: none
+// expires).
+std::vector<Effect> CollectEffects(service::WorkingSet& ws,
+                                   ChangeBatch& changes,
+                                   std::int64_t& earliest_expiry) {
+  std::vector<Effect> effects;
+  for (service::WorkingSet::CounterWrite& w : ws.CounterWrites()) {
+    changes.changes.push_back(CounterChange{w.name, w.row});
+    if (w.row) {
+      if (w.row->expires_at_ms != 0 &&
+          (earliest_expiry == 0 || w.row->expires_at_ms < earliest_expiry)) {
+        earliest_expiry = w.row->expires_at_ms;
+      }
+      effects.emplace_back(PutCounter{std::move(*w.row)});
+    } else {
+      effects.emplace_back(DeleteCounter{std::move(w.name)});
+    }
+  }
+  for (const domain::IdempotencyRecord& r : ws.IdempotencyWrites()) {
+    effects.emplace_back(PutIdempotency{r});
+  }
+  return effects;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<FileRepository>> FileRepository::Open(
@@ -270,6 +296,39 @@ Status FileRepositoryImpl::WriteRecord(const std::vector<Effect>& effects,
   return Status::Ok();
 }
 
+Status FileRepositoryImpl::WriteAndApply(service::WorkingSet& ws,
+                                         std::int64_t now_ms,
+                                         std::size_t batch_size,
+                                         ChangeBatch& changes,
+                                         std::chrono::nanoseconds& took) {
+  std::int64_t earliest_expiry = 0;
+  const std::vector<Effect> effects =
+      CollectEffects(ws, changes, earliest_expiry);
+  COUNTERD_RETURN_IF_ERROR(WriteRecord(effects, took));
+  ++last_seq_;
+  {
+    // Invariant 2: readers see the batch only now that it is durable.
+    WriterLock lock(state_mu_);
+    for (const Effect& e : effects) state_.Apply(e);
+    applied_seq_ = last_seq_;
+    state_.PruneIdempotency(now_ms);
+    counters_ = state_.counter_count();
+    idempotency_keys_ = state_.idempotency_count();
+  }
+  last_seq_stat_ = last_seq_;
+  journal_bytes_ = journal_->Size();
+  commits_.fetch_add(1, std::memory_order_relaxed);
+  // One journal record, one fdatasync: only batches that wrote count.
+  batch_sizes_.Observe(static_cast<double>(batch_size));
+  if (earliest_expiry != 0) queue_.ScheduleDuties(SteadyAt(earliest_expiry));
+  // Compaction copies the whole state: left to the committer thread, so
+  // an inline committer is never held up by it.
+  if (journal_->Size() >= options_.compaction_threshold_bytes) {
+    queue_.WakeForDuties();
+  }
+  return Status::Ok();
+}
+
 void FileRepositoryImpl::CommitBatch(std::vector<PendingCommit>& batch) {
   if (latch_.failed()) {
     const Status refusal = latch_.RefuseWrite();
@@ -283,47 +342,10 @@ void FileRepositoryImpl::CommitBatch(std::vector<PendingCommit>& batch) {
   ChangeBatch changes;
   std::chrono::nanoseconds took{0};
   if (!ws.empty()) {
-    std::vector<Effect> effects;
-    std::int64_t earliest_expiry = 0;
-    for (service::WorkingSet::CounterWrite& w : ws.CounterWrites()) {
-      changes.changes.push_back(CounterChange{w.name, w.row});
-      if (w.row) {
-        if (w.row->expires_at_ms != 0 &&
-            (earliest_expiry == 0 || w.row->expires_at_ms < earliest_expiry)) {
-          earliest_expiry = w.row->expires_at_ms;
-        }
-        effects.emplace_back(PutCounter{std::move(*w.row)});
-      } else {
-        effects.emplace_back(DeleteCounter{std::move(w.name)});
-      }
-    }
-    for (const domain::IdempotencyRecord& r : ws.IdempotencyWrites()) {
-      effects.emplace_back(PutIdempotency{r});
-    }
-    if (Status s = WriteRecord(effects, took); !s.ok()) {
+    Status s = WriteAndApply(ws, now_ms, batch.size(), changes, took);
+    if (!s.ok()) {
       for (PendingCommit& p : batch) p.done->Complete(domain::Refusal(s));
       return;
-    }
-    ++last_seq_;
-    {
-      // Invariant 2: readers see the batch only now that it is durable.
-      WriterLock lock(state_mu_);
-      for (const Effect& e : effects) state_.Apply(e);
-      applied_seq_ = last_seq_;
-      state_.PruneIdempotency(now_ms);
-      counters_ = state_.counter_count();
-      idempotency_keys_ = state_.idempotency_count();
-    }
-    last_seq_stat_ = last_seq_;
-    journal_bytes_ = journal_->Size();
-    commits_.fetch_add(1, std::memory_order_relaxed);
-    // One journal record, one fdatasync: only batches that wrote count.
-    batch_sizes_.Observe(static_cast<double>(batch.size()));
-    if (earliest_expiry != 0) queue_.ScheduleDuties(SteadyAt(earliest_expiry));
-    // Compaction copies the whole state: left to the committer thread, so
-    // an inline committer is never held up by it.
-    if (journal_->Size() >= options_.compaction_threshold_bytes) {
-      queue_.WakeForDuties();
     }
   }
   queue_.Observe(batch.size(), took);

@@ -76,6 +76,14 @@ class FileRepositoryImpl final : public FileRepository,
   // and returns why. REQUIRES: the committer's role.
   Status WriteRecord(const std::vector<Effect>& effects,
                      std::chrono::nanoseconds& took);
+  // Writes the writes of |ws| (not empty), the decisions of a batch of
+  // |batch_size| transactions, as one record (WriteRecord), then applies
+  // them to the committed state; |changes| gets them for the watchers. On
+  // failure nothing is applied and the store has failed. REQUIRES: the
+  // committer's role.
+  Status WriteAndApply(service::WorkingSet& ws, std::int64_t now_ms,
+                       std::size_t batch_size, ChangeBatch& changes,
+                       std::chrono::nanoseconds& took) EXCLUDES(state_mu_);
   // REQUIRES: the committer's role. Starts a compaction if the journal is
   // large enough (or |force|) and none is running; |synchronous| writes
   // the snapshot on this thread.

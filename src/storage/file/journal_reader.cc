@@ -1,6 +1,7 @@
 #include "journal_reader.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "journal_format.h"
@@ -40,6 +41,36 @@ Status Damage(std::string_view file, std::uint64_t offset,
               std::string_view what) {
   return Status::DataLoss(std::string(file) + " at byte offset " +
                           std::to_string(offset) + ": " + std::string(what));
+}
+
+// Why the record at the start of |rest| (whose header is |header|) cannot
+// be read, if it cannot: what is wrong and how far into |rest| the bytes it
+// claims reach (all of |rest| when its length cannot be trusted).
+struct BadRecord {
+  std::uint64_t end = 0;
+  std::string what;
+};
+
+std::optional<BadRecord> CheckRecordFrame(std::string_view rest,
+                                          const RecordHeader& header) {
+  if (header.length == 0 && header.crc == 0 && header.seq == 0) {
+    // Zero-filled space: only a tail (a size extended, never written).
+    return BadRecord{rest.size(), "zero-filled record header"};
+  }
+  if (header.length == 0 || header.length > kMaxRecordPayload) {
+    return BadRecord{
+        rest.size(),
+        "record length " + std::to_string(header.length) + " out of range"};
+  }
+  const std::uint64_t record_size = kRecordHeaderSize + header.length;
+  if (record_size > rest.size()) {
+    return BadRecord{rest.size(), "record runs past the end of the file"};
+  }
+  if (RecordChecksum(rest.substr(0, static_cast<std::size_t>(record_size))) !=
+      header.crc) {
+    return BadRecord{record_size, "checksum mismatch"};
+  }
+  return std::nullopt;
 }
 
 // Reads the file header, if any: sets scan.format and scan.header_torn and
@@ -135,24 +166,12 @@ Result<JournalScan> ReadJournal(std::string_view data, std::string_view file,
       return unreadable(data.size(), "incomplete record header");
     }
     const RecordHeader header = DecodeHeader(rest);
-    if (header.length == 0 && header.crc == 0 && header.seq == 0) {
-      // Zero-filled space: only a tail (a size extended, never written).
-      return unreadable(data.size(), "zero-filled record header");
-    }
-    if (header.length == 0 || header.length > kMaxRecordPayload) {
-      return unreadable(
-          data.size(),
-          "record length " + std::to_string(header.length) + " out of range");
+    if (std::optional<BadRecord> bad = CheckRecordFrame(rest, header)) {
+      return unreadable(offset + bad->end, bad->what);
     }
     const std::uint64_t record_size = kRecordHeaderSize + header.length;
-    if (record_size > rest.size()) {
-      return unreadable(data.size(), "record runs past the end of the file");
-    }
     const std::string_view record =
         rest.substr(0, static_cast<std::size_t>(record_size));
-    if (RecordChecksum(record) != header.crc) {
-      return unreadable(offset + record_size, "checksum mismatch");
-    }
     if (header.seq != expected_seq) {
       return Damage(file, offset,
                     "sequence number " + std::to_string(header.seq) +

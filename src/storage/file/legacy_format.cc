@@ -33,6 +33,39 @@ domain::Counter GetV1Counter(Cursor& in) {
   return c;
 }
 
+// Appends the PutIdempotency whose version-1 encoding is next in |in| to
+// |effects|. Bytes that do not decode leave |in| failed and |effects| as it
+// was; a status or fingerprint that has no version-2 meaning is kDataLoss.
+Status DecodeV1Idempotency(Cursor& in, std::vector<Effect>& effects) {
+  domain::IdempotencyRecord r;
+  r.key = in.String();
+  if (in.ok() && !domain::IdempotencyKey::Parse(r.key)) in.Fail();
+  const std::string fingerprint = in.String();
+  r.created_at_ms = in.Fixed<std::int64_t>();
+  const auto code = in.Fixed<std::uint8_t>();
+  std::string message = in.String();
+  if (in.ok() && !IsUtf8(message)) in.Fail();
+  const auto flags = in.Fixed<std::uint8_t>();
+  std::optional<domain::Counter> counter;
+  if ((flags & kV1HasCounter) != 0) counter = GetV1Counter(in);
+  if (!in.ok()) return Status::Ok();
+  const std::optional<StatusCode> status = StatusFromPersisted(code);
+  std::optional<domain::Fingerprint> request =
+      TranslateV1Fingerprint(fingerprint);
+  if (code > kV1LastStatus || !status || !request) {
+    return Status::DataLoss("version-1 idempotency record '" + r.key +
+                            "' has an unknown status or fingerprint '" +
+                            fingerprint + "'");
+  }
+  r.request = std::move(*request);
+  r.outcome = TranslateV1Outcome(*status == StatusCode::kOk
+                                     ? Status::Ok()
+                                     : Status(*status, std::move(message)),
+                                 std::move(counter), (flags & kV1Created) != 0);
+  effects.emplace_back(PutIdempotency{std::move(r)});
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::optional<domain::Fingerprint> TranslateV1Fingerprint(
@@ -112,35 +145,9 @@ Result<std::vector<Effect>> DecodeV1Payload(std::string_view payload) {
       case kV1DeleteCounter:
         effects.emplace_back(DeleteCounter{GetV1Name(in)});
         break;
-      case kV1PutIdempotency: {
-        domain::IdempotencyRecord r;
-        r.key = in.String();
-        if (in.ok() && !domain::IdempotencyKey::Parse(r.key)) in.Fail();
-        const std::string fingerprint = in.String();
-        r.created_at_ms = in.Fixed<std::int64_t>();
-        const auto code = in.Fixed<std::uint8_t>();
-        std::string message = in.String();
-        if (in.ok() && !IsUtf8(message)) in.Fail();
-        const auto flags = in.Fixed<std::uint8_t>();
-        std::optional<domain::Counter> counter;
-        if ((flags & kV1HasCounter) != 0) counter = GetV1Counter(in);
-        if (!in.ok()) break;
-        const std::optional<StatusCode> status = StatusFromPersisted(code);
-        std::optional<domain::Fingerprint> request =
-            TranslateV1Fingerprint(fingerprint);
-        if (code > kV1LastStatus || !status || !request) {
-          return Status::DataLoss("version-1 idempotency record '" + r.key +
-                                  "' has an unknown status or fingerprint '" +
-                                  fingerprint + "'");
-        }
-        r.request = std::move(*request);
-        r.outcome = TranslateV1Outcome(
-            *status == StatusCode::kOk ? Status::Ok()
-                                       : Status(*status, std::move(message)),
-            std::move(counter), (flags & kV1Created) != 0);
-        effects.emplace_back(PutIdempotency{std::move(r)});
+      case kV1PutIdempotency:
+        COUNTERD_RETURN_IF_ERROR(DecodeV1Idempotency(in, effects));
         break;
-      }
       default:
         in.Fail();
     }

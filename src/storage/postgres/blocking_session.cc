@@ -57,6 +57,26 @@ bool BlockingSession::RunUntil(Pred done, Clock::time_point deadline) {
   return true;
 }
 
+std::optional<Result<ServerFacts>> BlockingSession::SetUpSession(
+    Clock::time_point deadline, bool check_server, Status& last) {
+  PgConnection::Reply setup =
+      Run({Query::Sql(std::string(kSessionSetup))},
+          std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::max(deadline - Clock::now(), Clock::duration::zero())));
+  if (!setup.status.ok()) {
+    last = setup.status;
+    return std::nullopt;
+  }
+  Result<ServerFacts> facts = ParseSessionSetup(setup.results.at(0));
+  if (!facts) return facts.error();
+  Status check = check_server ? CheckServer(*facts) : Status::Ok();
+  if (check.ok()) return facts;
+  if (check.code() != StatusCode::kUnavailable) return check;
+  last = check;  // a standby: it may be promoted; try again
+  conn_.Disconnect(last);
+  return std::nullopt;
+}
+
 Result<ServerFacts> BlockingSession::Connect(std::chrono::milliseconds timeout,
                                              bool check_server) {
   const auto deadline = Clock::now() + timeout;
@@ -69,24 +89,11 @@ Result<ServerFacts> BlockingSession::Connect(std::chrono::milliseconds timeout,
       conn_.Disconnect(last);
       return last;
     }
-    if (connected->ok()) {
-      PgConnection::Reply setup =
-          Run({Query::Sql(std::string(kSessionSetup))},
-              std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::max(deadline - Clock::now(), Clock::duration::zero())));
-      if (setup.status.ok()) {
-        Result<ServerFacts> facts = ParseSessionSetup(setup.results.at(0));
-        if (!facts) return facts.error();
-        Status check = check_server ? CheckServer(*facts) : Status::Ok();
-        if (check.ok()) return facts;
-        if (check.code() != StatusCode::kUnavailable) return check;
-        last = check;  // a standby: it may be promoted; try again
-        conn_.Disconnect(last);
-      } else {
-        last = setup.status;
-      }
-    } else {
+    if (!connected->ok()) {
       last = *connected;
+    } else if (std::optional<Result<ServerFacts>> answer =
+                   SetUpSession(deadline, check_server, last)) {
+      return std::move(*answer);
     }
     if (Clock::now() + backoff >= deadline) return last;
     std::this_thread::sleep_for(backoff);

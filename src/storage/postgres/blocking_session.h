@@ -6,6 +6,7 @@
 #define COUNTERD_STORAGE_POSTGRES_BLOCKING_SESSION_H_
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,12 @@ class BlockingSession {
   void Close();
 
  private:
+  // Sets up the session just connected and checks the server: what Connect
+  // answers, or nothing when a later attempt may succeed (the setup failed,
+  // or the server is a standby), with |last| saying why this one did not.
+  std::optional<Result<ServerFacts>> SetUpSession(
+      std::chrono::steady_clock::time_point deadline, bool check_server,
+      Status& last);
   // Runs the io_context until |done| or |deadline|; false on timeout.
   template <typename Pred>
   bool RunUntil(Pred done, std::chrono::steady_clock::time_point deadline);

@@ -76,6 +76,33 @@ const PgResult* FirstError(const std::vector<PgResult>& results) {
   return nullptr;
 }
 
+// One row of kChangesSince: a commit's seq and the state of one counter it
+// changed.
+struct ChangeRow {
+  std::uint64_t seq = 0;
+  CounterChange change;
+};
+
+// Row |r| of a kChangesSince answer; nothing if a cell is missing or not a
+// number.
+std::optional<ChangeRow> ParseChangeRow(const PgResult& res, std::size_t r) {
+  const auto seq = postgres::ParseInt64(res.Cell(r, 0).value_or(""));
+  const auto value = postgres::ParseInt64(res.Cell(r, 2).value_or(""));
+  const auto version = postgres::ParseInt64(res.Cell(r, 3).value_or(""));
+  const auto expires = postgres::ParseInt64(res.Cell(r, 4).value_or(""));
+  if (!seq || !value || !version || !expires || !res.Cell(r, 1)) {
+    return std::nullopt;
+  }
+  ChangeRow row{static_cast<std::uint64_t>(*seq),
+                CounterChange{*res.Cell(r, 1), std::nullopt}};
+  if (*version > 0) {
+    row.change.state =
+        domain::Counter{row.change.name, *value,
+                        static_cast<std::uint64_t>(*version), *expires};
+  }
+  return row;
+}
+
 // The reply to TakeSnapshot's transaction (BEGIN, seq, counters, records,
 // COMMIT).
 Result<SnapshotContents> ParseSnapshotReply(const PgConnection::Reply& reply) {
@@ -230,6 +257,11 @@ class PostgresRepository final : public CounterRepository {
   void Read(Query query, std::function<void(PgConnection::Reply)> done);
   void FetchChanges();
   void OnChanges(PgConnection::Reply reply);
+  // Gives the commits in |res| (a kChangesSince answer, whose fetch found
+  // |last_seq| the last commit) to |sink|, in order; returns how many |res|
+  // held.
+  std::size_t DeliverChanges(const PgResult& res, std::uint64_t last_seq,
+                             ChangeSink* sink);
   void ScheduleMaintenance(std::chrono::milliseconds after);
   // Drops connections whose oldest request is older than request_timeout.
   void ScheduleWatchdog();
@@ -896,7 +928,19 @@ void PostgresRepository::OnChanges(PgConnection::Reply reply) {
                                                              : res.message}});
     return;
   }
-  ChangeSink* sink = sink_.load();
+  const std::size_t commits =
+      DeliverChanges(res, static_cast<std::uint64_t>(*last_seq), sink_.load());
+  std::uint64_t cur = last_seq_.load();
+  while (delivered_seq_ > cur &&
+         !last_seq_.compare_exchange_weak(cur, delivered_seq_)) {
+  }
+  // A full page (256 commits) may have more behind it.
+  if (commits >= 256 || fetch_again_) FetchChanges();
+}
+
+std::size_t PostgresRepository::DeliverChanges(const PgResult& res,
+                                               std::uint64_t last_seq,
+                                               ChangeSink* sink) {
   std::size_t commits = 0;
   ChangeBatch batch;
   // Commits missed for good (purged from the change log while this
@@ -916,35 +960,22 @@ void PostgresRepository::OnChanges(PgConnection::Reply reply) {
     batch = ChangeBatch{};
   };
   for (std::size_t r = 0; r < res.row_count; ++r) {
-    const auto seq = postgres::ParseInt64(res.Cell(r, 0).value_or(""));
-    const auto value = postgres::ParseInt64(res.Cell(r, 2).value_or(""));
-    const auto version = postgres::ParseInt64(res.Cell(r, 3).value_or(""));
-    const auto expires = postgres::ParseInt64(res.Cell(r, 4).value_or(""));
-    if (!seq || !value || !version || !expires || !res.Cell(r, 1)) continue;
-    if (static_cast<std::uint64_t>(*seq) != batch.seq) flush();
-    batch.seq = static_cast<std::uint64_t>(*seq);
-    CounterChange change{*res.Cell(r, 1), std::nullopt};
-    if (*version > 0) {
-      change.state = domain::Counter{
-          change.name, *value, static_cast<std::uint64_t>(*version), *expires};
-    }
-    batch.changes.push_back(std::move(change));
+    std::optional<ChangeRow> row = ParseChangeRow(res, r);
+    if (!row) continue;
+    if (row->seq != batch.seq) flush();
+    batch.seq = row->seq;
+    batch.changes.push_back(std::move(row->change));
   }
   flush();
   // The log ended before the last commit: the ones after what it held are
   // gone (a full page may just have more behind it).
-  if (commits < 256 && static_cast<std::uint64_t>(*last_seq) > delivered_seq_) {
-    batch.seq = static_cast<std::uint64_t>(*last_seq);
+  if (commits < 256 && last_seq > delivered_seq_) {
+    batch.seq = last_seq;
     note_gap(batch.seq + 1);
     if (sink != nullptr) sink->OnCommitted(batch);
     delivered_seq_ = batch.seq;
   }
-  std::uint64_t cur = last_seq_.load();
-  while (delivered_seq_ > cur &&
-         !last_seq_.compare_exchange_weak(cur, delivered_seq_)) {
-  }
-  // A full page (256 commits) may have more behind it.
-  if (commits >= 256 || fetch_again_) FetchChanges();
+  return commits;
 }
 
 // -- maintenance ------------------------------------------------------------
