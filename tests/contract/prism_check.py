@@ -252,6 +252,10 @@ def drive_common(c, auth):
     c.call("PUT", f"/counters/{n}", 200, body={"value": 7}, headers={"If-Match": '"3"'})
     c.call("PUT", f"/counters/{n}", 412, body={"value": 7}, headers={"If-Match": '"99"'})
     c.call("PUT", f"/counters/{n}", 412, body={"value": 7}, headers={"If-None-Match": "*"})
+    # If-None-Match other than "*" and Idempotency-Key are ignored on PUT.
+    c.call("PUT", f"/counters/{n}", 200, body={"value": 7}, headers={"If-None-Match": '"4"'})
+    c.call("PUT", f"/counters/{n}", 200, body={"value": 7},
+           headers={"Idempotency-Key": "put-key"})
     c.call("PUT", f"/counters/{n}", 400, body={"value": "7"}, invalid=True)
     c.call("PUT", f"/counters/{n}", 400, body={"value": 1, "extra": 1}, invalid=True)
     c.call("PUT", f"/counters/{n}", 400, body={"value": 1, "ttl_seconds": 0}, invalid=True)
