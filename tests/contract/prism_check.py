@@ -411,6 +411,8 @@ def drive_common(c, auth):
            invalid=True)
     c.call("POST", "/batch", 400, body={"operations": [{"op": "get", "name": "a/b"}]},
            invalid=True)
+    c.call("POST", "/batch", 400, body={"operations": [{"op": "get", "name": ".."}]},
+           invalid=True)
     c.call("POST", "/batch", 400, invalid=True, label="POST /batch without a body")
     c.call("POST", "/batch", 415, body="x", headers={"Content-Type": "text/plain"},
            invalid=True)
