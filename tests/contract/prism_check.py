@@ -277,6 +277,7 @@ def drive_common(c, auth):
     c.call("HEAD", f"/counters/{n}", 304, headers={"If-None-Match": etag})
     # Not "..": Prism normalises the path before it forwards it.
     c.call("GET", "/counters/a%20b", 400, invalid=True)
+    c.call("HEAD", "/counters/a%20b", 400, invalid=True)
     missing = "billing:missing" if auth else "missing"
     c.call("GET", f"/counters/{missing}", 404)
     c.call("HEAD", f"/counters/{missing}", 404)
@@ -369,6 +370,7 @@ def drive_common(c, auth):
         c.call("POST", "/counter/increment", 200, body={"by": 3})
         a = c.call("GET", "/counter", 200)
         c.call("GET", "/counter", 304, headers={"If-None-Match": a.headers.get("etag", "")})
+        c.call("HEAD", "/counter", 304, headers={"If-None-Match": a.headers.get("etag", "")})
         c.call("POST", "/counter/increment", 412, headers={"If-Match": '"999"'})
         c.call("POST", "/counter/increment", 409, body={"by": 1, "max": 0})
         c.call("POST", "/counter/increment", 400, body={"by": "x"}, invalid=True)
