@@ -174,7 +174,8 @@ class Checker:
                 continue
             self._record(label, f"[{v.get('severity')}] {'.'.join(map(str, loc))}: "
                          f"{v.get('message')}")
-        if invalid and not unrouted and not any(v.get("location", [])[:1] == ["request"] for v in a.violations()):
+        request_flagged = any(v.get("location", [])[:1] == ["request"] for v in a.violations())
+        if invalid and not unrouted and not request_flagged:
             self.mismatches.append(f"{label}: meant as invalid, but Prism found nothing "
                                    "wrong with the request")
         if a.status != expect:
@@ -531,9 +532,22 @@ class Run:
             self._spawn("prism-lenient", [args.prism, "proxy", args.spec, upstream,
                                           "-h", "127.0.0.1", "-p", str(self.lenient)], workdir),
         ]
-        wait_for(lambda: send(self.port, "GET", "/livez").status == 200, 20, "counterd")
-        for p in (self.strict, self.lenient):
-            wait_for(lambda: send(p, "GET", "/livez").status == 200, 60, f"prism on {p}")
+        try:
+            wait_for(lambda: self._alive() and send(self.port, "GET", "/livez").status == 200,
+                     20, "counterd")
+            for p in (self.strict, self.lenient):
+                wait_for(lambda: self._alive() and send(p, "GET", "/livez").status == 200, 60,
+                         f"prism on port {p}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _alive(self):
+        for p, name in zip([self.server] + self.proxies, self.logs):
+            if p.poll() is not None:
+                with open(self.logs[name]) as f:
+                    raise RuntimeError(f"{name} exited with {p.returncode}: {f.read()[-2000:]}")
+        return True
 
     def _spawn(self, name, cmd, workdir):
         log = os.path.join(workdir, f"{name}-{self.tag}.log")
@@ -578,7 +592,8 @@ def check_watch_streams(c, run, auth):
         results[i] = c.call(method, path, 200, headers=headers, label=f"{method} {path} "
                             f"(stream) {json.dumps(headers) if headers else ''}".strip())
 
-    threads = [threading.Thread(target=one, args=(i, *r)) for i, r in enumerate(requests)]
+    threads = [threading.Thread(target=one, args=(i, *r), daemon=True)
+               for i, r in enumerate(requests)]
     for t in threads:
         t.start()
     wait_for(lambda: watchers(run) == len(requests), 20, "the watch streams to open")
