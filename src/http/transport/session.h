@@ -244,7 +244,7 @@ class Session final : public SessionBase,
   std::string out_;
   // The body SendStreamed is sending; null once its last piece is out.
   std::unique_ptr<storage::SnapshotReader> body_reader_;
-  bool body_chunked_ = false;  // HTTP/1.1: chunked; 1.0: until close
+  bool body_chunked_ = false;         // HTTP/1.1: chunked; 1.0: until close
   std::array<char, 4096> discard_{};  // bytes read and dropped at close
   std::size_t discarded_ = 0;
   // The watch being served (phase kStreaming), and its state.
