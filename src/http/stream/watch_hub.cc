@@ -1,6 +1,7 @@
 #include "stream/watch_hub.h"
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 
 namespace counterd::http {
@@ -35,7 +36,7 @@ void WatchHub::OnCommitted(const storage::ChangeBatch& batch) {
     }
     recent_.push_back(Retained{batch.seq, change});
   }
-  std::sort(reached.begin(), reached.end());
+  std::sort(reached.begin(), reached.end(), std::less<>());  // total order
   reached.erase(std::unique(reached.begin(), reached.end()), reached.end());
   for (Watcher* w : reached) w->Wake();
   while (recent_.size() > window_) {
