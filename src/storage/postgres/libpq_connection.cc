@@ -56,6 +56,7 @@ namespace {
 // libpq's functions, resolved from the shared library; |error| says why
 // not when it could not be loaded.
 struct LibPq {
+// NOLINTNEXTLINE(bugprone-macro-parentheses): |name| is a declarator.
 #define COUNTERD_LIBPQ_MEMBER(name) decltype(&::name) name = nullptr;
   COUNTERD_LIBPQ_FUNCTIONS(COUNTERD_LIBPQ_MEMBER)
 #undef COUNTERD_LIBPQ_MEMBER
@@ -68,7 +69,9 @@ LibPq Load() {
   // Never closed: libpq keeps process-wide state once initialised.
   void* handle = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
-    const char* why = dlerror();
+    // Not thread-safe in general; here it runs once, inside Pq()'s static
+    // initialisation, which C++ runs on one thread.
+    const char* why = dlerror();  // NOLINT(concurrency-mt-unsafe)
     lib.error = std::string("cannot load libpq (install libpq5): ") +
                 (why != nullptr ? why : "dlopen failed");
     return lib;
@@ -85,8 +88,8 @@ LibPq Load() {
 
 // Loaded once, on the first connection (thread-safe static).
 const LibPq& Pq() {
-  static const LibPq lib = Load();
-  return lib;
+  static const LibPq kLibPq = Load();
+  return kLibPq;
 }
 
 PgResult CopyResult(const PGresult* res) {
@@ -250,14 +253,16 @@ class UnloadedConnection final : public PqConnection {
   std::string ErrorMessage() const override { return why_; }
   bool SetNonblocking() override { return false; }
   bool EnterPipelineMode() override { return false; }
-  bool SendPrepare(const std::string&, const std::string&) override {
+  bool SendPrepare(const std::string& /*name*/,
+                   const std::string& /*sql*/) override {
     return false;
   }
-  bool SendQueryPrepared(const std::string&,
-                         std::span<const PgParam>) override {
+  bool SendQueryPrepared(const std::string& /*name*/,
+                         std::span<const PgParam> /*params*/) override {
     return false;
   }
-  bool SendQueryParams(const std::string&, std::span<const PgParam>) override {
+  bool SendQueryParams(const std::string& /*sql*/,
+                       std::span<const PgParam> /*params*/) override {
     return false;
   }
   bool PipelineSync() override { return false; }
