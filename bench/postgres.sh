@@ -163,15 +163,7 @@ run_pgbench() {  # key clients script
     rm -rf "$d"
   done
   wal_end "$key" "$processed"
-  rps[$key]=$(median "${rs[@]}")
-  p50[$key]=$(median "${a[@]}")
-  p99[$key]=$(median "${b[@]}")
-  errs[$key]=$e
-  if ((e > 0)); then
-    failures=$((failures + 1))
-    log "$key: $e failed transactions"
-  fi
-  log "$key: ${rps[$key]} tps, p50 ${p50[$key]} ms, p99 ${p99[$key]} ms"
+  keep_row "$key" "$e" tps transactions
 }
 
 # wrk against several counterd replicas at once: the connections split
@@ -240,15 +232,7 @@ run_wrk_multi() {  # key conns script COUNT FORMAT STEP  (URLs: $replica_urls)
     a+=("$pct50")
     b+=("$pct99")
   done
-  rps[$key]=$(median "${rs[@]}")
-  p50[$key]=$(median "${a[@]}")
-  p99[$key]=$(median "${b[@]}")
-  errs[$key]=$e
-  if ((e > 0)); then
-    failures=$((failures + 1))
-    log "$key: $e failed requests"
-  fi
-  log "$key: ${rps[$key]} req/s, p50 ${p50[$key]} ms, p99 ${p99[$key]} ms"
+  keep_row "$key" "$e" req/s requests
 }
 
 start_replicas() {  # n
