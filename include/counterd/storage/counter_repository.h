@@ -131,10 +131,9 @@ class SnapshotReader {
 // state.json holds, so a data dir can start from it (counterd restore).
 struct SnapshotImage {
   std::uint64_t seq = 0;  // the last commit it includes
-  std::uint64_t counters = 0;
-  std::uint64_t idempotency_records = 0;
   // The document; never null in an image a backend completed with. It
-  // holds the copy of the counters and records until it is destroyed.
+  // holds what the backend gives it to read (a copy, or a cursor of the
+  // store) until it is destroyed, which must be before the backend is.
   std::unique_ptr<SnapshotReader> document;
 };
 
@@ -170,10 +169,11 @@ class CounterRepository {
   virtual void Commit(domain::Transaction tx,
                       Completion<domain::TransactionOutcome>& done) = 0;
 
-  // A snapshot (GET /admin/snapshot): the state is copied consistently
-  // (one commit sequence) without stopping writers for longer than the
-  // copy; the encoding happens outside the backend's locks. A backend
-  // without it completes with kFailedPrecondition.
+  // A snapshot (GET /admin/snapshot): the state as of one commit sequence,
+  // taken without stopping writers (the file backend pages through a
+  // cursor of its store; PostgreSQL copies it in one transaction); the
+  // encoding happens outside the backend's locks. A backend without it
+  // completes with kFailedPrecondition.
   virtual void TakeSnapshot(Completion<Result<SnapshotImage>>& done) {
     done.Complete(
         Status::FailedPrecondition("this backend cannot take a snapshot"));

@@ -10,28 +10,31 @@
 
 namespace counterd::storage {
 
-void Compactor::Start(SnapshotData snapshot) {
+void Compactor::Start(SnapshotImage snapshot) {
   Wait();
   running_.store(true, std::memory_order_release);
-  thread_ =
-      std::jthread([this, snapshot = std::move(snapshot)] { Write(snapshot); });
+  thread_ = std::jthread(
+      [this, snapshot = std::move(snapshot)]() mutable { Write(snapshot); });
 }
 
 void Compactor::Wait() {
   if (thread_.joinable()) thread_.join();
 }
 
-Status Compactor::WriteNow(const SnapshotData& snapshot) {
+Status Compactor::WriteNow(SnapshotImage snapshot) {
   Wait();
   running_.store(true, std::memory_order_release);
   Write(snapshot);
   return latch_.failed() ? latch_.Refusal() : Status::Ok();
 }
 
-void Compactor::Write(const SnapshotData& snapshot) {
+void Compactor::Write(SnapshotImage& snapshot) {
   const auto started = std::chrono::steady_clock::now();
-  const std::string encoded = EncodeSnapshot(snapshot);
-  Status s = ReplaceSnapshotAtomically(fs_, dir_, encoded);
+  Result<std::uint64_t> written =
+      ReplaceSnapshotAtomically(fs_, dir_, *snapshot.document);
+  // Read to its end or not, the document's hold on the store goes now.
+  snapshot.document.reset();
+  Status s = written.status();
   if (s.ok()) {
     // Invariant 5: the snapshot covering seq <= last_seq is durable, so the
     // journal files holding only such records may go. A crash part-way
@@ -43,7 +46,7 @@ void Compactor::Write(const SnapshotData& snapshot) {
          names ? *names : std::vector<std::string>{}) {
       std::uint64_t first_seq = 0;
       if (!s.ok() || !ParseJournalFileName(name, first_seq) ||
-          first_seq > snapshot.last_seq) {
+          first_seq > snapshot.seq) {
         continue;
       }
       s = fs_.RemoveFile(dir_ + "/" + name);
@@ -53,12 +56,11 @@ void Compactor::Write(const SnapshotData& snapshot) {
   }
   if (s.ok()) {
     compactions_.fetch_add(1);
-    snapshot_bytes_ = encoded.size();
+    snapshot_bytes_ = *written;
     log::Info(
         "compaction: snapshot written",
-        {{"seq", snapshot.last_seq},
-         {"counters", snapshot.counters.size()},
-         {"bytes", encoded.size()},
+        {{"seq", snapshot.seq},
+         {"bytes", *written},
          {"took_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::steady_clock::now() - started)
                          .count()}});

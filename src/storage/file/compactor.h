@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "counterd/platform/file_system.h"
+#include "counterd/storage/counter_repository.h"
 #include "failure_latch.h"
 #include "snapshot_codec.h"
 
@@ -33,18 +34,20 @@ class Compactor {
   Compactor& operator=(const Compactor&) = delete;
 
   bool running() const { return running_.load(std::memory_order_acquire); }
-  // Writes |snapshot| on the compactor thread. REQUIRES: !running().
-  void Start(SnapshotData snapshot);
+  // Writes |snapshot| on the compactor thread, reading its document a
+  // piece at a time (the file backend's is a cursor of the store, so
+  // commits go on while it is read). REQUIRES: !running().
+  void Start(SnapshotImage snapshot);
   // Waits for the snapshot in progress, if any.
   void Wait();
   // Writes |snapshot| on this thread; the latch's refusal if it failed.
-  Status WriteNow(const SnapshotData& snapshot);
+  Status WriteNow(SnapshotImage snapshot);
 
   std::uint64_t compactions() const { return compactions_.load(); }
   std::uint64_t snapshot_bytes() const { return snapshot_bytes_.load(); }
 
  private:
-  void Write(const SnapshotData& snapshot);
+  void Write(SnapshotImage& snapshot);
 
   platform::FileSystem& fs_;
   const std::string dir_;

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <utility>
 
 #include "counterd/core/log.h"
@@ -177,29 +178,56 @@ void FileRepositoryImpl::List(
   done.Complete(std::move(counters));
 }
 
-void FileRepositoryImpl::TakeSnapshot(Completion<Result<SnapshotImage>>& done) {
-  // The copy is what holds writers up (as compaction's does); it is
-  // encoded later, a piece at a time, as the caller reads it. The state
-  // and applied_seq_ change together under the exclusive lock, so the copy
-  // is exactly the state after commit |seq|.
-  SnapshotData snapshot;
-  {
-    ReaderLock lock(state_mu_);
-    snapshot = state_.ToSnapshot(applied_seq_, NowMs());
+// A snapshot document's pages, read from a cursor of state_ (see
+// store_state.h): each page under the exclusive lock — the cursor is
+// changed by the reads and by the commits alike — for as long as it takes
+// to copy one page, never while its bytes are encoded or sent. REQUIRES:
+// destroyed before the repository (the server's connections are gone
+// before main destroys the store).
+class FileRepositoryImpl::CursorPages final : public SnapshotPages {
+ public:
+  CursorPages(FileRepositoryImpl& repo, StoreState::CursorId id)
+      : repo_(repo), id_(id) {}
+  ~CursorPages() override {
+    WriterLock lock(repo_.state_mu_);
+    repo_.state_.CloseCursor(id_);
   }
-  SnapshotContents contents;
-  contents.summary.format = kSnapshotFormat;
-  contents.summary.seq = snapshot.last_seq;
-  contents.summary.counters = snapshot.counters.size();
-  contents.summary.idempotency_records = snapshot.idempotency.size();
-  contents.counters = std::move(snapshot.counters);
-  contents.idempotency = std::move(snapshot.idempotency);
+  CursorPages(const CursorPages&) = delete;
+  CursorPages& operator=(const CursorPages&) = delete;
+
+  SnapshotPage<domain::Counter> NextCounters(std::size_t max) override {
+    WriterLock lock(repo_.state_mu_);
+    return repo_.state_.NextCounters(id_, max);
+  }
+  SnapshotPage<domain::IdempotencyRecord> NextRecords(
+      std::size_t max) override {
+    WriterLock lock(repo_.state_mu_);
+    return repo_.state_.NextRecords(id_, max);
+  }
+
+ private:
+  FileRepositoryImpl& repo_;
+  const StoreState::CursorId id_;
+};
+
+SnapshotImage FileRepositoryImpl::OpenSnapshot() {
+  // No copy: a cursor of the state as of applied_seq_ (the two change
+  // together under the exclusive lock), read a page at a time as the
+  // document is read.
   SnapshotImage image;
-  image.seq = contents.summary.seq;
-  image.counters = contents.summary.counters;
-  image.idempotency_records = contents.summary.idempotency_records;
-  image.document = NewSnapshotReader(std::move(contents));
-  done.Complete(std::move(image));
+  StoreState::CursorId cursor = 0;
+  {
+    WriterLock lock(state_mu_);
+    cursor = state_.OpenCursor(NowMs());
+    image.seq = applied_seq_;
+  }
+  image.document = NewSnapshotReader(
+      image.seq, std::make_unique<CursorPages>(*this, cursor));
+  return image;
+}
+
+void FileRepositoryImpl::TakeSnapshot(Completion<Result<SnapshotImage>>& done) {
+  done.Complete(OpenSnapshot());
 }
 
 // -- commits
@@ -432,27 +460,25 @@ Status FileRepositoryImpl::MaybeCompact(bool force, bool synchronous) {
     latch_.Fail(s, /*answered=*/false);
     return latch_.Refusal();  // as Compactor::WriteNow answers
   }
-  // The copy is the only part that holds up commits; serialising and
-  // writing it happens while writers go on into the new journal.
-  SnapshotData snapshot;
-  {
-    ReaderLock lock(state_mu_);
-    snapshot = state_.ToSnapshot(last_seq_, NowMs());
-  }
+  // No copy: a cursor of the state at last_seq_ (the committer's role is
+  // held, so applied_seq_ is last_seq_), read a page at a time by the
+  // compactor while writers go on into the new journal. Commits wait only
+  // while a page is copied (see CursorPages).
+  SnapshotImage snapshot = OpenSnapshot();
   if (synchronous && options_.split_compaction_for_test) {
     deferred_snapshot_ = std::move(snapshot);
     return Status::Ok();
   }
-  if (synchronous) return compactor_.WriteNow(snapshot);
+  if (synchronous) return compactor_.WriteNow(std::move(snapshot));
   compactor_.Start(std::move(snapshot));
   return Status::Ok();
 }
 
 Status FileRepositoryImpl::CompactNow() {
   if (deferred_snapshot_) {
-    Status s = compactor_.WriteNow(*deferred_snapshot_);
+    SnapshotImage snapshot = std::move(*deferred_snapshot_);
     deferred_snapshot_.reset();
-    return s;
+    return compactor_.WriteNow(std::move(snapshot));
   }
   return MaybeCompact(/*force=*/true, /*synchronous=*/true);
 }

@@ -61,6 +61,8 @@ class FileRepositoryImpl final : public FileRepository,
   Status CompactNow() override;
 
  private:
+  class CursorPages;  // a snapshot document's pages, from a state_ cursor
+
   // CommitQueue::Committer: run by the holder of the committer's role.
   void CommitBatch(std::vector<PendingCommit>& batch) override
       EXCLUDES(state_mu_);
@@ -68,6 +70,8 @@ class FileRepositoryImpl final : public FileRepository,
       EXCLUDES(state_mu_);
 
   std::int64_t NowMs() const;
+  // The state as of applied_seq_, as a document read from a cursor.
+  SnapshotImage OpenSnapshot() EXCLUDES(state_mu_);
   // Decides every transaction of |batch| in order; their outcomes.
   std::vector<domain::TransactionOutcome> Decide(
       const std::vector<PendingCommit>& batch, service::WorkingSet& ws,
@@ -117,7 +121,7 @@ class FileRepositoryImpl final : public FileRepository,
   // Owned by whoever holds the committer's role (see commit_queue.h).
   std::unique_ptr<Journal> journal_;
   std::uint64_t last_seq_;
-  std::optional<SnapshotData> deferred_snapshot_;  // split_compaction_for_test
+  std::optional<SnapshotImage> deferred_snapshot_;  // split_compaction_for_test
 
   FailureLatch latch_;
   Compactor compactor_;

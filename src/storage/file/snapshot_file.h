@@ -2,11 +2,13 @@
 #ifndef COUNTERD_STORAGE_FILE_SNAPSHOT_FILE_H_
 #define COUNTERD_STORAGE_FILE_SNAPSHOT_FILE_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "counterd/core/status.h"
 #include "counterd/platform/file_system.h"
+#include "counterd/storage/counter_repository.h"
 
 namespace counterd::storage {
 
@@ -19,6 +21,12 @@ inline constexpr std::string_view kSnapshotTempFileName = "state.json.tmp";
 Status ReplaceSnapshotAtomically(platform::FileSystem& fs,
                                  const std::string& dir,
                                  std::string_view contents);
+// The same with the document read piece by piece from |document| (about a
+// MiB at a time, so a snapshot of any size is written in bounded memory);
+// the bytes written.
+Result<std::uint64_t> ReplaceSnapshotAtomically(platform::FileSystem& fs,
+                                                const std::string& dir,
+                                                SnapshotReader& document);
 
 }  // namespace counterd::storage
 

@@ -15,6 +15,7 @@ std::string StoreState::RecordKey(std::string_view scope,
 }
 
 void StoreState::PutCounterEntry(const domain::Counter& c) {
+  if (!cursors_.empty()) SaveForCursors(c.name);
   const Entry entry{c.value, c.version, c.expires_at_ms};
   std::int64_t old_expiry = 0;
   if (const auto* found = index_.Find(c.name)) {
@@ -43,6 +44,7 @@ void StoreState::PutCounterEntry(const domain::Counter& c) {
 
 void StoreState::EraseCounter(std::string_view name) {
   if (const auto* found = index_.Find(name)) {
+    if (!cursors_.empty()) SaveForCursors(name);
     const CounterMap::iterator it = *found;
     if (it->second.expires_at_ms != 0) --expiring_;
     index_.Erase(name);  // while the key it compares against exists
@@ -59,6 +61,11 @@ void StoreState::Apply(const Effect& effect) {
     const domain::IdempotencyRecord& r =
         std::get<PutIdempotency>(effect).record;
     std::string key = RecordKey(r.scope, r.key);
+    if (!cursors_.empty()) {
+      if (const auto it = idempotency_.find(key); it != idempotency_.end()) {
+        SaveRecordForCursors(key, it->second);
+      }
+    }
     idempotency_order_.emplace_back(r.created_at_ms, key);
     idempotency_.insert_or_assign(std::move(key), r);
   }
@@ -94,7 +101,7 @@ SnapshotData StoreState::ToSnapshot(std::uint64_t last_seq,
   snapshot.last_seq = last_seq;
   snapshot.counters.reserve(counters_.size());
   for (const auto& [name, e] : counters_) {
-    if (e.expires_at_ms != 0 && now_ms >= e.expires_at_ms) continue;
+    if (!e.LiveAt(now_ms)) continue;
     snapshot.counters.push_back({name, e.value, e.version, e.expires_at_ms});
   }
   for (const auto& [created, key] : idempotency_order_) {
@@ -127,7 +134,7 @@ std::vector<domain::Counter> StoreState::List(std::string_view prefix,
   for (; it != counters_.end() && out.size() < limit; ++it) {
     if (!std::string_view(it->first).starts_with(prefix)) break;
     const Entry& e = it->second;
-    if (e.expires_at_ms != 0 && now_ms >= e.expires_at_ms) continue;
+    if (!e.LiveAt(now_ms)) continue;
     out.push_back({it->first, e.value, e.version, e.expires_at_ms});
   }
   return out;
@@ -143,6 +150,9 @@ const domain::IdempotencyRecord* StoreState::FindIdempotency(
 }
 
 void StoreState::PruneIdempotency(std::int64_t now_ms) {
+  // An open cursor reads idempotency_order_ by position; records past their
+  // retention go once the last cursor closes (lookups skip them meanwhile).
+  if (!cursors_.empty()) return;
   while (!idempotency_order_.empty() &&
          idempotency_order_.front().first <= now_ms - retention_ms_) {
     const auto& [created, key] = idempotency_order_.front();

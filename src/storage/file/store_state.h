@@ -21,6 +21,7 @@
 
 #include "counterd/domain/counter.h"
 #include "counterd/domain/transaction.h"
+#include "counterd/storage/snapshot_document.h"
 #include "effects.h"
 #include "name_index.h"
 #include "snapshot_codec.h"
@@ -59,11 +60,49 @@ class StoreState {
   std::size_t counter_count() const { return counters_.size(); }
   std::size_t idempotency_count() const { return idempotency_.size(); }
 
+  // -- cursors (store_cursors.cc): what ToSnapshot returns, read a page at a
+  // time while changes go on, so that a snapshot of any size needs one
+  // page of memory and never a copy of the store. A cursor sees the store
+  // as it was when opened: a change to a counter the cursor has not read
+  // yet first saves that counter's state at the opening in the cursor
+  // (copy-on-write per name), and idempotency records are not pruned while
+  // a cursor is open (the ones added later lie past its end). So its
+  // memory is one page plus the names changed while it is open.
+  using CursorId = std::uint64_t;
+  // A cursor over everything live at |now_ms|, as of now. CloseCursor it.
+  CursorId OpenCursor(std::int64_t now_ms);
+  void CloseCursor(CursorId id);
+  // The next counters in name order: about |max| of them (a page may also
+  // hold counters that have gone since the opening).
+  SnapshotPage<domain::Counter> NextCounters(CursorId id, std::size_t max);
+  // After the counters, the idempotency records, oldest first.
+  SnapshotPage<domain::IdempotencyRecord> NextRecords(CursorId id,
+                                                      std::size_t max);
+
  private:
   struct Entry {
     std::int64_t value;
     std::uint64_t version;
     std::int64_t expires_at_ms;  // 0: never
+    bool LiveAt(std::int64_t now_ms) const {
+      return expires_at_ms == 0 || now_ms < expires_at_ms;
+    }
+  };
+  struct Cursor {
+    std::int64_t now_ms = 0;
+    bool counters_begun = false;  // last_read names a counter
+    bool counters_done = false;
+    std::string last_read;
+    // Counters changed since the opening that sort after last_read: their
+    // state at the opening (nullopt: the name did not exist then).
+    std::map<std::string, std::optional<Entry>, std::less<>> before;
+    // idempotency_order_ positions [next_record, records_end) are still to
+    // be read; positions are stable while the cursor is open (no pruning).
+    std::size_t next_record = 0;
+    std::size_t records_end = 0;
+    // Records replaced since the opening, by record key: the state the
+    // cursor reads instead of the replacement.
+    std::unordered_map<std::string, domain::IdempotencyRecord> replaced;
   };
   using CounterMap = std::map<std::string, Entry, std::less<>>;
   // (expires_at_ms, name), earliest first. Entries go stale when the
@@ -81,6 +120,12 @@ class StoreState {
   }
   void PutCounterEntry(const domain::Counter& c);
   void EraseCounter(std::string_view name);
+  // Before |name| changes: saves its current state in every open cursor
+  // that has yet to read it (and has not saved it already).
+  void SaveForCursors(std::string_view name);
+  // Before the record under |record_key| is replaced: the same for records.
+  void SaveRecordForCursors(const std::string& record_key,
+                            const domain::IdempotencyRecord& current);
   static std::string RecordKey(std::string_view scope, std::string_view key);
 
   std::int64_t retention_ms_;
@@ -95,6 +140,8 @@ class StoreState {
   std::unordered_map<std::string, domain::IdempotencyRecord> idempotency_;
   // (created_at_ms, record key) in arrival order, for pruning.
   std::deque<std::pair<std::int64_t, std::string>> idempotency_order_;
+  std::map<CursorId, Cursor> cursors_;
+  CursorId next_cursor_ = 0;
 };
 
 }  // namespace counterd::storage

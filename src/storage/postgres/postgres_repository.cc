@@ -678,8 +678,6 @@ void PostgresRepository::TakeSnapshot(Completion<Result<SnapshotImage>>& done) {
       // (the connection sending it), not on this backend's thread.
       SnapshotImage image;
       image.seq = contents->summary.seq;
-      image.counters = contents->counters.size();
-      image.idempotency_records = contents->idempotency.size();
       image.document = NewSnapshotReader(std::move(*contents));
       done.Complete(std::move(image));
     });

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "counterd/platform/fault_injection_file_system.h"
+#include "counterd/storage/snapshot_document.h"
 #include "journal.h"
 #include "journal_format.h"
 #include "snapshot_file.h"
@@ -37,6 +38,14 @@ class CompactorTest : public ::testing::Test {
     s.counters = {{"a", 1, 1, 0}, {"b", 2, 2, 99}};
     return s;
   }
+  // The same as the compactor takes it: a document to read.
+  static SnapshotImage Image(std::uint64_t last_seq) {
+    SnapshotData data = Snapshot(last_seq);
+    SnapshotContents contents;
+    contents.summary.seq = data.last_seq;
+    contents.counters = std::move(data.counters);
+    return SnapshotImage{last_seq, NewSnapshotReader(std::move(contents))};
+  }
 
   counterd::testing::MemFileSystem mem_;
   platform::FaultInjectionFileSystem fs_{mem_};
@@ -46,7 +55,7 @@ class CompactorTest : public ::testing::Test {
 TEST_F(CompactorTest, WritesTheSnapshotAndDeletesTheJournalsItCovers) {
   Compactor compactor(fs_, "/data", latch_, 7);
   EXPECT_EQ(compactor.snapshot_bytes(), 7u);
-  ASSERT_TRUE(compactor.WriteNow(Snapshot(9)).ok());
+  ASSERT_TRUE(compactor.WriteNow(Image(9)).ok());
   const std::string expected = EncodeSnapshot(Snapshot(9));
   EXPECT_EQ(mem_.Contents("/data/state.json"), expected);
   EXPECT_FALSE(*mem_.FileExists(Path(1)));
@@ -66,14 +75,14 @@ TEST_F(CompactorTest, WritesTheSnapshotAndDeletesTheJournalsItCovers) {
 
 TEST_F(CompactorTest, RunsOnItsOwnThread) {
   Compactor compactor(fs_, "/data", latch_, 0);
-  compactor.Start(Snapshot(4));
+  compactor.Start(Image(4));
   compactor.Wait();
   EXPECT_FALSE(compactor.running());
   EXPECT_EQ(compactor.compactions(), 1u);
   EXPECT_FALSE(*mem_.FileExists(Path(1)));
   EXPECT_TRUE(*mem_.FileExists(Path(5)));
-  compactor.Start(Snapshot(9));
-  compactor.Start(Snapshot(9));  // waits for the one in progress first
+  compactor.Start(Image(9));
+  compactor.Start(Image(9));  // waits for the one in progress first
   compactor.Wait();
   EXPECT_EQ(compactor.compactions(), 3u);
   EXPECT_FALSE(*mem_.FileExists(Path(5)));
@@ -97,7 +106,7 @@ TEST_P(CompactorFailureTest, ShutsTheLatchAndKeepsUncoveredJournals) {
   mem_.SetContents("/data/state.json", before);
   fs_.AddRule(platform::FaultRule{f.op, EIO, f.path, 0, true});
   Compactor compactor(fs_, "/data", latch_, 0);
-  const Status s = compactor.WriteNow(Snapshot(9));
+  const Status s = compactor.WriteNow(Image(9));
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);
   ASSERT_TRUE(latch_.failed());
