@@ -5,7 +5,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -17,6 +19,7 @@
 
 #include "blocking_session.h"
 #include "counterd/core/mutex.h"
+#include "counterd/storage/snapshot_document.h"
 #include "schema.h"
 
 namespace counterd::storage {
@@ -597,6 +600,136 @@ TEST_F(PostgresRepositoryTest, AServerThatStopsAnsweringIsDroppedAndRejoined) {
   }));
   EXPECT_EQ(s->value, 2);
   EXPECT_EQ(PostgresStatsOf(repo).unknown_outcomes, 0u);
+}
+
+// -- snapshots: a transaction's cursors, a page at a time -------------------
+
+// |n| counters p0000.. in batches of 100 (one commit each).
+void Populate(CounterRepository& repo, int n) {
+  for (int first = 0; first < n; first += 100) {
+    domain::Transaction tx;
+    tx.batch = true;
+    for (int i = first; i < std::min(n, first + 100); ++i) {
+      char name[16];
+      (void)std::snprintf(name, sizeof name, "p%04d", i);
+      tx.ops.push_back(Op(domain::OpKind::kAdd, name, i + 1));
+    }
+    ASSERT_TRUE(CommitSync(repo, tx).status.ok());
+  }
+}
+
+SnapshotImage TakeImage(CounterRepository& repo) {
+  Waiter<Result<SnapshotImage>> w;
+  repo.TakeSnapshot(w);
+  Result<SnapshotImage> image = w.Wait();
+  EXPECT_TRUE(image.has_value()) << image.error().ToString();
+  return image.has_value() ? std::move(*image) : SnapshotImage{};
+}
+
+Result<std::string> NextPiece(SnapshotReader& reader, std::size_t size_hint) {
+  std::promise<Result<std::string>> promise;
+  auto piece = promise.get_future();
+  reader.Next(size_hint, [&promise](Result<std::string> got) {
+    promise.set_value(std::move(got));
+  });
+  return piece.get();
+}
+
+// The rest of |reader|'s document in pieces of about 4 KiB, running
+// |between| after each piece.
+Result<std::string> ReadRest(SnapshotReader& reader,
+                             const std::function<void()>& between) {
+  std::string out;
+  for (;;) {
+    Result<std::string> piece = NextPiece(reader, 4096);
+    if (!piece) return piece.error();
+    if (piece->empty()) return out;
+    out += *piece;
+    between();
+  }
+}
+
+TEST_F(PostgresRepositoryTest, ASnapshotIsOfOneCommitHoweverLongItsPagesTake) {
+  auto repo = OpenRepo(url_);
+  ASSERT_NE(repo, nullptr);
+  Populate(*repo, 1200);  // three pages of counters
+  ASSERT_TRUE(CommitSync(*repo,
+                         [] {
+                           domain::Transaction tx = domain::SingleOperation(
+                               Op(domain::OpKind::kAdd, "keyed", 1));
+                           tx.idempotency = domain::IdempotencyIntent{
+                               "s", *domain::IdempotencyKey::Parse("k-1")};
+                           return tx;
+                         }())
+                  .status.ok());
+  SnapshotImage still = TakeImage(*repo);
+  ASSERT_NE(still.document, nullptr);
+  Result<std::string> expected = ReadRest(*still.document, [] {});
+  ASSERT_TRUE(expected) << expected.error().ToString();
+  still.document.reset();
+
+  SnapshotImage image = TakeImage(*repo);
+  ASSERT_NE(image.document, nullptr);
+  EXPECT_EQ(image.seq, still.seq);
+  // One snapshot at a time per replica: the connection is taken.
+  Waiter<Result<SnapshotImage>> second;
+  repo->TakeSnapshot(second);
+  EXPECT_EQ(second.Wait().status().code(), StatusCode::kUnavailable);
+  // Commits between the pages change, create and delete counters on every
+  // page, before and after the cursor: the document stays that of its seq.
+  int round = 0;
+  Result<std::string> read = ReadRest(*image.document, [&] {
+    char name[16];
+    (void)std::snprintf(name, sizeof name, "p%04d", (round * 97) % 1200);
+    ASSERT_TRUE(Add(*repo, name, 1000).status.ok());
+    ASSERT_TRUE(Add(*repo, "q" + std::to_string(round), 1).status.ok());
+    ASSERT_TRUE(Add(*repo, "a" + std::to_string(round), 1).status.ok());
+    ++round;
+  });
+  ASSERT_TRUE(read) << read.error().ToString();
+  EXPECT_GT(round, 10);
+  EXPECT_EQ(*read, *expected);
+  EXPECT_NE(expected->find("\"k-1\""), std::string::npos);
+  image.document.reset();
+
+  // Read and dropped: the next snapshot takes the connection, and is of a
+  // later commit.
+  SnapshotImage after = TakeImage(*repo);
+  ASSERT_NE(after.document, nullptr);
+  EXPECT_EQ(after.seq, image.seq + static_cast<std::uint64_t>(3 * round));
+}
+
+TEST_F(PostgresRepositoryTest,
+       ASnapshotWhoseConnectionIsLostFailsAndTheNextWorks) {
+  auto repo = OpenRepo(url_);
+  ASSERT_NE(repo, nullptr);
+  Populate(*repo, 1200);
+  SnapshotImage image = TakeImage(*repo);
+  ASSERT_NE(image.document, nullptr);
+  Result<std::string> first = NextPiece(*image.document, 4096);
+  ASSERT_TRUE(first) << first.error().ToString();
+  Sql(url_,
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+      "datname = current_database() AND pid <> pg_backend_pid()");
+  // The first page is at hand; the second cannot come from a cursor that
+  // went with its session: the document fails instead of ending short.
+  Result<std::string> rest = ReadRest(*image.document, [] {});
+  ASSERT_FALSE(rest);
+  EXPECT_EQ(rest.error().code(), StatusCode::kUnavailable)
+      << rest.error().ToString();
+  image.document.reset();
+
+  std::optional<Result<std::string>> whole;
+  ASSERT_TRUE(Eventually([&] {
+    Waiter<Result<SnapshotImage>> w;
+    repo->TakeSnapshot(w);
+    Result<SnapshotImage> again = w.Wait();
+    if (!again) return false;
+    whole = ReadRest(*again->document, [] {});
+    return true;
+  }));
+  ASSERT_TRUE(*whole) << whole->error().ToString();
+  EXPECT_NE((*whole)->find("\"p1199\""), std::string::npos);
 }
 
 }  // namespace

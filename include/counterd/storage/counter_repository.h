@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -115,14 +116,20 @@ struct RepositoryStats {
 
 // A snapshot document produced in pieces, each encoded when it is taken: a
 // caller that sends each piece before it takes the next holds one piece
-// of the encoding at a time, never the whole document. Not thread-safe:
-// one caller at a time.
+// of the encoding at a time, never the whole document. One call at a time:
+// Next again only once the last one's handler has run.
 class SnapshotReader {
  public:
+  using PieceHandler = std::function<void(Result<std::string>)>;
   virtual ~SnapshotReader() = default;
-  // The next bytes of the document, about |size_hint| of them (more when
-  // one record is longer); empty once all of it has been taken.
-  virtual std::string Next(std::size_t size_hint) = 0;
+  // Calls |done| once with the next bytes of the document, about
+  // |size_hint| of them (more when one record is longer), empty once all
+  // of it has been taken; or with why the rest cannot be read (the
+  // database went away mid-document). |done| runs before Next returns when
+  // the backend's store is in memory (file backend), later and on the
+  // backend's thread when it waits for a database. Destroying the reader
+  // with a call in flight is allowed: |done| still runs.
+  virtual void Next(std::size_t size_hint, PieceHandler done) = 0;
 };
 
 // A consistent copy of the whole store as of one commit: every live counter

@@ -7,10 +7,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "counterd/core/result.h"
 #include "counterd/domain/counter.h"
 #include "counterd/domain/transaction.h"
 #include "counterd/storage/counter_repository.h"
@@ -28,15 +30,20 @@ struct SnapshotPage {
 // Where a document's contents come from, a page at a time: every counter
 // in name order (byte order), then every idempotency record, oldest first.
 // A backend that pages through its store instead of copying it keeps the
-// reader's memory at one page. Called by one thread at a time.
+// reader's memory at one page. One call at a time; each calls its |done|
+// once, before returning or later on the backend's thread (as
+// SnapshotReader::Next), with the page or why there is none.
 class SnapshotPages {
  public:
+  template <typename T>
+  using PageHandler = std::function<void(Result<SnapshotPage<T>>)>;
   virtual ~SnapshotPages() = default;
   // The next counters, about |max| of them.
-  virtual SnapshotPage<domain::Counter> NextCounters(std::size_t max) = 0;
+  virtual void NextCounters(std::size_t max,
+                            PageHandler<domain::Counter> done) = 0;
   // Then the records, in the same way.
-  virtual SnapshotPage<domain::IdempotencyRecord> NextRecords(
-      std::size_t max) = 0;
+  virtual void NextRecords(std::size_t max,
+                           PageHandler<domain::IdempotencyRecord> done) = 0;
 };
 
 // The document of the store as of commit |seq|, encoded piece by piece as
@@ -47,8 +54,11 @@ std::unique_ptr<SnapshotReader> NewSnapshotReader(
 // contents.counters sorted by name, idempotency oldest first.
 std::unique_ptr<SnapshotReader> NewSnapshotReader(SnapshotContents contents);
 
-// Everything |reader| has left, as one string (tests, small documents).
-std::string ReadWholeDocument(SnapshotReader& reader);
+// For a reader that answers before Next returns (the file backend's, or
+// one over a copy): the next piece, or kInternal if it did not answer.
+Result<std::string> ReadPieceNow(SnapshotReader& reader, std::size_t size_hint);
+// Everything such a reader has left, as one string (tests).
+Result<std::string> ReadWholeDocument(SnapshotReader& reader);
 
 }  // namespace counterd::storage
 

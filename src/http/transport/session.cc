@@ -489,16 +489,43 @@ void Session<Stream>::OnStreamedPiece(beast::error_code ec) {
     body_reader_.reset();
     return OnWrite(ec);
   }
-  // Encoded now, on this connection's thread, as the socket takes it.
-  std::string piece = body_reader_->Next(kStreamPieceBytes);
-  if (piece.empty()) {
+  // Encoded as the socket takes it: from the file backend's memory before
+  // Next returns, or once the database has sent the next page (postgres,
+  // on its thread). Either way the piece is sent from this connection's.
+  body_reader_->Next(kStreamPieceBytes, [self = this->shared_from_this()](
+                                            Result<std::string> piece) {
+    net::post(self->ioc_, [self, piece = std::move(piece)]() mutable {
+      self->SendPiece(std::move(piece));
+    });
+  });
+}
+
+template <class Stream>
+void Session<Stream>::SendPiece(Result<std::string> piece) {
+  if (phase_ != Phase::kWriting) {  // closed while the piece was made
     body_reader_.reset();
-    if (!body_chunked_) return OnWrite(ec);
+    return;
+  }
+  if (!piece) {
+    // The rest cannot be read (the database went away mid-document): no
+    // last chunk, and a reset instead of a clean close (an HTTP/1.0 body
+    // ends at the close), so the client sees a body cut short, never a
+    // short document that looks whole.
+    log::Warn("snapshot: the document could not be finished",
+              {{"peer", Peer()}, {"error", piece.error().message()}});
+    body_reader_.reset();
+    beast::error_code ignored;
+    socket().set_option(net::socket_base::linger(true, 0), ignored);
+    return Close();
+  }
+  if (piece->empty()) {
+    body_reader_.reset();
+    if (!body_chunked_) return OnWrite(beast::error_code{});
     WriteLastChunk(out_);
   } else if (body_chunked_) {
-    WriteChunk(piece, out_);
+    WriteChunk(*piece, out_);
   } else {
-    out_ = std::move(piece);
+    out_ = std::move(*piece);
   }
   // Each piece gets the whole write timeout: a client that keeps reading
   // may take as long as the body needs; one that stops is cut off.

@@ -155,7 +155,10 @@ class Session final : public SessionBase,
   // |body| null: the head alone (the answer to HEAD).
   void SendStreamed(Response head,
                     std::unique_ptr<storage::SnapshotReader> body);
+  // The last piece is out: asks the reader for the next one, which comes
+  // back through SendPiece on this connection's thread.
   void OnStreamedPiece(boost::beast::error_code ec);
+  void SendPiece(Result<std::string> piece);
 
   // Watch streams. StartWatch answers a watch request: 503 when
   // --max-watchers streams are open, else the 200 header, and the stream

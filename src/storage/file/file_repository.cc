@@ -195,14 +195,26 @@ class FileRepositoryImpl::CursorPages final : public SnapshotPages {
   CursorPages(const CursorPages&) = delete;
   CursorPages& operator=(const CursorPages&) = delete;
 
-  SnapshotPage<domain::Counter> NextCounters(std::size_t max) override {
-    WriterLock lock(repo_.state_mu_);
-    return repo_.state_.NextCounters(id_, max);
+  // Each answers before it returns, outside the lock. |done| may destroy
+  // this object (a reader closes its source at the end): nothing follows
+  // it.
+  void NextCounters(std::size_t max,
+                    PageHandler<domain::Counter> done) override {
+    SnapshotPage<domain::Counter> page;
+    {
+      WriterLock lock(repo_.state_mu_);
+      page = repo_.state_.NextCounters(id_, max);
+    }
+    done(std::move(page));
   }
-  SnapshotPage<domain::IdempotencyRecord> NextRecords(
-      std::size_t max) override {
-    WriterLock lock(repo_.state_mu_);
-    return repo_.state_.NextRecords(id_, max);
+  void NextRecords(std::size_t max,
+                   PageHandler<domain::IdempotencyRecord> done) override {
+    SnapshotPage<domain::IdempotencyRecord> page;
+    {
+      WriterLock lock(repo_.state_mu_);
+      page = repo_.state_.NextRecords(id_, max);
+    }
+    done(std::move(page));
   }
 
  private:

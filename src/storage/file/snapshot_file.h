@@ -23,7 +23,8 @@ Status ReplaceSnapshotAtomically(platform::FileSystem& fs,
                                  std::string_view contents);
 // The same with the document read piece by piece from |document| (about a
 // MiB at a time, so a snapshot of any size is written in bounded memory);
-// the bytes written.
+// the bytes written. REQUIRES: |document| answers before Next returns (the
+// file backend's; see ReadPieceNow).
 Result<std::uint64_t> ReplaceSnapshotAtomically(platform::FileSystem& fs,
                                                 const std::string& dir,
                                                 SnapshotReader& document);

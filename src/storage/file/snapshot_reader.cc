@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,52 +18,108 @@ namespace counterd::storage {
 namespace {
 
 // Counters and records per page asked of the source: small enough that a
-// backend holds its lock briefly per page, large enough that a piece of
-// ~60 KiB takes a page or two.
+// backend holds its lock (or a database its cursor's fetch) briefly per
+// page, large enough that a piece of ~60 KiB takes a page or two.
 constexpr std::size_t kPageItems = 512;
 
-class PagedReader final : public SnapshotReader {
+// The encoding state. Shared with the page handlers in flight, so that a
+// reader dropped while a page is on its way (a client gone) is freed only
+// once the page has arrived.
+class Encoding final : public std::enable_shared_from_this<Encoding> {
  public:
-  PagedReader(std::uint64_t seq, std::unique_ptr<SnapshotPages> pages)
+  Encoding(std::uint64_t seq, std::unique_ptr<SnapshotPages> pages)
       : pages_(std::move(pages)), encoder_(seq) {}
 
-  std::string Next(std::size_t size_hint) override {
-    while (stage_ != Stage::kFinished && encoder_.buffer().size() < size_hint) {
-      EncodeOne();
-    }
-    return encoder_.TakeBuffered();
+  void Next(std::size_t size_hint, SnapshotReader::PieceHandler done) {
+    size_hint_ = size_hint;
+    done_ = std::move(done);
+    Pump();
   }
 
  private:
   enum class Stage : std::uint8_t { kCounters, kRecords, kFinished };
 
+  // Encodes until the piece is big enough or the document is done, then
+  // answers; returns early, to be called again by the page handler, when a
+  // page has to come from a backend that answers later.
+  void Pump() {
+    while (!failed_ && stage_ != Stage::kFinished &&
+           encoder_.buffer().size() < size_hint_) {
+      if (EncodeOne()) continue;
+      pumping_ = true;
+      RequestPage();
+      pumping_ = false;
+      if (waiting_) return;  // OnPage pumps on
+    }
+    // A failure stays: every later Next answers it too.
+    if (failed_) return Answer(*failed_);
+    Answer(encoder_.TakeBuffered());
+  }
+
   // Encodes the next counter or record of the page at hand, or the section
-  // break or the end after the last of its kind, or else takes the next
-  // page: a piece is never more than one record past its size hint.
-  void EncodeOne() {
+  // break or the end after the last of its kind: a piece is never more
+  // than one record past its size hint. False when a page is needed.
+  bool EncodeOne() {
     if (stage_ == Stage::kCounters) {
       if (next_ < counters_.items.size()) {
         encoder_.AddCounter(counters_.items[next_++]);
       } else if (counters_.last) {
         counters_ = {};
+        next_ = 0;
         encoder_.BeginIdempotency();
         stage_ = Stage::kRecords;
       } else {
-        counters_ = pages_->NextCounters(kPageItems);
-        next_ = 0;
+        return false;
       }
-      return;
+      return true;
     }
     if (next_ < records_.items.size()) {
       encoder_.AddIdempotency(records_.items[next_++]);
     } else if (records_.last) {
       encoder_.Finish();
       stage_ = Stage::kFinished;
+      records_ = {};
       pages_.reset();  // a backend's cursor closes as soon as it is read
     } else {
-      records_ = pages_->NextRecords(kPageItems);
-      next_ = 0;
+      return false;
     }
+    return true;
+  }
+
+  void RequestPage() {
+    waiting_ = true;
+    auto self = shared_from_this();
+    if (stage_ == Stage::kCounters) {
+      pages_->NextCounters(kPageItems,
+                           [self](Result<SnapshotPage<domain::Counter>> page) {
+                             self->OnPage(std::move(page), self->counters_);
+                           });
+    } else {
+      pages_->NextRecords(
+          kPageItems,
+          [self](Result<SnapshotPage<domain::IdempotencyRecord>> page) {
+            self->OnPage(std::move(page), self->records_);
+          });
+    }
+  }
+
+  template <typename T>
+  void OnPage(Result<SnapshotPage<T>> page, SnapshotPage<T>& into) {
+    waiting_ = false;
+    if (page) {
+      into = std::move(*page);
+      next_ = 0;
+    } else {
+      failed_ = page.error();
+    }
+    // Answered before RequestPage returned: Pump's loop goes on itself.
+    if (!pumping_) Pump();
+  }
+
+  void Answer(Result<std::string> piece) {
+    SnapshotReader::PieceHandler done = std::move(done_);
+    done_ = nullptr;
+    done(std::move(piece));
   }
 
   std::unique_ptr<SnapshotPages> pages_;
@@ -71,20 +128,39 @@ class PagedReader final : public SnapshotReader {
   SnapshotPage<domain::Counter> counters_;           // the page at hand
   SnapshotPage<domain::IdempotencyRecord> records_;  // (one or the other)
   std::size_t next_ = 0;                             // its next item
+  std::size_t size_hint_ = 0;
+  SnapshotReader::PieceHandler done_;
+  bool pumping_ = false;  // inside RequestPage, called by Pump
+  bool waiting_ = false;  // a page was asked for and has not come
+  std::optional<Status> failed_;
 };
 
-// Pages of a copy.
+class PagedReader final : public SnapshotReader {
+ public:
+  PagedReader(std::uint64_t seq, std::unique_ptr<SnapshotPages> pages)
+      : encoding_(std::make_shared<Encoding>(seq, std::move(pages))) {}
+
+  void Next(std::size_t size_hint, PieceHandler done) override {
+    encoding_->Next(size_hint, std::move(done));
+  }
+
+ private:
+  std::shared_ptr<Encoding> encoding_;
+};
+
+// Pages of a copy, answered at once.
 class ContentsPages final : public SnapshotPages {
  public:
   explicit ContentsPages(SnapshotContents contents)
       : contents_(std::move(contents)) {}
 
-  SnapshotPage<domain::Counter> NextCounters(std::size_t max) override {
-    return Take(contents_.counters, next_counter_, max);
+  void NextCounters(std::size_t max,
+                    PageHandler<domain::Counter> done) override {
+    done(Take(contents_.counters, next_counter_, max));
   }
-  SnapshotPage<domain::IdempotencyRecord> NextRecords(
-      std::size_t max) override {
-    return Take(contents_.idempotency, next_record_, max);
+  void NextRecords(std::size_t max,
+                   PageHandler<domain::IdempotencyRecord> done) override {
+    done(Take(contents_.idempotency, next_record_, max));
   }
 
  private:
@@ -118,13 +194,25 @@ std::unique_ptr<SnapshotReader> NewSnapshotReader(SnapshotContents contents) {
       seq, std::make_unique<ContentsPages>(std::move(contents)));
 }
 
-std::string ReadWholeDocument(SnapshotReader& reader) {
-  std::string out;
-  for (std::string piece = reader.Next(std::size_t{1} << 20); !piece.empty();
-       piece = reader.Next(std::size_t{1} << 20)) {
-    out += piece;
+Result<std::string> ReadPieceNow(SnapshotReader& reader,
+                                 std::size_t size_hint) {
+  std::optional<Result<std::string>> piece;
+  reader.Next(size_hint,
+              [&piece](Result<std::string> got) { piece = std::move(got); });
+  if (!piece) {
+    return Status::Internal("snapshot reader did not answer at once");
   }
-  return out;
+  return std::move(*piece);
+}
+
+Result<std::string> ReadWholeDocument(SnapshotReader& reader) {
+  std::string out;
+  for (;;) {
+    Result<std::string> piece = ReadPieceNow(reader, std::size_t{1} << 20);
+    if (!piece) return piece.error();
+    if (piece->empty()) return out;
+    out += *piece;
+  }
 }
 
 }  // namespace counterd::storage

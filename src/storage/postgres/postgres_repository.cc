@@ -34,6 +34,9 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -103,38 +106,18 @@ std::optional<ChangeRow> ParseChangeRow(const PgResult& res, std::size_t r) {
   return row;
 }
 
-// The reply to TakeSnapshot's transaction (BEGIN, seq, counters, records,
-// COMMIT).
-Result<SnapshotContents> ParseSnapshotReply(const PgConnection::Reply& reply) {
-  if (!reply.status.ok()) return reply.status;
-  if (reply.results.size() < 5) {
-    return Status::Internal("postgres: short snapshot reply");
+// A page of counterd_idempotency rows (scope, key, request, outcome,
+// created_at_ms), as the snapshot's records cursor fetches them.
+Result<std::vector<domain::IdempotencyRecord>> ParseRecords(const PgResult& r) {
+  if (r.kind == PgResult::Kind::kError) {
+    return Status::Unavailable("postgres: snapshot: " + r.message + " (" +
+                               r.sqlstate + ")");
   }
-  for (const PgResult& r : reply.results) {
-    if (r.kind == PgResult::Kind::kError) {
-      return Status::Unavailable("postgres: snapshot: " + r.message + " (" +
-                                 r.sqlstate + ")");
-    }
-  }
-  const PgResult& seq = reply.results[1];
-  const auto last_seq =
-      seq.kind == PgResult::Kind::kTuples && seq.row_count == 1
-          ? postgres::ParseInt64(seq.Cell(0, 0).value_or(""))
-          : std::nullopt;
-  if (!last_seq || *last_seq < 0) {
-    return Status::Internal("postgres: no commit sequence row");
-  }
-  SnapshotContents out;
-  out.summary.format = 2;
-  out.summary.seq = static_cast<std::uint64_t>(*last_seq);
-  Result<std::vector<domain::Counter>> rows =
-      postgres::ParseCounters(reply.results[2]);
-  if (!rows) return rows.error();
-  out.counters = std::move(*rows);
-  const PgResult& r = reply.results[3];
   if (r.kind != PgResult::Kind::kTuples || r.column_count != 5) {
     return Status::Internal("postgres: unexpected idempotency answer");
   }
+  std::vector<domain::IdempotencyRecord> out;
+  out.reserve(r.row_count);
   for (std::size_t i = 0; i < r.row_count; ++i) {
     const auto request = postgres::ParseByteaHex(r.Cell(i, 2).value_or(""));
     const auto outcome = postgres::ParseByteaHex(r.Cell(i, 3).value_or(""));
@@ -148,14 +131,17 @@ Result<SnapshotContents> ParseSnapshotReply(const PgConnection::Reply& reply) {
     Result<domain::TransactionOutcome> result =
         postgres::DecodeOutcome(*outcome);
     if (!result) return result.error();
-    out.idempotency.push_back(
-        domain::IdempotencyRecord{*r.Cell(i, 0), *r.Cell(i, 1), std::move(*fp),
-                                  *created, std::move(*result)});
+    out.push_back(domain::IdempotencyRecord{*r.Cell(i, 0), *r.Cell(i, 1),
+                                            std::move(*fp), *created,
+                                            std::move(*result)});
   }
-  out.summary.counters = out.counters.size();
-  out.summary.idempotency_records = out.idempotency.size();
   return out;
 }
+
+// The names of the snapshot transaction's cursors (one transaction at a
+// time on the snapshot connection, so fixed names do).
+constexpr std::string_view kCountersCursor = "counterd_snapshot_counters";
+constexpr std::string_view kRecordsCursor = "counterd_snapshot_records";
 
 class PostgresRepository final : public CounterRepository {
  public:
@@ -194,7 +180,9 @@ class PostgresRepository final : public CounterRepository {
   }
 
  private:
-  enum class Role : std::uint8_t { kWriter, kReader, kListener };
+  // kSnapshot: one connection that only runs GET /admin/snapshot's
+  // transaction, so that a slow download never holds a reader.
+  enum class Role : std::uint8_t { kWriter, kReader, kListener, kSnapshot };
   struct Slot {
     Slot(asio::io_context& ioc, postgres::PqConnector& connector,
          const std::string& url, Role r, std::chrono::milliseconds backoff0)
@@ -250,6 +238,18 @@ class PostgresRepository final : public CounterRepository {
   void FailBatch(const Status& why);
   void CompleteBatch();
 
+  // -- snapshots (io thread) --------------------------------------------------
+  class CursorPages;  // a snapshot document's pages, FETCHed from cursors
+  void OnSnapshotBegun(PgConnection::Reply reply,
+                       Completion<Result<SnapshotImage>>& done);
+  // FETCHes up to |max| rows of |cursor| on the snapshot connection (any
+  // thread); |done| runs on the io thread, or at once when closing.
+  void FetchSnapshotPage(std::string_view cursor, std::size_t max,
+                         PgConnection::ReplyHandler done);
+  // Ends the snapshot transaction and frees the connection for the next
+  // one (any thread).
+  void EndSnapshot();
+
   // -- reads, watch, maintenance (io thread) --------------------------------
   // Queues |handler| on the io thread; false when closing (not queued).
   template <typename Handler>
@@ -284,6 +284,8 @@ class PostgresRepository final : public CounterRepository {
   std::vector<std::unique_ptr<Slot>> slots_;
   Slot* writer_ = nullptr;
   Slot* listener_ = nullptr;
+  Slot* snapshot_ = nullptr;
+  bool snapshot_open_ = false;  // a snapshot transaction holds snapshot_
   std::size_t next_reader_ = 0;
   std::optional<Batch> batch_;  // the commit in flight (Invariant 2)
   bool rollback_pending_ = false;
@@ -339,6 +341,7 @@ PostgresRepository::PostgresRepository(
   writer_ = add(Role::kWriter);
   for (std::size_t i = 0; i < readers; ++i) add(Role::kReader);
   listener_ = add(Role::kListener);
+  snapshot_ = add(Role::kSnapshot);
   listener_->conn.SetNotificationHandler(
       [this](const postgres::PgNotification& n) {
         const auto seq = postgres::ParseInt64(n.payload);
@@ -434,9 +437,10 @@ void PostgresRepository::OnConnected(Slot& slot, const Status& status) {
   std::vector<Query> setup;
   setup.push_back(Query::Sql(std::string(postgres::kSessionSetup)));
   const auto statements =
-      slot.role == Role::kWriter   ? postgres::WriterStatements()
-      : slot.role == Role::kReader ? postgres::ReaderStatements()
-                                   : postgres::ListenerStatements();
+      slot.role == Role::kWriter     ? postgres::WriterStatements()
+      : slot.role == Role::kReader   ? postgres::ReaderStatements()
+      : slot.role == Role::kListener ? postgres::ListenerStatements()
+                                     : std::span<const postgres::Statement>();
   for (const postgres::Statement& s : statements) {
     setup.push_back(Query::Prepare(std::string(s.name), std::string(s.sql)));
   }
@@ -480,9 +484,10 @@ void PostgresRepository::OnSetUp(Slot& slot, PgConnection::Reply reply) {
   if (slot.ever_ready) {
     reconnects_.fetch_add(1);
     log::Info("postgres: connection re-established",
-              {{"role", slot.role == Role::kWriter   ? "writer"
-                        : slot.role == Role::kReader ? "reader"
-                                                     : "listener"}});
+              {{"role", slot.role == Role::kWriter     ? "writer"
+                        : slot.role == Role::kReader   ? "reader"
+                        : slot.role == Role::kListener ? "listener"
+                                                       : "snapshot"}});
   }
   slot.ever_ready = true;
   UpdateUp();
@@ -638,53 +643,176 @@ void PostgresRepository::List(
 
 // -- snapshot ---------------------------------------------------------------
 
+// The document's pages: each a FETCH from the transaction's cursors. The
+// transaction stays open until the document is read or dropped, so that
+// every page is of the same database snapshot; memory is one page.
+// REQUIRES: destroyed before the repository (the server's connections are
+// gone before main destroys the store).
+class PostgresRepository::CursorPages final : public SnapshotPages {
+ public:
+  explicit CursorPages(PostgresRepository& repo) : repo_(repo) {}
+  ~CursorPages() override { repo_.EndSnapshot(); }
+  CursorPages(const CursorPages&) = delete;
+  CursorPages& operator=(const CursorPages&) = delete;
+
+  void NextCounters(std::size_t max,
+                    PageHandler<domain::Counter> done) override {
+    repo_.FetchSnapshotPage(
+        kCountersCursor, max,
+        [max, done = std::move(done)](PgConnection::Reply r) {
+          if (!r.status.ok()) return done(r.status);
+          const PgResult& res = r.results.at(0);
+          if (res.kind == PgResult::Kind::kError) {
+            return done(
+                Status::Unavailable("postgres: snapshot: " + res.message +
+                                    " (" + res.sqlstate + ")"));
+          }
+          Result<std::vector<domain::Counter>> rows =
+              postgres::ParseCounters(res);
+          if (!rows) return done(rows.error());
+          SnapshotPage<domain::Counter> page;
+          page.last = rows->size() < max;  // the cursor ran out
+          page.items = std::move(*rows);
+          done(std::move(page));
+        });
+  }
+  void NextRecords(std::size_t max,
+                   PageHandler<domain::IdempotencyRecord> done) override {
+    repo_.FetchSnapshotPage(
+        kRecordsCursor, max,
+        [max, done = std::move(done)](PgConnection::Reply r) {
+          if (!r.status.ok()) return done(r.status);
+          Result<std::vector<domain::IdempotencyRecord>> rows =
+              ParseRecords(r.results.at(0));
+          if (!rows) return done(rows.error());
+          SnapshotPage<domain::IdempotencyRecord> page;
+          page.last = rows->size() < max;
+          page.items = std::move(*rows);
+          done(std::move(page));
+        });
+  }
+
+ private:
+  PostgresRepository& repo_;
+};
+
 void PostgresRepository::TakeSnapshot(Completion<Result<SnapshotImage>>& done) {
-  const std::string retention =
-      std::to_string(options_.idempotency_retention.count());
-  auto read = [this, retention, &done] {
-    Slot* reader = PickReader();
-    if (reader == nullptr) {
-      return done.Complete(
-          Status::Unavailable("postgres: no connection to read on"));
+  auto begin = [this, &done] {
+    if (snapshot_open_) {
+      return done.Complete(Status::Unavailable(
+          "postgres: a snapshot is being read from this replica; try again "
+          "once it is done"));
     }
-    // One REPEATABLE READ transaction: the commit sequence, the counters
-    // and the idempotency records all as of its one database snapshot
-    // (every commit bumps the sequence row in its own transaction).
-    std::vector<Query> queries;
-    queries.push_back(
-        Query::Sql("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
-    queries.push_back(Query::Sql("SELECT seq FROM counterd_commit_seq"));
-    queries.push_back(Query::Sql(
-        "SELECT name, value, version, expires_at_ms FROM counterd_counters "
-        "WHERE expires_at_ms = 0 OR expires_at_ms > (SELECT "
-        "counterd_now_ms()) ORDER BY name"));
-    queries.push_back(Query::Sql(
-        "SELECT scope, key, request, outcome, created_at_ms FROM "
-        "counterd_idempotency WHERE created_at_ms > (SELECT counterd_now_ms()) "
-        "- $1::bigint ORDER BY created_at_ms, scope, key",
-        {PgParam::Text(retention)}));
-    queries.push_back(Query::Sql("COMMIT"));
-    PgConnection* conn = &reader->conn;
-    conn->Submit(queries, [conn, &done](const PgConnection::Reply& r) {
-      if (r.status.ok() && FirstError(r.results) != nullptr) {
-        // The transaction stays open in its failed state: end it so that
-        // the connection reads again.
-        conn->Submit({Query::Sql("ROLLBACK")},
-                     [](const PgConnection::Reply&) {});
-      }
-      Result<SnapshotContents> contents = ParseSnapshotReply(r);
-      if (!contents) return done.Complete(contents.error());
-      // Encoded later, a piece at a time, by whoever reads the document
-      // (the connection sending it), not on this backend's thread.
-      SnapshotImage image;
-      image.seq = contents->summary.seq;
-      image.document = NewSnapshotReader(std::move(*contents));
-      done.Complete(std::move(image));
-    });
+    if (!snapshot_->ready) {
+      return done.Complete(
+          Status::Unavailable("postgres: no connection to take a snapshot on"));
+    }
+    snapshot_open_ = true;
+    // One REPEATABLE READ transaction: the commit sequence, the counters and
+    // the idempotency records all as of its one database snapshot (every
+    // commit bumps the sequence row in its own transaction), however long
+    // the document takes to read.
+    snapshot_->conn.Submit(
+        {Query::Sql("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+         Query::Sql("SELECT seq, counterd_now_ms() FROM counterd_commit_seq")},
+        [this, &done](PgConnection::Reply r) {
+          OnSnapshotBegun(std::move(r), done);
+        });
   };
-  if (!PostRead(std::move(read))) {
+  if (!PostRead(std::move(begin))) {
     done.Complete(Status::Unavailable("postgres: closing"));
   }
+}
+
+void PostgresRepository::OnSnapshotBegun(
+    PgConnection::Reply reply, Completion<Result<SnapshotImage>>& done) {
+  const PgResult* error =
+      reply.status.ok() ? FirstError(reply.results) : nullptr;
+  const PgResult* row =
+      reply.status.ok() && error == nullptr ? &reply.results.at(1) : nullptr;
+  const auto seq = row != nullptr && row->row_count == 1
+                       ? postgres::ParseInt64(row->Cell(0, 0).value_or(""))
+                       : std::nullopt;
+  const auto now_ms = row != nullptr && row->row_count == 1
+                          ? postgres::ParseInt64(row->Cell(0, 1).value_or(""))
+                          : std::nullopt;
+  if (!seq || *seq < 0 || !now_ms) {
+    EndSnapshot();
+    if (!reply.status.ok()) return done.Complete(reply.status);
+    if (error != nullptr) {
+      return done.Complete(
+          Status::Unavailable("postgres: snapshot: " + error->message + " (" +
+                              error->sqlstate + ")"));
+    }
+    return done.Complete(Status::Internal("postgres: no commit sequence row"));
+  }
+  // Expiry and retention as of one instant, the transaction's start (the
+  // cursors' rows are computed as they are fetched, later).
+  const std::string now = std::to_string(*now_ms);
+  const std::string retention =
+      std::to_string(options_.idempotency_retention.count());
+  snapshot_->conn.Submit(
+      {Query::Sql("DECLARE " + std::string(kCountersCursor) +
+                  " NO SCROLL CURSOR FOR SELECT name, value, version, "
+                  "expires_at_ms FROM counterd_counters WHERE expires_at_ms = "
+                  "0 OR expires_at_ms > " +
+                  now + " ORDER BY name"),
+       Query::Sql("DECLARE " + std::string(kRecordsCursor) +
+                  " NO SCROLL CURSOR FOR SELECT scope, key, request, outcome, "
+                  "created_at_ms FROM counterd_idempotency WHERE "
+                  "created_at_ms > " +
+                  now + " - " + retention +
+                  " ORDER BY created_at_ms, scope, key")},
+      [this, &done,
+       seq = static_cast<std::uint64_t>(*seq)](PgConnection::Reply r) {
+        Status problem = r.status;
+        if (const PgResult* e =
+                problem.ok() ? FirstError(r.results) : nullptr) {
+          problem = Status::Unavailable("postgres: snapshot: " + e->message +
+                                        " (" + e->sqlstate + ")");
+        }
+        if (!problem.ok()) {
+          EndSnapshot();
+          return done.Complete(problem);
+        }
+        // Encoded a piece at a time by whoever reads the document (the
+        // connection sending it), not on this backend's thread.
+        SnapshotImage image;
+        image.seq = seq;
+        image.document =
+            NewSnapshotReader(seq, std::make_unique<CursorPages>(*this));
+        done.Complete(std::move(image));
+      });
+}
+
+void PostgresRepository::FetchSnapshotPage(std::string_view cursor,
+                                           std::size_t max,
+                                           PgConnection::ReplyHandler done) {
+  auto fetch = [this, done,
+                query = "FETCH FORWARD " + std::to_string(max) + " FROM " +
+                        std::string(cursor)]() mutable {
+    // On a connection lost since the cursor was declared, this fails (or
+    // its new session has no such cursor): the document fails with it.
+    snapshot_->conn.Submit({Query::Sql(query)}, std::move(done));
+  };
+  if (!PostRead(std::move(fetch))) {
+    PgConnection::Reply closing;
+    closing.status = Status::Unavailable("postgres: closing");
+    done(std::move(closing));
+  }
+}
+
+void PostgresRepository::EndSnapshot() {
+  auto end = [this] {
+    // A read-only transaction: ROLLBACK ends it with nothing to undo. On a
+    // connection lost meanwhile there is no transaction to end; either way
+    // the connection takes the next snapshot after this.
+    snapshot_->conn.Submit({Query::Sql("ROLLBACK")},
+                           [](const PgConnection::Reply&) {});
+    snapshot_open_ = false;
+  };
+  // Closing: the io thread winds down and no snapshot starts again.
+  (void)PostRead(std::move(end));
 }
 
 // -- commits ----------------------------------------------------------------

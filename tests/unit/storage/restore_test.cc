@@ -54,8 +54,10 @@ SnapshotImage TakeImage(CounterRepository& repo) {
 
 Taken Take(CounterRepository& repo) {
   SnapshotImage image = TakeImage(repo);
-  return Taken{image.seq,
-               image.document ? ReadWholeDocument(*image.document) : ""};
+  if (!image.document) return Taken{image.seq, ""};
+  Result<std::string> document = ReadWholeDocument(*image.document);
+  EXPECT_TRUE(document) << document.error().ToString();
+  return Taken{image.seq, document ? *document : ""};
 }
 
 // A store with three counters, one idempotency record, at seq 4.
@@ -107,9 +109,11 @@ TEST(SnapshotTest, ReadInPiecesIsTheSameDocumentAsOfItsSeq) {
   ASSERT_TRUE(Commit(*repo, Add("a", 1)).status.ok());
   ASSERT_TRUE(Commit(*repo, Delete("b")).status.ok());
   std::vector<std::string> pieces;
-  for (std::string piece = image.document->Next(1); !piece.empty();
-       piece = image.document->Next(1)) {
-    pieces.push_back(piece);
+  for (;;) {
+    Result<std::string> piece = ReadPieceNow(*image.document, 1);
+    ASSERT_TRUE(piece) << piece.error().ToString();
+    if (piece->empty()) break;
+    pieces.push_back(*piece);
     ASSERT_TRUE(Commit(*repo, Add("c", 1)).status.ok());
     ASSERT_TRUE(
         Commit(*repo, Add("e" + std::to_string(pieces.size()), 1)).status.ok());
@@ -120,7 +124,10 @@ TEST(SnapshotTest, ReadInPiecesIsTheSameDocumentAsOfItsSeq) {
   // One part per piece at a size hint of 1: the header, three counters,
   // the section break, the record, and the end (the crc32c line).
   EXPECT_EQ(pieces.size(), 7u);
-  EXPECT_EQ(image.document->Next(1), "");  // and it stays at its end
+  // And it stays at its end.
+  Result<std::string> after = ReadPieceNow(*image.document, 1);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(*after, "");
 }
 
 TEST(SnapshotTest, FollowsCommitsOneByOne) {
