@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <exception>
 #include <map>
 #include <memory>
 #include <optional>
@@ -651,7 +652,16 @@ void PostgresRepository::List(
 class PostgresRepository::CursorPages final : public SnapshotPages {
  public:
   explicit CursorPages(PostgresRepository& repo) : repo_(repo) {}
-  ~CursorPages() override { repo_.EndSnapshot(); }
+  ~CursorPages() override {
+    // EndSnapshot posts a handler, which allocates: a failure has nowhere
+    // to go from a destructor but the log (the connection then stays
+    // taken, and this replica refuses snapshots until it restarts).
+    try {
+      repo_.EndSnapshot();
+    } catch (const std::exception& e) {
+      log::Error("postgres: ending a snapshot failed", {{"error", e.what()}});
+    }
+  }
   CursorPages(const CursorPages&) = delete;
   CursorPages& operator=(const CursorPages&) = delete;
 
@@ -764,7 +774,7 @@ void PostgresRepository::OnSnapshotBegun(
                   now + " - " + retention +
                   " ORDER BY created_at_ms, scope, key")},
       [this, &done,
-       seq = static_cast<std::uint64_t>(*seq)](PgConnection::Reply r) {
+       seq = static_cast<std::uint64_t>(*seq)](const PgConnection::Reply& r) {
         Status problem = r.status;
         if (const PgResult* e =
                 problem.ok() ? FirstError(r.results) : nullptr) {
