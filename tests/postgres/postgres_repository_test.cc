@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "counterd/core/mutex.h"
 #include "counterd/storage/snapshot_document.h"
 #include "schema.h"
+#include "sql_text.h"
 
 namespace counterd::storage {
 namespace {
@@ -432,6 +434,101 @@ TEST_F(PostgresRepositoryTest, CommitsMissedForGoodAreReportedAsAGap) {
   ASSERT_TRUE(Eventually([&] { return sink.batches().size() == 4; }));
   EXPECT_FALSE(sink.batches()[3].gap);
   EXPECT_EQ(sink.batches()[3].seq, 6u);
+}
+
+// Tuples of counterd_changes that |statement| (a listener or reader
+// statement, run with |params| under the given plan_cache_mode) reads, as
+// the server counts them for the transaction.
+std::int64_t ChangeLogTuplesRead(const std::string& url,
+                                 std::string_view statement,
+                                 std::vector<postgres::PgParam> params,
+                                 const std::string& plan_cache_mode) {
+  std::string sql;
+  for (const auto& list :
+       {postgres::ListenerStatements(), postgres::ReaderStatements()}) {
+    for (const postgres::Statement& s : list) {
+      if (s.name == statement) sql = std::string(s.sql);
+    }
+  }
+  EXPECT_FALSE(sql.empty()) << statement;
+  auto connector = postgres::NewLibpqConnector();
+  BlockingSession s(*connector, url);
+  EXPECT_TRUE(s.Connect(10s, /*check_server=*/false).has_value());
+  using Query = PgConnection::Query;
+  PgConnection::Reply r = s.Run(
+      {Query::Sql("SET plan_cache_mode = " + plan_cache_mode),
+       Query::Prepare(std::string(statement), sql), Query::Sql("BEGIN"),
+       Query::Prepared(std::string(statement), std::move(params)),
+       Query::Sql("SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, "
+                  "0) FROM pg_stat_xact_user_tables WHERE relname = "
+                  "'counterd_changes'"),
+       Query::Sql("ROLLBACK")},
+      30s);
+  EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+  if (!r.status.ok() || r.results.size() != 6) return -1;
+  for (const postgres::PgResult& res : r.results) {
+    EXPECT_NE(res.kind, postgres::PgResult::Kind::kError) << res.message;
+  }
+  return postgres::ParseInt64(r.results[4].Cell(0, 0).value_or(""))
+      .value_or(-1);
+}
+
+// A busy database keeps ten minutes of commits in the change log. Each
+// notification makes every replica read what follows its last commit, and
+// each maintenance pass purges the expired head: both must read a bounded
+// number of rows of the log, not all of it, whichever plan the server
+// picks for the prepared statement.
+TEST_F(PostgresRepositoryTest, ChangeLogReadsAndPurgesAreBoundedOnALongLog) {
+  auto repo = OpenRepo(url_);  // creates the schema
+  ASSERT_NE(repo, nullptr);
+  repo.reset();
+  constexpr int kLogRows = 20000;
+  Sql(url_,
+      "INSERT INTO counterd_changes SELECT i, counterd_now_ms(), ARRAY['x'], "
+      "ARRAY[i::bigint], ARRAY[i::bigint], ARRAY[0::bigint] FROM "
+      "generate_series(1, " +
+          std::to_string(kLogRows) + ") i");
+  Sql(url_, "ANALYZE counterd_changes");
+  for (const std::string mode : {"force_custom_plan", "force_generic_plan"}) {
+    SCOPED_TRACE(mode);
+    // A replica 10 commits behind: 10 rows, plus the index's look at the
+    // end of the range.
+    EXPECT_LE(
+        ChangeLogTuplesRead(
+            url_, postgres::stmt::kChangesSince,
+            {postgres::PgParam::Text(std::to_string(kLogRows - 10))}, mode),
+        11);
+    // Nothing is old enough to purge: a pass reads at most its batch.
+    EXPECT_LE(ChangeLogTuplesRead(url_, postgres::stmt::kPurgeChanges,
+                                  {postgres::PgParam::Text("600000"),
+                                   postgres::PgParam::Text("100")},
+                                  mode),
+              101);
+  }
+  EXPECT_EQ(Sql(url_, "SELECT count(*) FROM counterd_changes"),
+            std::to_string(kLogRows));
+}
+
+// The purge takes the oldest commits past retention and nothing younger,
+// a batch per pass.
+TEST_F(PostgresRepositoryTest, ChangeLogKeepsWhatIsYoungerThanRetention) {
+  auto created = OpenRepo(url_);  // creates the schema
+  ASSERT_NE(created, nullptr);
+  created.reset();
+  // Commits 1-150 long past retention, 151-200 just made.
+  Sql(url_,
+      "INSERT INTO counterd_changes SELECT i, CASE WHEN i <= 150 THEN 0 ELSE "
+      "counterd_now_ms() END, ARRAY['x'], ARRAY[i::bigint], ARRAY[i::bigint], "
+      "ARRAY[0::bigint] FROM generate_series(1, 200) i");
+  Sql(url_, "UPDATE counterd_commit_seq SET seq = 200");
+  PostgresOptions options = Options(url_);
+  options.purge_batch = 100;  // two passes for the 150
+  auto opened = OpenPostgresRepository(options);
+  ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
+  ASSERT_TRUE(Eventually([&] {
+    return Sql(url_, "SELECT count(*) FROM counterd_changes") == "50";
+  }));
+  EXPECT_EQ(Sql(url_, "SELECT min(seq) FROM counterd_changes"), "151");
 }
 
 TEST_F(PostgresRepositoryTest, ExpiredCountersVanishAndArePurged) {

@@ -183,11 +183,17 @@ constexpr std::string_view kPurgeIdempotencySql =
     "DELETE FROM counterd_idempotency WHERE (scope, key) IN (SELECT scope, "
     "key FROM counterd_idempotency WHERE created_at_ms < counterd_now_ms() - "
     "$1::bigint LIMIT $2::bigint FOR UPDATE SKIP LOCKED)";
-// $1 retention ms, $2 batch size.
+// $1 retention ms, $2 batch size. Looks at the $2 oldest commits only
+// (sequence order is commit order, so they are the oldest in time too) and
+// deletes those past retention: a pass reads at most $2 rows of the log,
+// however long it is. (Filtering on committed_at_ms first, which has no
+// index, would read the whole log whenever nothing is old enough yet.)
+// ARRAY(...) is computed once, so the DELETE finds its rows by the key.
 constexpr std::string_view kPurgeChangesSql =
-    "DELETE FROM counterd_changes WHERE seq IN (SELECT seq FROM "
-    "counterd_changes WHERE committed_at_ms < counterd_now_ms() - $1::bigint "
-    "ORDER BY seq LIMIT $2::bigint FOR UPDATE SKIP LOCKED)";
+    "DELETE FROM counterd_changes WHERE seq = ANY(ARRAY(SELECT seq FROM "
+    "(SELECT seq, committed_at_ms FROM counterd_changes ORDER BY seq LIMIT "
+    "$2::bigint FOR UPDATE SKIP LOCKED) AS head WHERE committed_at_ms < "
+    "counterd_now_ms() - $1::bigint))";
 // The stored row count with the sequence number it goes with (exact), and
 // the planner's estimate of the idempotency records (approximate, cheap).
 constexpr std::string_view kEstimatesSql =
@@ -196,13 +202,16 @@ constexpr std::string_view kEstimatesSql =
     "counterd_commit_seq";
 
 // $1 seq: the changes of the next (up to 256) commits after it, one row
-// per counter, in commit order.
+// per counter, in commit order. The commits are taken first, by a range of
+// the key: every notification runs this on every replica, and the log
+// holds minutes of commits (a join of the log with that range could be
+// planned as a scan of the whole log).
 constexpr std::string_view kChangesSinceSql =
-    "SELECT c.seq, u.name, u.val, u.ver, u.exp FROM counterd_changes c "
-    "CROSS JOIN LATERAL unnest(c.names, c.vals, c.versions, c.expires_at_ms) "
-    "WITH ORDINALITY AS u(name, val, ver, exp, ord) WHERE c.seq IN (SELECT "
-    "seq FROM counterd_changes WHERE seq > $1::bigint ORDER BY seq LIMIT 256) "
-    "ORDER BY c.seq, u.ord";
+    "SELECT c.seq, u.name, u.val, u.ver, u.exp FROM (SELECT seq, names, "
+    "vals, versions, expires_at_ms FROM counterd_changes WHERE seq > "
+    "$1::bigint ORDER BY seq LIMIT 256) AS c CROSS JOIN LATERAL "
+    "unnest(c.names, c.vals, c.versions, c.expires_at_ms) WITH ORDINALITY AS "
+    "u(name, val, ver, exp, ord) ORDER BY c.seq, u.ord";
 constexpr std::string_view kLastSeqSql = "SELECT seq FROM counterd_commit_seq";
 
 constexpr std::array kWriterStatements = {
