@@ -436,13 +436,13 @@ TEST_F(PostgresRepositoryTest, CommitsMissedForGoodAreReportedAsAGap) {
   EXPECT_EQ(sink.batches()[3].seq, 6u);
 }
 
-// Tuples of counterd_changes that |statement| (a listener or reader
-// statement, run with |params| under the given plan_cache_mode) reads, as
-// the server counts them for the transaction.
-std::int64_t ChangeLogTuplesRead(const std::string& url,
-                                 std::string_view statement,
-                                 std::vector<postgres::PgParam> params,
-                                 const std::string& plan_cache_mode) {
+// Tuples of |table| that |statement| (a listener or reader statement, run
+// with |params| under the given plan_cache_mode) reads, as the server
+// counts them for the transaction.
+std::int64_t TuplesRead(const std::string& url, const std::string& table,
+                        std::string_view statement,
+                        std::vector<postgres::PgParam> params,
+                        const std::string& plan_cache_mode) {
   std::string sql;
   for (const auto& list :
        {postgres::ListenerStatements(), postgres::ReaderStatements()}) {
@@ -460,8 +460,8 @@ std::int64_t ChangeLogTuplesRead(const std::string& url,
        Query::Prepare(std::string(statement), sql), Query::Sql("BEGIN"),
        Query::Prepared(std::string(statement), std::move(params)),
        Query::Sql("SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, "
-                  "0) FROM pg_stat_xact_user_tables WHERE relname = "
-                  "'counterd_changes'"),
+                  "0) FROM pg_stat_xact_user_tables WHERE relname = '" +
+                  table + "'"),
        Query::Sql("ROLLBACK")},
       30s);
   EXPECT_TRUE(r.status.ok()) << r.status.ToString();
@@ -473,44 +473,70 @@ std::int64_t ChangeLogTuplesRead(const std::string& url,
       .value_or(-1);
 }
 
-// A busy database keeps ten minutes of commits in the change log. Each
-// notification makes every replica read what follows its last commit, and
-// each maintenance pass purges the expired head: both must read a bounded
-// number of rows of the log, not all of it, whichever plan the server
-// picks for the prepared statement.
+// A busy database keeps ten minutes of commits in the change log and a
+// day of idempotency records. Each notification makes every replica read
+// what follows its last commit, and each maintenance pass purges what is
+// past retention: all of it must read a bounded number of rows, not the
+// whole table, whichever plan the server picks for the prepared statement.
 TEST_F(PostgresRepositoryTest, ChangeLogReadsAndPurgesAreBoundedOnALongLog) {
   auto repo = OpenRepo(url_);  // creates the schema
   ASSERT_NE(repo, nullptr);
   repo.reset();
-  constexpr int kLogRows = 20000;
+  constexpr int kRows = 20000;
+  const std::string rows = std::to_string(kRows);
   Sql(url_,
       "INSERT INTO counterd_changes SELECT i, counterd_now_ms(), ARRAY['x'], "
       "ARRAY[i::bigint], ARRAY[i::bigint], ARRAY[0::bigint] FROM "
       "generate_series(1, " +
-          std::to_string(kLogRows) + ") i");
-  Sql(url_, "ANALYZE counterd_changes");
+          rows + ") i");
+  Sql(url_,
+      "INSERT INTO counterd_idempotency SELECT '', 'k' || i, '', '', "
+      "counterd_now_ms() FROM generate_series(1, " +
+          rows + ") i");
+  // 10 counters that expired long ago, half the rest expiring tomorrow,
+  // the other half never.
+  Sql(url_,
+      "INSERT INTO counterd_counters SELECT 'c' || i, i, 1, CASE WHEN i <= "
+      "10 THEN 1 WHEN i % 2 = 0 THEN counterd_now_ms() + 86400000 ELSE 0 END "
+      "FROM generate_series(1, " +
+          rows + ") i");
+  Sql(url_,
+      "UPDATE counterd_commit_seq SET seq = " + rows + ", counters = " + rows);
+  Sql(url_,
+      "ANALYZE counterd_changes, counterd_idempotency, counterd_counters");
+  using postgres::PgParam;
   for (const std::string mode : {"force_custom_plan", "force_generic_plan"}) {
     SCOPED_TRACE(mode);
     // A replica 10 commits behind: 10 rows, plus the index's look at the
     // end of the range.
     EXPECT_LE(
-        ChangeLogTuplesRead(
-            url_, postgres::stmt::kChangesSince,
-            {postgres::PgParam::Text(std::to_string(kLogRows - 10))}, mode),
+        TuplesRead(url_, "counterd_changes", postgres::stmt::kChangesSince,
+                   {PgParam::Text(std::to_string(kRows - 10))}, mode),
         11);
     // Nothing is old enough to purge: a pass reads at most its batch.
-    EXPECT_LE(ChangeLogTuplesRead(url_, postgres::stmt::kPurgeChanges,
-                                  {postgres::PgParam::Text("600000"),
-                                   postgres::PgParam::Text("100")},
-                                  mode),
+    EXPECT_LE(
+        TuplesRead(url_, "counterd_changes", postgres::stmt::kPurgeChanges,
+                   {PgParam::Text("600000"), PgParam::Text("100")}, mode),
+        101);
+    EXPECT_LE(TuplesRead(url_, "counterd_idempotency",
+                         postgres::stmt::kPurgeIdempotency,
+                         {PgParam::Text("600000"), PgParam::Text("100")}, mode),
               101);
+    // The 10 expired counters (each found, then deleted).
+    EXPECT_LE(
+        TuplesRead(url_, "counterd_counters", postgres::stmt::kPurgeExpired,
+                   {PgParam::Text("100")}, mode),
+        21);
   }
-  EXPECT_EQ(Sql(url_, "SELECT count(*) FROM counterd_changes"),
-            std::to_string(kLogRows));
+  EXPECT_EQ(Sql(url_, "SELECT count(*) FROM counterd_changes"), rows);
+  EXPECT_EQ(Sql(url_, "SELECT count(*) FROM counterd_idempotency"), rows);
+  EXPECT_EQ(Sql(url_, "SELECT count(*) FROM counterd_counters"), rows);
 }
 
-// The purge takes the oldest commits past retention and nothing younger,
-// a batch per pass.
+// The purge takes the oldest commits past retention and nothing younger.
+// The first pass runs as soon as the replica is connected, and a pass that
+// purged a full batch is followed by the next at once: with an interval of
+// an hour, only that purges all 150 in batches of 100.
 TEST_F(PostgresRepositoryTest, ChangeLogKeepsWhatIsYoungerThanRetention) {
   auto created = OpenRepo(url_);  // creates the schema
   ASSERT_NE(created, nullptr);
@@ -522,7 +548,8 @@ TEST_F(PostgresRepositoryTest, ChangeLogKeepsWhatIsYoungerThanRetention) {
       "ARRAY[0::bigint] FROM generate_series(1, 200) i");
   Sql(url_, "UPDATE counterd_commit_seq SET seq = 200");
   PostgresOptions options = Options(url_);
-  options.purge_batch = 100;  // two passes for the 150
+  options.purge_batch = 100;
+  options.maintenance_interval = std::chrono::hours(1);
   auto opened = OpenPostgresRepository(options);
   ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
   ASSERT_TRUE(Eventually([&] {

@@ -294,6 +294,7 @@ class PostgresRepository final : public CounterRepository {
   asio::steady_timer maintenance_timer_{ioc_};
   asio::steady_timer watchdog_timer_{ioc_};
   bool maintenance_running_ = false;
+  bool maintenance_begun_ = false;   // the first pass is scheduled
   std::uint64_t delivered_seq_ = 0;  // last commit given to the sink
   std::int64_t row_count_seq_ = -1;  // NoteRowCount's newest reading
   bool fetching_ = false;
@@ -497,6 +498,11 @@ void PostgresRepository::OnSetUp(Slot& slot, PgConnection::Reply reply) {
     MaybeStartBatch();
   } else if (slot.role == Role::kListener) {
     FetchChanges();  // catch up on what committed while it was away
+  } else if (slot.role == Role::kReader && !maintenance_begun_) {
+    // The first pass as soon as it can run: a replica that starts after
+    // a while away purges what fell due meanwhile without waiting.
+    maintenance_begun_ = true;
+    ScheduleMaintenance(std::chrono::milliseconds(0));
   }
 }
 
@@ -1160,37 +1166,52 @@ void PostgresRepository::RunMaintenance() {
   }
   maintenance_running_ = true;
   const std::string batch = std::to_string(options_.purge_batch);
-  // Each purge is its own request, so its own (short) transaction.
-  auto purged_expired = std::make_shared<std::uint64_t>(0);
+  // Each purge is its own request, so its own (short) transaction. The
+  // largest number of rows one of them deleted: a full batch means more
+  // are due, and the next pass comes at once (a pass per interval would
+  // fall behind a database that takes more than a batch per interval).
+  auto most_purged = std::make_shared<std::uint64_t>(0);
+  const auto note_purged = [most_purged](std::optional<std::int64_t> n) {
+    *most_purged = std::max(
+        *most_purged,
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, n.value_or(0))));
+  };
   reader->conn.Submit(
       {Query::Prepared(std::string(postgres::stmt::kPurgeExpired),
                        {PgParam::Text(batch)})},
-      [this, purged_expired](PgConnection::Reply r) {
+      [this, note_purged](PgConnection::Reply r) {
         if (!r.status.ok() || r.results.at(0).kind != PgResult::Kind::kTuples) {
           return;
         }
         const PgResult& res = r.results[0];
         const auto n = postgres::ParseInt64(res.Cell(0, 0).value_or("0"));
-        *purged_expired = static_cast<std::uint64_t>(n.value_or(0));
-        expired_.fetch_add(*purged_expired);
+        note_purged(n);
+        expired_.fetch_add(static_cast<std::uint64_t>(n.value_or(0)));
         NoteRowCount(postgres::ParseInt64(res.Cell(0, 1).value_or("")),
                      postgres::ParseInt64(res.Cell(0, 2).value_or("")));
       });
+  // Both answer the number of rows they deleted.
+  const auto count_purged = [note_purged](PgConnection::Reply r) {
+    if (r.status.ok() && r.results.at(0).kind == PgResult::Kind::kTuples &&
+        r.results[0].row_count == 1) {
+      note_purged(postgres::ParseInt64(r.results[0].Cell(0, 0).value_or("")));
+    }
+  };
   reader->conn.Submit(
       {Query::Prepared(std::string(postgres::stmt::kPurgeIdempotency),
                        {PgParam::Text(std::to_string(
                             options_.idempotency_retention.count())),
                         PgParam::Text(batch)})},
-      [](const PgConnection::Reply&) {});
+      count_purged);
   reader->conn.Submit(
       {Query::Prepared(
           std::string(postgres::stmt::kPurgeChanges),
           {PgParam::Text(std::to_string(options_.change_retention.count())),
            PgParam::Text(batch)})},
-      [](const PgConnection::Reply&) {});
+      count_purged);
   reader->conn.Submit(
       {Query::Prepared(std::string(postgres::stmt::kEstimates))},
-      [this, purged_expired](PgConnection::Reply r) {
+      [this, most_purged](PgConnection::Reply r) {
         maintenance_running_ = false;
         if (r.status.ok() && r.results.at(0).kind == PgResult::Kind::kTuples &&
             r.results[0].row_count == 1) {
@@ -1202,8 +1223,7 @@ void PostgresRepository::RunMaintenance() {
               postgres::ParseInt64(res.Cell(0, 2).value_or("0")).value_or(0)));
         }
         if (finishing_) return FinishIfDrained();
-        // A full purge batch: more are waiting, go again soon.
-        ScheduleMaintenance(*purged_expired >= options_.purge_batch
+        ScheduleMaintenance(*most_purged >= options_.purge_batch
                                 ? std::chrono::milliseconds(10)
                                 : options_.maintenance_interval);
       });

@@ -158,15 +158,24 @@ constexpr std::string_view kListPrefixSql =
     "SELECT name, value, version, expires_at_ms FROM counterd_counters "
     "WHERE name > $1 AND name >= $2 AND name < $3 AND (expires_at_ms = 0 OR "
     "expires_at_ms > counterd_now_ms()) ORDER BY name LIMIT $4::bigint";
+// The purges below run every maintenance pass on tables of millions of
+// rows, so each reads only what it deletes (postgres.real counts the rows):
+// - "(SELECT counterd_now_ms())" is computed once per statement, so the
+//   comparison with it is an index condition (the function itself is
+//   VOLATILE and would be a filter on every row the scan visits);
+// - "= ANY(ARRAY(SELECT ...))" is also computed once, so the DELETE finds
+//   the batch by key; written "IN (SELECT ...)", it may be planned as a
+//   scan of the whole table joined with the batch, however small.
+//
 // $1 batch size: deletes up to that many expired counters (skipping rows a
 // commit holds: that commit replaces them) and publishes their removal as
 // one commit. Returns (purged, seq or NULL, row count or NULL).
 constexpr std::string_view kPurgeExpiredSql =
-    "WITH d AS (DELETE FROM counterd_counters WHERE name IN (SELECT name "
-    "FROM counterd_counters WHERE expires_at_ms <> 0 AND expires_at_ms <= "
-    "counterd_now_ms() ORDER BY expires_at_ms LIMIT $1::bigint FOR UPDATE "
-    "SKIP LOCKED) AND expires_at_ms <> 0 AND expires_at_ms <= "
-    "counterd_now_ms() RETURNING name), "
+    "WITH d AS (DELETE FROM counterd_counters WHERE name = ANY(ARRAY(SELECT "
+    "name FROM counterd_counters WHERE expires_at_ms <> 0 AND expires_at_ms "
+    "<= (SELECT counterd_now_ms()) ORDER BY expires_at_ms LIMIT $1::bigint "
+    "FOR UPDATE SKIP LOCKED)) AND expires_at_ms <> 0 AND expires_at_ms <= "
+    "(SELECT counterd_now_ms()) RETURNING name), "
     "s AS (UPDATE counterd_commit_seq SET seq = seq + 1, counters = "
     "counters - (SELECT count(*) FROM d) WHERE EXISTS (SELECT 1 FROM d) "
     "RETURNING seq, counters), "
@@ -178,22 +187,27 @@ constexpr std::string_view kPurgeExpiredSql =
     "(SELECT max(counters) FROM s), "
     "(SELECT count(*) FROM (SELECT pg_notify('counterd_changes', seq::text) "
     "FROM c) n)";
-// $1 retention ms, $2 batch size.
+// $1 retention ms, $2 batch size; answers the number of records deleted.
+// The oldest records past retention, by the created_at_ms index, deleted by
+// their row addresses (the key has two columns); the row locks taken keep
+// the addresses valid until the DELETE.
 constexpr std::string_view kPurgeIdempotencySql =
-    "DELETE FROM counterd_idempotency WHERE (scope, key) IN (SELECT scope, "
-    "key FROM counterd_idempotency WHERE created_at_ms < counterd_now_ms() - "
-    "$1::bigint LIMIT $2::bigint FOR UPDATE SKIP LOCKED)";
-// $1 retention ms, $2 batch size. Looks at the $2 oldest commits only
-// (sequence order is commit order, so they are the oldest in time too) and
-// deletes those past retention: a pass reads at most $2 rows of the log,
-// however long it is. (Filtering on committed_at_ms first, which has no
-// index, would read the whole log whenever nothing is old enough yet.)
-// ARRAY(...) is computed once, so the DELETE finds its rows by the key.
+    "WITH d AS (DELETE FROM counterd_idempotency WHERE ctid = ANY(ARRAY("
+    "SELECT ctid FROM counterd_idempotency WHERE created_at_ms < (SELECT "
+    "counterd_now_ms()) - $1::bigint ORDER BY created_at_ms LIMIT $2::bigint "
+    "FOR UPDATE SKIP LOCKED)) RETURNING 1) SELECT count(*) FROM d";
+// $1 retention ms, $2 batch size; answers the number of commits deleted.
+// Looks at the $2 oldest commits only (sequence order is commit order, so
+// they are the oldest in time too) and deletes those past retention: a pass
+// reads at most $2 rows of the log, however long it is. (Filtering on
+// committed_at_ms first, which has no index, would read the whole log
+// whenever nothing is old enough yet.)
 constexpr std::string_view kPurgeChangesSql =
-    "DELETE FROM counterd_changes WHERE seq = ANY(ARRAY(SELECT seq FROM "
-    "(SELECT seq, committed_at_ms FROM counterd_changes ORDER BY seq LIMIT "
-    "$2::bigint FOR UPDATE SKIP LOCKED) AS head WHERE committed_at_ms < "
-    "counterd_now_ms() - $1::bigint))";
+    "WITH d AS (DELETE FROM counterd_changes WHERE seq = ANY(ARRAY(SELECT seq "
+    "FROM (SELECT seq, committed_at_ms FROM counterd_changes ORDER BY seq "
+    "LIMIT $2::bigint FOR UPDATE SKIP LOCKED) AS head WHERE committed_at_ms < "
+    "(SELECT counterd_now_ms()) - $1::bigint)) RETURNING 1) SELECT count(*) "
+    "FROM d";
 // The stored row count with the sequence number it goes with (exact), and
 // the planner's estimate of the idempotency records (approximate, cheap).
 constexpr std::string_view kEstimatesSql =
