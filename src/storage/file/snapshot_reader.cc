@@ -3,6 +3,7 @@
 // that writes state.json, so GET /admin/snapshot streams exactly those
 // bytes while holding one page and one piece.
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -46,10 +47,15 @@ class Encoding final : public std::enable_shared_from_this<Encoding> {
     while (!failed_ && stage_ != Stage::kFinished &&
            encoder_.buffer().size() < size_hint_) {
       if (EncodeOne()) continue;
-      pumping_ = true;
+      // Whoever of this thread and the page handler (on the backend's
+      // thread, or on this one before RequestPage returns) gets to the
+      // hand-off second goes on pumping: exactly one of them does.
+      handoff_.store(Handoff::kRequested, std::memory_order_relaxed);
       RequestPage();
-      pumping_ = false;
-      if (waiting_) return;  // OnPage pumps on
+      if (handoff_.exchange(Handoff::kRequesterDone,
+                            std::memory_order_acq_rel) != Handoff::kPageIn) {
+        return;  // OnPage pumps on
+      }
     }
     // A failure stays: every later Next answers it too.
     if (failed_) return Answer(*failed_);
@@ -86,8 +92,9 @@ class Encoding final : public std::enable_shared_from_this<Encoding> {
     return true;
   }
 
+  // Nothing of this object is touched after the request is made: the page
+  // may be in, and pumping on, on another thread already.
   void RequestPage() {
-    waiting_ = true;
     auto self = shared_from_this();
     if (stage_ == Stage::kCounters) {
       pages_->NextCounters(kPageItems,
@@ -105,15 +112,18 @@ class Encoding final : public std::enable_shared_from_this<Encoding> {
 
   template <typename T>
   void OnPage(Result<SnapshotPage<T>> page, SnapshotPage<T>& into) {
-    waiting_ = false;
     if (page) {
       into = std::move(*page);
       next_ = 0;
     } else {
       failed_ = page.error();
     }
-    // Answered before RequestPage returned: Pump's loop goes on itself.
-    if (!pumping_) Pump();
+    // Published by the exchange (release) to the requester if it goes on;
+    // if the requester is done, its state is seen here (acquire).
+    if (handoff_.exchange(Handoff::kPageIn, std::memory_order_acq_rel) ==
+        Handoff::kRequesterDone) {
+      Pump();
+    }
   }
 
   void Answer(Result<std::string> piece) {
@@ -130,8 +140,15 @@ class Encoding final : public std::enable_shared_from_this<Encoding> {
   std::size_t next_ = 0;                             // its next item
   std::size_t size_hint_ = 0;
   SnapshotReader::PieceHandler done_;
-  bool pumping_ = false;  // inside RequestPage, called by Pump
-  bool waiting_ = false;  // a page was asked for and has not come
+  // The hand-off of one page request between the requester (Pump) and the
+  // page handler, which may run on another thread at any time after the
+  // request is made.
+  enum class Handoff : std::uint8_t {
+    kRequested,      // asked for; neither side is done
+    kRequesterDone,  // RequestPage returned first: OnPage pumps on
+    kPageIn,         // the page came first: the requester pumps on
+  };
+  std::atomic<Handoff> handoff_{Handoff::kRequested};
   std::optional<Status> failed_;
 };
 
