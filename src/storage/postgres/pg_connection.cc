@@ -1,5 +1,11 @@
 #include "pg_connection.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
 #include <utility>
 
 #include <boost/asio/error.hpp>
@@ -40,9 +46,12 @@ PgConnection::PgConnection(asio::io_context& ioc, PqConnector& connector,
 PgConnection::~PgConnection() { CloseSocket(); }
 
 void PgConnection::CloseSocket() {
-  // The socket belongs to libpq (PQfinish closes it): the reactor only lets
-  // go of it, before libpq closes the number.
-  if (socket_.is_open()) socket_.release();
+  // Our duplicate first (deregistered and closed: the waits pending end
+  // with operation_aborted), then libpq's own socket (PQfinish).
+  if (socket_.is_open()) {
+    error_code ignored;
+    socket_.close(ignored);
+  }
   reading_ = writing_ = flush_pending_ = false;
   pq_.reset();
 }
@@ -60,17 +69,32 @@ void PgConnection::Connect(StatusHandler done) {
   WaitToConnect(PqConnection::Poll::kWriting);
 }
 
-bool PgConnection::AdoptSocket() {
-  if (socket_.is_open()) socket_.release();
+Status PgConnection::AdoptSocket() {
+  if (socket_.is_open()) {
+    error_code ignored;
+    socket_.close(ignored);
+  }
   const int fd = pq_->Socket();
-  if (fd < 0) return false;
+  if (fd < 0) return Status::NotFound("postgres: no socket");
+  const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) {
+    return Status::Unavailable(
+        std::string("postgres: duplicating the socket: ") +
+        std::strerror(errno));
+  }
   error_code ec;
-  socket_.assign(fd, ec);
-  return !ec;
+  socket_.assign(own, ec);
+  if (ec) {
+    ::close(own);
+    return Status::Unavailable("postgres: registering the socket: " +
+                               ec.message());
+  }
+  return Status::Ok();
 }
 
 void PgConnection::WaitToConnect(PqConnection::Poll want) {
-  if (!AdoptSocket()) {
+  if (Status adopted = AdoptSocket(); !adopted.ok()) {
+    if (adopted.code() != StatusCode::kNotFound) return Fail(adopted, false);
     // No socket: libpq failed before it could open one (a bad conninfo,
     // no host reachable); PQconnectPoll reports why.
     asio::post(ioc_, [this, g = generation_] { OnConnectReady(g); });
@@ -100,7 +124,8 @@ void PgConnection::OnConnectReady(std::uint64_t generation) {
     case PqConnection::Poll::kOk:
       break;
   }
-  if (!AdoptSocket() || !pq_->SetNonblocking() || !pq_->EnterPipelineMode()) {
+  if (!AdoptSocket().ok() || !pq_->SetNonblocking() ||
+      !pq_->EnterPipelineMode()) {
     Fail(Status::Unavailable("postgres: set up connection: " +
                              pq_->ErrorMessage()),
          false);

@@ -122,7 +122,13 @@ class PgConnection {
   // PQconnectPoll, even when the number is unchanged: libpq may have closed
   // the socket and opened another under the same number (the next host of
   // a multi-host URL), which the reactor would not know of.
-  bool AdoptSocket();
+  // The reactor gets a duplicate of libpq's descriptor, which only this
+  // class closes: libpq closes its own number as soon as it sees the
+  // connection drop (inside PQconsumeInput or PQconnectPoll), before this
+  // class hears of it, and by then another thread may have opened a file
+  // under that number, which deregistering it would touch.
+  // kNotFound: libpq has no socket (yet); kUnavailable: no descriptor left.
+  Status AdoptSocket();
 
   void StartRead();
   void OnReadable(std::uint64_t generation);
