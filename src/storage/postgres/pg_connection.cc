@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <string>
 #include <utility>
 
@@ -78,9 +77,9 @@ Status PgConnection::AdoptSocket() {
   if (fd < 0) return Status::NotFound("postgres: no socket");
   const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) {
-    return Status::Unavailable(
-        std::string("postgres: duplicating the socket: ") +
-        std::strerror(errno));
+    const error_code why(errno, boost::system::generic_category());
+    return Status::Unavailable("postgres: duplicating the socket: " +
+                               why.message());
   }
   error_code ec;
   socket_.assign(own, ec);
