@@ -1,15 +1,13 @@
 #include "pg_connection.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <string>
 #include <utility>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
+
+#include "counterd/platform/descriptor.h"
 
 namespace counterd::storage::postgres {
 
@@ -75,16 +73,12 @@ Status PgConnection::AdoptSocket() {
   }
   const int fd = pq_->Socket();
   if (fd < 0) return Status::NotFound("postgres: no socket");
-  const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (own < 0) {
-    const error_code why(errno, boost::system::generic_category());
-    return Status::Unavailable("postgres: duplicating the socket: " +
-                               why.message());
-  }
+  Result<int> own = platform::DuplicateDescriptor(fd);
+  if (!own) return Status::Unavailable("postgres: " + own.error().message());
   error_code ec;
-  socket_.assign(own, ec);
+  socket_.assign(*own, ec);
   if (ec) {
-    ::close(own);
+    platform::CloseDescriptor(*own);
     return Status::Unavailable("postgres: registering the socket: " +
                                ec.message());
   }
