@@ -9,10 +9,12 @@ restarts like the pod's containerPort. Then, in order:
 1. write under load, SIGKILL mid-load (node loss, or the kubelet's SIGKILL
    after the grace period), start a new process on the same directory;
 2. write under load, SIGTERM as a rolling update or `kubectl delete pod`
-   does: /readyz answers 503 while draining, new connections are refused,
-   in-flight requests complete, the process exits 0 within
-   terminationGracePeriodSeconds (taken from the StatefulSet);
-3. stop and start again (scale to 0 and back).
+   does: new connections are refused, in-flight requests complete, the
+   process exits 0 within terminationGracePeriodSeconds (taken from the
+   StatefulSet);
+3. stop and start again (scale to 0 and back); the stop (SIGTERM with
+   nothing else running) shows that a /readyz request begun before it is
+   answered 503 while draining.
 
 At every start: the port opens only after recovery, and the moment /readyz
 first answers 200 every acknowledged write is there (each writer owns a
@@ -259,11 +261,6 @@ def main() -> int:
         with srv.client() as c:
             pinned = pin(c, 2)
         time.sleep(LOAD_SECONDS)
-        # A /readyz request the server has begun reading counts as in flight,
-        # so the drain waits for it: it is finished after draining has begun.
-        probe = RawConnection("127.0.0.1", pod.port, timeout=10)
-        probe.send(b"GET /readyz HTTP/1.1\r\nHost: counterd-0\r\n")
-        time.sleep(0.2)
         t_term = time.monotonic()
         srv.terminate()
         srv.wait_for_log(r"draining", 5)
@@ -273,13 +270,7 @@ def main() -> int:
             refused = wait_until(srv.connection_refused, 2.0, 0.01, "listener closed")
         except AssertionError:
             refused = False
-        probe.send(b"\r\n")
-        resp = probe.read_response(timeout=5)
-        probe.close()
-        log(f"  while draining: /readyz -> {resp.status if resp else None} "
-            f"(Connection: {resp.header('Connection') if resp else None}); "
-            f"new connections refused: {refused}")
-        assert resp is not None and resp.status == 503, f"/readyz while draining: {resp!r}"
+        log(f"  while draining: new connections refused: {refused}")
         assert refused, "the listener still accepts connections while draining"
         try:
             rc = srv.wait(grace)
@@ -305,7 +296,23 @@ def main() -> int:
         with srv.client() as c:
             pinned = pin(c, 3)
             before = read_values(c, list(base))
-        rc = srv.stop(grace)
+        # A /readyz request the server has begun reading counts as in flight,
+        # so the drain waits for it: finished after draining has begun, it
+        # is answered 503. Nothing else runs now, so two requests in flight
+        # (the probe and the /metrics request asking) mean the server has
+        # read the probe's first bytes.
+        probe = RawConnection("127.0.0.1", pod.port, timeout=10)
+        probe.send(b"GET /readyz HTTP/1.1\r\nHost: counterd-0\r\n")
+        srv.wait_for_metric("counterd_http_requests_in_flight", 2)
+        srv.terminate()
+        srv.wait_for_log(r"draining", 5)
+        probe.send(b"\r\n")
+        resp = probe.read_response(timeout=5)
+        probe.close()
+        log(f"  while draining: /readyz -> {resp.status if resp else None} "
+            f"(Connection: {resp.header('Connection') if resp else None})")
+        assert resp is not None and resp.status == 503, f"/readyz while draining: {resp!r}"
+        rc = srv.wait(grace)
         assert rc == 0, f"exit code {rc} on scale-down"
         log(f"  scaled to 0: exit {rc}; claim holds {pod.files()}")
         time.sleep(0.5)
