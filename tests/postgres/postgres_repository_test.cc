@@ -742,12 +742,21 @@ void Populate(CounterRepository& repo, int n) {
   }
 }
 
+// A snapshot, once the replica's snapshot connection is up: OpenRepo
+// returns when the writer and a reader are, and until the snapshot
+// connection is too a snapshot answers kUnavailable ("no connection").
 SnapshotImage TakeImage(CounterRepository& repo) {
-  Waiter<Result<SnapshotImage>> w;
-  repo.TakeSnapshot(w);
-  Result<SnapshotImage> image = w.Wait();
-  EXPECT_TRUE(image.has_value()) << image.error().ToString();
-  return image.has_value() ? std::move(*image) : SnapshotImage{};
+  std::optional<Result<SnapshotImage>> image;
+  EXPECT_TRUE(Eventually([&] {
+    Waiter<Result<SnapshotImage>> w;
+    repo.TakeSnapshot(w);
+    image = w.Wait();
+    return image->has_value() ||
+           image->error().message().find("no connection") == std::string::npos;
+  }));
+  EXPECT_TRUE(image && image->has_value())
+      << (image ? image->error().ToString() : "no answer");
+  return image && image->has_value() ? std::move(**image) : SnapshotImage{};
 }
 
 Result<std::string> NextPiece(SnapshotReader& reader, std::size_t size_hint) {
