@@ -148,11 +148,15 @@ class PosixFileSystem final : public FileSystem {
     if (fd.get() < 0) return ErrnoStatus("open", path, errno);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("fstat", path, errno);
+    // One byte more than the file, so that the read which finds its end
+    // has room and the buffer never grows: growing copies every byte read
+    // so far (a snapshot of ten million counters is 430 MB). A file that
+    // grows meanwhile doubles the buffer.
     std::string data;
-    data.resize(static_cast<std::size_t>(st.st_size));
+    data.resize(static_cast<std::size_t>(st.st_size) + 1);
     std::size_t done = 0;
     while (true) {
-      if (done == data.size()) data.resize(data.size() + 4096);
+      if (done == data.size()) data.resize(2 * data.size());
       const ssize_t n =
           ::read(fd.get(), data.data() + done, data.size() - done);
       if (n < 0) {
