@@ -20,9 +20,9 @@ StoreState::CursorId StoreState::OpenCursor(std::int64_t now_ms) {
 void StoreState::CloseCursor(CursorId id) { cursors_.erase(id); }
 
 void StoreState::SaveForCursors(std::string_view name) {
-  const auto* found = index_.Find(name);
+  const Entry* found = counters_.Find(name);
   const std::optional<Entry> current =
-      found != nullptr ? std::optional<Entry>((*found)->second) : std::nullopt;
+      found != nullptr ? std::optional<Entry>(*found) : std::nullopt;
   for (auto& [id, c] : cursors_) {
     // Read already: what the cursor gave out was the state at its opening.
     if (c.counters_done || (c.counters_begun && name <= c.last_read)) continue;
@@ -53,12 +53,16 @@ SnapshotPage<domain::Counter> StoreState::NextCounters(CursorId id,
   // the last of those (or all of them once the map has no more). A saved
   // name is the state at the opening, whatever the map holds now.
   auto it =
-      c.counters_begun ? counters_.upper_bound(c.last_read) : counters_.begin();
+      c.counters_begun ? counters_.UpperBound(c.last_read) : counters_.begin();
   auto stop = it;
-  for (std::size_t n = 0; stop != counters_.end() && n < max; ++n) ++stop;
+  const std::string* page_last = nullptr;  // the last name of the page
+  for (std::size_t n = 0; stop != counters_.end() && n < max; ++n) {
+    page_last = &stop.name();
+    ++stop;
+  }
   const bool to_end = stop == counters_.end();
   const auto saved_stop =
-      to_end ? c.before.end() : c.before.upper_bound(std::prev(stop)->first);
+      to_end ? c.before.end() : c.before.upper_bound(*page_last);
   auto saved = c.before.begin();
   const auto add = [&](const std::string& name, const Entry& e) {
     if (e.LiveAt(c.now_ms)) {
@@ -66,13 +70,13 @@ SnapshotPage<domain::Counter> StoreState::NextCounters(CursorId id,
     }
   };
   while (it != stop || saved != saved_stop) {
-    if (saved == saved_stop || (it != stop && it->first < saved->first)) {
-      add(it->first, it->second);  // unchanged since the opening
+    if (saved == saved_stop || (it != stop && it.name() < saved->first)) {
+      add(it.name(), it.value());  // unchanged since the opening
       ++it;
       continue;
     }
     if (saved->second) add(saved->first, *saved->second);
-    if (it != stop && it->first == saved->first) ++it;
+    if (it != stop && it.name() == saved->first) ++it;
     ++saved;
   }
   c.before.erase(c.before.begin(), saved_stop);
@@ -80,7 +84,7 @@ SnapshotPage<domain::Counter> StoreState::NextCounters(CursorId id,
     c.counters_done = true;
     page.last = true;
   } else {
-    c.last_read = std::prev(stop)->first;
+    c.last_read = *page_last;
     c.counters_begun = true;
   }
   return page;

@@ -18,11 +18,11 @@ void StoreState::PutCounterEntry(const domain::Counter& c) {
   if (!cursors_.empty()) SaveForCursors(c.name);
   const Entry entry{c.value, c.version, c.expires_at_ms};
   std::int64_t old_expiry = 0;
-  if (const auto* found = index_.Find(c.name)) {
-    old_expiry = (*found)->second.expires_at_ms;
-    (*found)->second = entry;
+  if (Entry* found = counters_.Find(c.name)) {
+    old_expiry = found->expires_at_ms;
+    *found = entry;
   } else {
-    index_.Insert(counters_.emplace(c.name, entry).first);
+    counters_.Insert(c.name, entry);
   }
   if (old_expiry != 0) --expiring_;
   if (c.expires_at_ms != 0) {
@@ -35,20 +35,19 @@ void StoreState::PutCounterEntry(const domain::Counter& c) {
   // before the queue outgrows the counters it describes.
   if (expiries_.size() > 2 * expiring_ + 1024) {
     ExpiryQueue fresh;
-    for (const auto& [name, e] : counters_) {
-      if (e.expires_at_ms != 0) fresh.emplace(e.expires_at_ms, name);
+    for (auto it = counters_.begin(); it != counters_.end(); ++it) {
+      const std::int64_t at = it.value().expires_at_ms;
+      if (at != 0) fresh.emplace(at, it.name());
     }
     expiries_ = std::move(fresh);
   }
 }
 
 void StoreState::EraseCounter(std::string_view name) {
-  if (const auto* found = index_.Find(name)) {
+  if (const Entry* found = counters_.Find(name)) {
     if (!cursors_.empty()) SaveForCursors(name);
-    const CounterMap::iterator it = *found;
-    if (it->second.expires_at_ms != 0) --expiring_;
-    index_.Erase(name);  // while the key it compares against exists
-    counters_.erase(it);
+    if (found->expires_at_ms != 0) --expiring_;
+    counters_.Erase(name);
   }
 }
 
@@ -71,27 +70,33 @@ void StoreState::Apply(const Effect& effect) {
   }
 }
 
-void StoreState::LoadSnapshot(SnapshotData&& snapshot) {
-  index_.Clear();
-  counters_.clear();
+void StoreState::BeginLoad() {
+  counters_.Clear();
   expiries_ = ExpiryQueue();
   expiring_ = 0;
-  index_.Reserve(snapshot.counters.size());
-  // The snapshot is sorted, so each insert goes at the end in O(1).
-  for (domain::Counter& c : snapshot.counters) {
-    if (c.expires_at_ms != 0) {
-      ++expiring_;
-      expiries_.emplace(c.expires_at_ms, c.name);
-    }
-    const auto it =
-        counters_.emplace_hint(counters_.end(), std::move(c.name),
-                               Entry{c.value, c.version, c.expires_at_ms});
-    index_.Insert(it);
-  }
   idempotency_.clear();
   idempotency_order_.clear();
+}
+
+void StoreState::LoadCounter(const domain::Counter& c) {
+  if (c.expires_at_ms != 0) {
+    ++expiring_;
+    expiries_.emplace(c.expires_at_ms, c.name);
+  }
+  // A snapshot is sorted, so each counter goes at the end, filling the
+  // leaves one after another.
+  counters_.Append(c.name, Entry{c.value, c.version, c.expires_at_ms});
+}
+
+void StoreState::LoadIdempotency(domain::IdempotencyRecord&& r) {
+  Apply(PutIdempotency{std::move(r)});
+}
+
+void StoreState::LoadSnapshot(SnapshotData&& snapshot) {
+  BeginLoad();
+  for (const domain::Counter& c : snapshot.counters) LoadCounter(c);
   for (domain::IdempotencyRecord& r : snapshot.idempotency) {
-    Apply(PutIdempotency{std::move(r)});
+    LoadIdempotency(std::move(r));
   }
 }
 
@@ -100,9 +105,11 @@ SnapshotData StoreState::ToSnapshot(std::uint64_t last_seq,
   SnapshotData snapshot;
   snapshot.last_seq = last_seq;
   snapshot.counters.reserve(counters_.size());
-  for (const auto& [name, e] : counters_) {
+  for (auto it = counters_.begin(); it != counters_.end(); ++it) {
+    const Entry& e = it.value();
     if (!e.LiveAt(now_ms)) continue;
-    snapshot.counters.push_back({name, e.value, e.version, e.expires_at_ms});
+    snapshot.counters.push_back(
+        {it.name(), e.value, e.version, e.expires_at_ms});
   }
   for (const auto& [created, key] : idempotency_order_) {
     const auto it = idempotency_.find(key);
@@ -118,24 +125,24 @@ SnapshotData StoreState::ToSnapshot(std::uint64_t last_seq,
 
 std::optional<domain::Counter> StoreState::FindCounter(
     std::string_view name) const {
-  const auto* found = index_.Find(name);
-  if (found == nullptr) return std::nullopt;
-  const auto& [key, e] = **found;
-  return domain::Counter{key, e.value, e.version, e.expires_at_ms};
+  const Entry* e = counters_.Find(name);
+  if (e == nullptr) return std::nullopt;
+  return domain::Counter{std::string(name), e->value, e->version,
+                         e->expires_at_ms};
 }
 
 std::vector<domain::Counter> StoreState::List(std::string_view prefix,
                                               std::string_view after,
                                               std::size_t limit,
                                               std::int64_t now_ms) const {
-  auto it = counters_.lower_bound(prefix);
-  if (!after.empty() && after >= prefix) it = counters_.upper_bound(after);
+  auto it = counters_.LowerBound(prefix);
+  if (!after.empty() && after >= prefix) it = counters_.UpperBound(after);
   std::vector<domain::Counter> out;
   for (; it != counters_.end() && out.size() < limit; ++it) {
-    if (!std::string_view(it->first).starts_with(prefix)) break;
-    const Entry& e = it->second;
+    if (!std::string_view(it.name()).starts_with(prefix)) break;
+    const Entry& e = it.value();
     if (!e.LiveAt(now_ms)) continue;
-    out.push_back({it->first, e.value, e.version, e.expires_at_ms});
+    out.push_back({it.name(), e.value, e.version, e.expires_at_ms});
   }
   return out;
 }
@@ -171,9 +178,9 @@ std::vector<std::string> StoreState::SweepExpired(std::int64_t now_ms,
          expiries_.top().first <= now_ms) {
     const auto [at, name] = expiries_.top();
     expiries_.pop();
-    const auto* found = index_.Find(name);
+    const Entry* found = counters_.Find(name);
     // Stale: the counter went, or its expiry moved since this was queued.
-    if (found == nullptr || (*found)->second.expires_at_ms != at) continue;
+    if (found == nullptr || found->expires_at_ms != at) continue;
     EraseCounter(name);
     removed.push_back(name);
   }

@@ -22,8 +22,8 @@
 #include "counterd/domain/counter.h"
 #include "counterd/domain/transaction.h"
 #include "counterd/storage/snapshot_document.h"
+#include "counter_tree.h"
 #include "effects.h"
-#include "name_index.h"
 #include "snapshot_codec.h"
 
 namespace counterd::storage {
@@ -35,6 +35,12 @@ class StoreState {
 
   void Apply(const Effect& effect);
   void LoadSnapshot(SnapshotData&& snapshot);
+  // Loading a snapshot, one element at a time as recovery decodes it:
+  // BeginLoad empties the state, then each counter in name order, then
+  // each idempotency record, oldest first.
+  void BeginLoad();
+  void LoadCounter(const domain::Counter& c);
+  void LoadIdempotency(domain::IdempotencyRecord&& r);
   // A copy of everything live at |now_ms|, for a snapshot at |last_seq|.
   SnapshotData ToSnapshot(std::uint64_t last_seq, std::int64_t now_ms) const;
 
@@ -104,7 +110,7 @@ class StoreState {
     // cursor reads instead of the replacement.
     std::unordered_map<std::string, domain::IdempotencyRecord> replaced;
   };
-  using CounterMap = std::map<std::string, Entry, std::less<>>;
+  using CounterMap = CounterTree<Entry>;
   // (expires_at_ms, name), earliest first. Entries go stale when the
   // counter changes or goes; a popped entry is checked against the map.
   using ExpiryQueue =
@@ -129,12 +135,8 @@ class StoreState {
   static std::string RecordKey(std::string_view scope, std::string_view key);
 
   std::int64_t retention_ms_;
-  // Name order, for List and snapshots.
+  // Name order, for point lookups, List and snapshots.
   CounterMap counters_;
-  // The same nodes by name hash (map nodes never move): point lookups and
-  // journal replay cost O(1) instead of a chain of cache-missing string
-  // compares (20 at a million counters).
-  NameIndex<CounterMap::iterator> index_;
   ExpiryQueue expiries_;
   std::size_t expiring_ = 0;  // counters with an expiry
   std::unordered_map<std::string, domain::IdempotencyRecord> idempotency_;
