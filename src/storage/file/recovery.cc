@@ -81,13 +81,25 @@ Result<std::uint64_t> LoadSnapshot(platform::FileSystem& fs,
   auto data = fs.ReadFile(path);
   if (!data) return data.error();
   out.snapshot_bytes = data->size();
-  auto snapshot = DecodeSnapshot(*data, path);
-  if (!snapshot) return snapshot.error();
-  const std::uint64_t snapshot_seq = snapshot->last_seq;
-  out.info.snapshot_format = snapshot->format;
-  out.state.LoadSnapshot(std::move(*snapshot));
+  // Straight into the state, without a decoded copy of every counter in
+  // between (at ten million counters that copy was 560 MB). On an error
+  // the half-loaded state is dropped with the rest of the recovery.
+  struct IntoState final : SnapshotSink {
+    explicit IntoState(StoreState& s) : state(s) {}
+    void OnCounter(const domain::Counter& counter) override {
+      state.LoadCounter(counter);
+    }
+    void OnIdempotency(domain::IdempotencyRecord&& record) override {
+      state.LoadIdempotency(std::move(record));
+    }
+    StoreState& state;
+  } sink(out.state);
+  out.state.BeginLoad();
+  auto header = DecodeSnapshotInto(*data, path, sink);
+  if (!header) return header.error();
+  out.info.snapshot_format = header->format;
   out.state.PruneIdempotency(now_ms);
-  return snapshot_seq;
+  return header->last_seq;
 }
 
 // Sorts |journals| into scan.obsolete and scan.live, and refuses live ones

@@ -1,6 +1,7 @@
 #include "snapshot_codec.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -439,7 +440,7 @@ Status ReadSection(LineReader& lines, std::string_view name,
 }
 
 // Line 1 names the format: version 2, version 1, or something newer.
-Status ReadHeaderLine(LineReader& lines, SnapshotData& snapshot) {
+Status ReadHeaderLine(LineReader& lines, SnapshotHeader& snapshot) {
   std::string_view line;
   if (!lines.Next(line)) return lines.Error("missing header line");
   std::string_view s = line;
@@ -529,8 +530,9 @@ std::string EncodeSnapshot(const SnapshotData& snapshot) {
   return encoder.TakeBuffered();
 }
 
-Result<SnapshotData> DecodeSnapshot(std::string_view data,
-                                    std::string_view file) {
+Result<SnapshotHeader> DecodeSnapshotInto(std::string_view data,
+                                          std::string_view file,
+                                          SnapshotSink& sink) {
   if (data.empty()) return Malformed(file, 0, "empty snapshot");
   // The checksum line: the last line, covering every byte before it.
   const std::size_t crc_line =
@@ -555,21 +557,26 @@ Result<SnapshotData> DecodeSnapshot(std::string_view data,
   }
 
   LineReader lines(data.substr(0, crc_line + 1), file);
-  SnapshotData snapshot;
-  COUNTERD_RETURN_IF_ERROR(ReadHeaderLine(lines, snapshot));
-  const bool v2 = snapshot.format == 2;
+  SnapshotHeader header;
+  COUNTERD_RETURN_IF_ERROR(ReadHeaderLine(lines, header));
+  const bool v2 = header.format == 2;
 
+  // Two counters alternate: the one just read and the one before it, whose
+  // name the order is checked against.
+  std::array<Counter, 2> counters;
+  bool have_previous = false;
   COUNTERD_RETURN_IF_ERROR(
       ReadSection(lines, "counters", [&](std::string_view line) -> Status {
-        Counter c;
+        Counter& c = counters[have_previous ? 1 : 0];
         if (!ParseCounterLine(line, v2, c)) {
           return Status::DataLoss("bad counter entry");
         }
-        if (!snapshot.counters.empty() &&
-            !(snapshot.counters.back().name < c.name)) {
+        if (have_previous && !(counters[0].name < c.name)) {
           return Status::DataLoss("counters not sorted by name");
         }
-        snapshot.counters.push_back(std::move(c));
+        sink.OnCounter(c);
+        if (have_previous) std::swap(counters[0], counters[1]);
+        have_previous = true;
         return Status::Ok();
       }));
   COUNTERD_RETURN_IF_ERROR(
@@ -577,8 +584,8 @@ Result<SnapshotData> DecodeSnapshot(std::string_view data,
         if (line.ends_with(',')) line.remove_suffix(1);
         try {
           const json j = json::parse(line);
-          snapshot.idempotency.push_back(v2 ? IdempotencyFromJson(j)
-                                            : IdempotencyFromV1Json(j));
+          sink.OnIdempotency(v2 ? IdempotencyFromJson(j)
+                                : IdempotencyFromV1Json(j));
           return Status::Ok();
         } catch (const std::exception& e) {
           return Status::DataLoss(std::string("bad idempotency entry: ") +
@@ -587,7 +594,25 @@ Result<SnapshotData> DecodeSnapshot(std::string_view data,
       }));
   std::string_view line;
   if (lines.Next(line)) return lines.Error("unexpected data before crc32c");
-  return snapshot;
+  return header;
+}
+
+Result<SnapshotData> DecodeSnapshot(std::string_view data,
+                                    std::string_view file) {
+  struct Collect final : SnapshotSink {
+    void OnCounter(const Counter& counter) override {
+      snapshot.counters.push_back(counter);
+    }
+    void OnIdempotency(IdempotencyRecord&& record) override {
+      snapshot.idempotency.push_back(std::move(record));
+    }
+    SnapshotData snapshot;
+  } collect;
+  auto header = DecodeSnapshotInto(data, file, collect);
+  if (!header) return header.error();
+  collect.snapshot.format = header->format;
+  collect.snapshot.last_seq = header->last_seq;
+  return std::move(collect.snapshot);
 }
 
 }  // namespace counterd::storage

@@ -58,11 +58,36 @@ class SnapshotEncoder {
 
 std::string EncodeSnapshot(const SnapshotData& snapshot);
 
+// What the first line of a snapshot says.
+struct SnapshotHeader {
+  int format = kSnapshotFormat;
+  std::uint64_t last_seq = 0;
+};
+
+// Takes a snapshot's contents one element at a time, in document order, as
+// DecodeSnapshotInto checks them: a large store loads without a second
+// copy of every counter.
+class SnapshotSink {
+ public:
+  virtual ~SnapshotSink() = default;
+  // Each counter, sorted by name (checked before the call).
+  virtual void OnCounter(const domain::Counter& counter) = 0;
+  virtual void OnIdempotency(domain::IdempotencyRecord&& record) = 0;
+};
+
 // Returns kDataLoss naming |file| and the byte offset of the problem for an
 // empty, truncated, unparseable, checksum-failing or ill-formed document,
 // or one of a format this counterd does not read.
 Result<SnapshotData> DecodeSnapshot(std::string_view data,
                                     std::string_view file);
+// The same checks, handing the contents to |sink| as they are read. The
+// checksum is checked first, so a damaged document gives |sink| nothing;
+// an ill-formed one (a checksum that matches bytes the codec rejects, as
+// a hand-edited file may) stops part of the way, and the caller discards
+// what |sink| took.
+Result<SnapshotHeader> DecodeSnapshotInto(std::string_view data,
+                                          std::string_view file,
+                                          SnapshotSink& sink);
 
 }  // namespace counterd::storage
 

@@ -92,14 +92,6 @@ void StoreState::LoadIdempotency(domain::IdempotencyRecord&& r) {
   Apply(PutIdempotency{std::move(r)});
 }
 
-void StoreState::LoadSnapshot(SnapshotData&& snapshot) {
-  BeginLoad();
-  for (const domain::Counter& c : snapshot.counters) LoadCounter(c);
-  for (domain::IdempotencyRecord& r : snapshot.idempotency) {
-    LoadIdempotency(std::move(r));
-  }
-}
-
 SnapshotData StoreState::ToSnapshot(std::uint64_t last_seq,
                                     std::int64_t now_ms) const {
   SnapshotData snapshot;

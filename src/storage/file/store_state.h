@@ -34,7 +34,6 @@ class StoreState {
       : retention_ms_(idempotency_retention.count()) {}
 
   void Apply(const Effect& effect);
-  void LoadSnapshot(SnapshotData&& snapshot);
   // Loading a snapshot, one element at a time as recovery decodes it:
   // BeginLoad empties the state, then each counter in name order, then
   // each idempotency record, oldest first.
