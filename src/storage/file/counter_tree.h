@@ -176,8 +176,9 @@ class CounterTree {
       for (std::size_t i = 0; i < l->count; ++i) {
         const std::string* before =
             i > 0 ? &l->names[i - 1]
-                  : (expected_prev ? &expected_prev->names[expected_prev->count - 1]
-                                   : nullptr);
+                  : (expected_prev
+                         ? &expected_prev->names[expected_prev->count - 1]
+                         : nullptr);
         if (before != nullptr && !(*before < l->names[i])) return false;
       }
       entries += l->count;
@@ -200,12 +201,13 @@ class CounterTree {
     const Leaf* leaf = LeafFor(name);
     const auto first = leaf->names.begin();
     return ConstIterator(
-        leaf, static_cast<std::size_t>(
-                  std::upper_bound(first, first + leaf->count, name,
-                                   [](std::string_view a, const std::string& b) {
-                                     return a < std::string_view(b);
-                                   }) -
-                  first));
+        leaf,
+        static_cast<std::size_t>(
+            std::upper_bound(first, first + leaf->count, name,
+                             [](std::string_view a, const std::string& b) {
+                               return a < std::string_view(b);
+                             }) -
+            first));
   }
 
  private:
@@ -296,15 +298,15 @@ class CounterTree {
   }
 
   template <bool kAppend>
-  std::optional<Split> PutUnder(Node* n, std::string_view name,
-                                const V& value, bool& added) {
+  std::optional<Split> PutUnder(Node* n, std::string_view name, const V& value,
+                                bool& added) {
     if (n->is_leaf) {
       return PutInLeaf<kAppend>(static_cast<Leaf*>(n), name, value, added);
     }
     auto* in = static_cast<Inner*>(n);
     const std::size_t k = kAppend ? in->count - 1 : ChildIndex(in, name);
-    std::optional<Split> below = PutUnder<kAppend>(in->kids[k], name, value,
-                                                   added);
+    std::optional<Split> below =
+        PutUnder<kAppend>(in->kids[k], name, value, added);
     if (!below) return std::nullopt;
     // Room for the new child after kids[k]: split this node first if full.
     if (in->count < kInnerSlots) {
@@ -356,9 +358,9 @@ class CounterTree {
     // Past the end of the last leaf (a sorted load, names that only grow):
     // the new name starts a leaf of its own and this one stays full.
     // Otherwise each half keeps half.
-    const std::size_t keep =
-        (pos == kLeafSlots && leaf->next == nullptr) ? kLeafSlots
-                                                     : kLeafSlots / 2;
+    const std::size_t keep = (pos == kLeafSlots && leaf->next == nullptr)
+                                 ? kLeafSlots
+                                 : kLeafSlots / 2;
     for (std::size_t i = keep; i < kLeafSlots; ++i) {
       right->names[i - keep] = std::move(leaf->names[i]);
       right->values[i - keep] = std::move(leaf->values[i]);

@@ -19,10 +19,10 @@
 #include <utility>
 #include <vector>
 
+#include "counter_tree.h"
 #include "counterd/domain/counter.h"
 #include "counterd/domain/transaction.h"
 #include "counterd/storage/snapshot_document.h"
-#include "counter_tree.h"
 #include "effects.h"
 #include "snapshot_codec.h"
 

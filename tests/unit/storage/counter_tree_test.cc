@@ -127,7 +127,8 @@ TEST(CounterTreeTest, AppendFillsLeaves) {
   }
   EXPECT_TRUE(tree.Valid());
   EXPECT_EQ(tree.size(), 100000U);
-  EXPECT_EQ(tree.LeafCount(), (100000 + Tree::kLeafSlots - 1) / Tree::kLeafSlots);
+  EXPECT_EQ(tree.LeafCount(),
+            (100000 + Tree::kLeafSlots - 1) / Tree::kLeafSlots);
   ASSERT_NE(tree.Find("c00054321"), nullptr);
   EXPECT_EQ(*tree.Find("c00054321"), 54321);
 }
