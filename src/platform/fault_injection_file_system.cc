@@ -50,6 +50,7 @@ class FaultyWritableFile final : public WritableFile {
     COUNTERD_RETURN_IF_ERROR(fs_.Check(FsOp::kSync, path_));
     return base_->Sync();
   }
+  Status WriteBack() override { return base_->WriteBack(); }
   Status Close() override { return base_->Close(); }
   std::uint64_t Size() const override { return base_->Size(); }
 
@@ -57,6 +58,23 @@ class FaultyWritableFile final : public WritableFile {
   FaultInjectionFileSystem& fs_;
   std::string path_;
   std::unique_ptr<WritableFile> base_;
+};
+
+class FaultyReleasedFile final : public ReleasedFile {
+ public:
+  FaultyReleasedFile(FaultInjectionFileSystem& fs, std::string path,
+                     std::unique_ptr<ReleasedFile> base)
+      : fs_(fs), path_(std::move(path)), base_(std::move(base)) {}
+
+  Status FreeInSteps(std::uint64_t step_bytes) override {
+    COUNTERD_RETURN_IF_ERROR(fs_.Check(FsOp::kTruncate, path_));
+    return base_->FreeInSteps(step_bytes);
+  }
+
+ private:
+  FaultInjectionFileSystem& fs_;
+  std::string path_;
+  std::unique_ptr<ReleasedFile> base_;
 };
 
 // "op:errno[:skip][:path]" split at its first three colons (the path may
@@ -244,6 +262,14 @@ Result<std::unique_ptr<FileLock>> FaultInjectionFileSystem::LockFile(
 Result<std::uint64_t> FaultInjectionFileSystem::FreeBytes(
     const std::string& dir) {
   return base_.FreeBytes(dir);
+}
+
+Result<std::unique_ptr<ReleasedFile>> FaultInjectionFileSystem::OpenToRelease(
+    const std::string& path) {
+  auto base = base_.OpenToRelease(path);
+  if (!base || *base == nullptr) return base;
+  return std::unique_ptr<ReleasedFile>(
+      std::make_unique<FaultyReleasedFile>(*this, path, std::move(*base)));
 }
 
 }  // namespace counterd::platform

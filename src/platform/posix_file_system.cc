@@ -96,6 +96,29 @@ class PosixWritableFile final : public WritableFile {
     return Status::Ok();
   }
 
+  Status WriteBack() override {
+    // Offsets are the file's: the writer appends from where it opened it.
+    if (written_back_ > waited_) {
+      if (::sync_file_range(fd_.get(), static_cast<off_t>(waited_),
+                            static_cast<off_t>(written_back_ - waited_),
+                            SYNC_FILE_RANGE_WAIT_BEFORE |
+                                SYNC_FILE_RANGE_WRITE |
+                                SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+        return ErrnoStatus("sync_file_range", path_, errno);
+      }
+      waited_ = written_back_;
+    }
+    if (size_ > written_back_) {
+      if (::sync_file_range(fd_.get(), static_cast<off_t>(written_back_),
+                            static_cast<off_t>(size_ - written_back_),
+                            SYNC_FILE_RANGE_WRITE) != 0) {
+        return ErrnoStatus("sync_file_range", path_, errno);
+      }
+      written_back_ = size_;
+    }
+    return Status::Ok();
+  }
+
   Status Close() override {
     if (const int err = fd_.Close(); err != 0) {
       return ErrnoStatus("close", path_, err);
@@ -104,6 +127,42 @@ class PosixWritableFile final : public WritableFile {
   }
 
   std::uint64_t Size() const override { return size_; }
+
+ private:
+  std::string path_;
+  UniqueFd fd_;
+  std::uint64_t size_;
+  // WriteBack: bytes below written_back_ have been started, bytes below
+  // waited_ are out.
+  std::uint64_t written_back_ = size_;
+  std::uint64_t waited_ = size_;
+};
+
+class PosixReleasedFile final : public ReleasedFile {
+ public:
+  PosixReleasedFile(std::string path, UniqueFd fd, std::uint64_t size)
+      : path_(std::move(path)), fd_(std::move(fd)), size_(size) {}
+
+  Status FreeInSteps(std::uint64_t step_bytes) override {
+    // Each step is its own file system commit (the fdatasync), so no
+    // commit frees, and discards, more than one step of blocks. A crash
+    // part-way leaves a nameless inode that the file system frees when it
+    // next mounts. A failure stops here (never retried); closing frees the
+    // rest at once.
+    while (size_ > 0) {
+      size_ = size_ > step_bytes ? size_ - step_bytes : 0;
+      if (::ftruncate(fd_.get(), static_cast<off_t>(size_)) != 0) {
+        return ErrnoStatus("ftruncate", path_, errno);
+      }
+      if (::fdatasync(fd_.get()) != 0) {
+        return ErrnoStatus("fdatasync", path_, errno);
+      }
+    }
+    if (const int err = fd_.Close(); err != 0) {
+      return ErrnoStatus("close", path_, err);
+    }
+    return Status::Ok();
+  }
 
  private:
   std::string path_;
@@ -168,6 +227,19 @@ class PosixFileSystem final : public FileSystem {
     }
     data.resize(done);
     return data;
+  }
+
+  Result<std::unique_ptr<ReleasedFile>> OpenToRelease(
+      const std::string& path) override {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (fd.get() < 0) {
+      if (errno == ENOENT) return std::unique_ptr<ReleasedFile>();
+      return ErrnoStatus("open", path, errno);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("fstat", path, errno);
+    return std::unique_ptr<ReleasedFile>(std::make_unique<PosixReleasedFile>(
+        path, std::move(fd), static_cast<std::uint64_t>(st.st_size)));
   }
 
   Result<bool> FileExists(const std::string& path) override {

@@ -117,6 +117,20 @@ Result<bool> MemFileSystem::FileExists(const std::string& path) {
   return live_.count(path) > 0 || dirs_.count(path) > 0;
 }
 
+Result<std::unique_ptr<platform::ReleasedFile>> MemFileSystem::OpenToRelease(
+    const std::string& path) {
+  struct Held final : platform::ReleasedFile {
+    Status FreeInSteps(std::uint64_t /*step_bytes*/) override {
+      return Status::Ok();
+    }
+  };
+  std::lock_guard lock(mu_);
+  if (live_.count(path) == 0) {
+    return std::unique_ptr<platform::ReleasedFile>();
+  }
+  return std::unique_ptr<platform::ReleasedFile>(std::make_unique<Held>());
+}
+
 Result<std::vector<std::string>> MemFileSystem::ListDir(
     const std::string& dir) {
   std::lock_guard lock(mu_);

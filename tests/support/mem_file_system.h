@@ -44,6 +44,10 @@ class MemFileSystem final : public platform::FileSystem {
   // What SetFreeBytes set (1 TiB until then), whatever |dir|; appends do
   // not use it up. A status (SetFreeBytesError) makes it fail instead.
   Result<std::uint64_t> FreeBytes(const std::string& dir) override;
+  // A file that exists is held (freeing it in steps does nothing here: its
+  // bytes went with its name), so that fault rules on FreeInSteps apply.
+  Result<std::unique_ptr<platform::ReleasedFile>> OpenToRelease(
+      const std::string& path) override;
 
   // The free-space knob for the low-disk tests.
   void SetFreeBytes(std::uint64_t bytes);

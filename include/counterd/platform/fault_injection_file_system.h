@@ -24,7 +24,7 @@ enum class FsOp {
   kSync,   // WritableFile::Sync
   kRename,
   kRemove,
-  kTruncate,
+  kTruncate,  // TruncateFile, ReleasedFile::FreeInSteps
   kSyncDir,
   kRead,
 };
@@ -72,6 +72,8 @@ class FaultInjectionFileSystem final : public FileSystem {
   Status CreateDir(const std::string& dir) override;
   Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override;
   Result<std::uint64_t> FreeBytes(const std::string& dir) override;
+  Result<std::unique_ptr<ReleasedFile>> OpenToRelease(
+      const std::string& path) override;
 
  private:
   struct ActiveRule {

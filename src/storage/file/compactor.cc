@@ -1,6 +1,7 @@
 #include "compactor.h"
 
 #include <chrono>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -54,6 +55,8 @@ void Compactor::Write(SnapshotImage& snapshot) {
     auto names = fs_.ListDir(dir_);
     s = names.status();
     bool removed = false;
+    // Held open across their removal, freed in steps once it is durable.
+    std::vector<std::unique_ptr<platform::ReleasedFile>> released;
     for (const std::string& name :
          names ? *names : std::vector<std::string>{}) {
       std::uint64_t first_seq = 0;
@@ -61,10 +64,18 @@ void Compactor::Write(SnapshotImage& snapshot) {
           first_seq > snapshot.seq) {
         continue;
       }
-      s = fs_.RemoveFile(dir_ + "/" + name);
+      const std::string path = dir_ + "/" + name;
+      auto held = fs_.OpenToRelease(path);
+      s = held.status();
+      if (!s.ok()) continue;
+      if (*held) released.push_back(std::move(*held));
+      s = fs_.RemoveFile(path);
       removed = true;
     }
     if (s.ok() && removed) s = fs_.SyncDir(dir_);
+    for (auto& file : released) {
+      if (s.ok()) s = file->FreeInSteps(kReleaseStepBytes);
+    }
   }
   if (s.ok()) {
     compactions_.fetch_add(1);

@@ -13,6 +13,9 @@
 namespace counterd::storage {
 
 inline constexpr std::string_view kSnapshotFileName = "state.json";
+// Files that lose their name (the old snapshot, covered journals) are
+// freed this many bytes a commit (FileSystem::OpenToRelease).
+inline constexpr std::uint64_t kReleaseStepBytes = std::uint64_t{8} << 20;
 inline constexpr std::string_view kSnapshotTempFileName = "state.json.tmp";
 
 // Replaces |dir|/state.json with |contents| so that after a crash at any

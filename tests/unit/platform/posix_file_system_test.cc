@@ -18,10 +18,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -231,6 +233,36 @@ TEST_F(PosixFileSystemTest, AppendWritesEveryByteAndCountsThem) {
   ASSERT_TRUE((*file)->Sync().ok());
   ASSERT_TRUE((*file)->Close().ok());
   EXPECT_EQ(Slurp(Path("f")), "head" + big);
+}
+
+TEST_F(PosixFileSystemTest, WriteBackAsItGoesKeepsEveryByte) {
+  Spit(Path("f"), "kept");
+  auto file = fs_->NewAppendableFile(Path("f"));
+  ASSERT_TRUE(file);
+  std::string expected = "kept";
+  for (int piece = 0; piece < 4; ++piece) {
+    const std::string data(
+        (std::size_t{1} << 20) + static_cast<std::size_t>(piece),
+        static_cast<char>('a' + piece));
+    ASSERT_TRUE((*file)->Append(data).ok());
+    expected += data;
+    const Status s = (*file)->WriteBack();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  ASSERT_TRUE((*file)->WriteBack().ok());  // nothing new: nothing to do
+  ASSERT_TRUE((*file)->Sync().ok());
+  ASSERT_TRUE((*file)->Close().ok());
+  EXPECT_EQ(Slurp(Path("f")), expected);
+}
+
+TEST_F(PosixFileSystemTest, WriteBackAfterCloseIsUnavailable) {
+  auto file = fs_->NewWritableFile(Path("f"));
+  ASSERT_TRUE(file);
+  ASSERT_TRUE((*file)->Append("x").ok());
+  ASSERT_TRUE((*file)->Close().ok());
+  EXPECT_EQ((*file)->WriteBack(),
+            Status(StatusCode::kUnavailable,
+                   "sync_file_range " + Path("f") + ": Bad file descriptor"));
 }
 
 TEST_F(PosixFileSystemTest, CloseTwiceIsOk) {
@@ -454,6 +486,46 @@ TEST_F(PosixFileSystemTest, RemoveFileOfADirectoryIsUnavailable) {
             Status(StatusCode::kUnavailable,
                    "unlink " + Path("d") + ": Is a directory"));
   EXPECT_TRUE(fs::is_directory(Path("d")));
+}
+
+// ------------------------------------------------------------- OpenToRelease
+
+std::size_t OpenDescriptors() {
+  return static_cast<std::size_t>(std::distance(
+      fs::directory_iterator("/proc/self/fd"), fs::directory_iterator()));
+}
+
+TEST_F(PosixFileSystemTest, OpenToReleaseOfAMissingFileIsNothing) {
+  auto held = fs_->OpenToRelease(Path("nope"));
+  ASSERT_TRUE(held) << held.error().ToString();
+  EXPECT_EQ(*held, nullptr);
+}
+
+TEST_F(PosixFileSystemTest, OpenToReleaseOfADirectoryIsUnavailable) {
+  fs::create_directory(Path("d"));
+  auto held = fs_->OpenToRelease(Path("d"));
+  ASSERT_FALSE(held);
+  EXPECT_EQ(held.error(), Status(StatusCode::kUnavailable,
+                                 "open " + Path("d") + ": Is a directory"));
+}
+
+// The compaction's sequence: held open, replaced by a rename (made
+// durable), then freed in steps. The name serves the new file throughout,
+// and freeing closes the held descriptor.
+TEST_F(PosixFileSystemTest, AFileReplacedWhileHeldIsFreedInSteps) {
+  const std::size_t before = OpenDescriptors();
+  Spit(Path("state"), std::string((20 << 20) + 5, 'o'));
+  Spit(Path("state.tmp"), "new");
+  auto held = fs_->OpenToRelease(Path("state"));
+  ASSERT_TRUE(held);
+  ASSERT_NE(*held, nullptr);
+  EXPECT_EQ(OpenDescriptors(), before + 1);
+  ASSERT_TRUE(fs_->Rename(Path("state.tmp"), Path("state")).ok());
+  ASSERT_TRUE(fs_->SyncDir(dir_).ok());
+  const Status s = (*held)->FreeInSteps(std::uint64_t{8} << 20);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(OpenDescriptors(), before);
+  EXPECT_EQ(Slurp(Path("state")), "new");
 }
 
 // -------------------------------------------------------------- TruncateFile

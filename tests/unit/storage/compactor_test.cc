@@ -133,7 +133,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Failure{platform::FsOp::kSync, "state.json.tmp", false},
                       Failure{platform::FsOp::kRename, "", false},
                       Failure{platform::FsOp::kSyncDir, "", true},
-                      Failure{platform::FsOp::kRemove, "journal", true}));
+                      Failure{platform::FsOp::kRemove, "journal", true},
+                      // Freeing the old snapshot in steps, after the rename
+                      // is durable and before any journal goes.
+                      Failure{platform::FsOp::kTruncate, "state.json", true}));
 
 }  // namespace
 }  // namespace counterd::storage
