@@ -117,8 +117,13 @@ void PgConnection::OnConnectReady(std::uint64_t generation) {
     case PqConnection::Poll::kOk:
       break;
   }
-  if (!AdoptSocket().ok() || !pq_->SetNonblocking() ||
-      !pq_->EnterPipelineMode()) {
+  // Taking the socket into the reactor fails with our error, not libpq's:
+  // report that one.
+  if (Status adopted = AdoptSocket(); !adopted.ok()) {
+    Fail(Status::Unavailable(adopted.message()), false);
+    return;
+  }
+  if (!pq_->SetNonblocking() || !pq_->EnterPipelineMode()) {
     Fail(Status::Unavailable("postgres: set up connection: " +
                              pq_->ErrorMessage()),
          false);

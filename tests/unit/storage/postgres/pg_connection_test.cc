@@ -123,6 +123,20 @@ TEST_F(PgConnectionTest, SetupFailureAfterPollOkFails) {
   EXPECT_FALSE(conn_.connected());
 }
 
+// After a successful poll, a socket the reactor cannot take (here libpq
+// names none) fails the set-up with that reason, not with whatever libpq's
+// last error message happens to say.
+TEST_F(PgConnectionTest, SetupFailureTakingTheSocketSaysWhy) {
+  auto fake = std::make_unique<FakePq>(log_, &a_);
+  fake->ScriptPoll(Poll::kOk, nullptr);
+  fake->set_error("an earlier, unrelated libpq message");
+  connector_.Add(std::move(fake));
+  auto s = Connect();
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(*s, Status(StatusCode::kUnavailable, "postgres: no socket"));
+  EXPECT_FALSE(conn_.connected());
+}
+
 TEST_F(PgConnectionTest, SubmitWhileDownAnswersAtOnceUnsent) {
   std::optional<PgConnection::Reply> r;
   conn_.Submit({Query::Sql("SELECT 1")},
