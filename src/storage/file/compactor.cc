@@ -41,6 +41,32 @@ Status Compactor::WriteNow(SnapshotImage snapshot) {
   return latch_.failed() ? latch_.Refusal() : Status::Ok();
 }
 
+Status Compactor::RemoveCoveredJournals(std::uint64_t seq) {
+  // Invariant 5: the snapshot covering seq <= |seq| is durable, so the
+  // journal files holding only such records may go. A crash part-way
+  // leaves files whose records recovery skips by seq (Invariant 4).
+  auto names = fs_.ListDir(dir_);
+  if (!names) return names.error();
+  bool removed = false;
+  // Held open across their removal, freed in steps once it is durable.
+  std::vector<std::unique_ptr<platform::ReleasedFile>> released;
+  for (const std::string& name : *names) {
+    std::uint64_t first_seq = 0;
+    if (!ParseJournalFileName(name, first_seq) || first_seq > seq) continue;
+    const std::string path = dir_ + "/" + name;
+    auto held = fs_.OpenToRelease(path);
+    if (!held) return held.error();
+    if (*held) released.push_back(std::move(*held));
+    COUNTERD_RETURN_IF_ERROR(fs_.RemoveFile(path));
+    removed = true;
+  }
+  if (removed) COUNTERD_RETURN_IF_ERROR(fs_.SyncDir(dir_));
+  for (auto& file : released) {
+    COUNTERD_RETURN_IF_ERROR(file->FreeInSteps(kReleaseStepBytes));
+  }
+  return Status::Ok();
+}
+
 void Compactor::Write(SnapshotImage& snapshot) {
   const auto started = std::chrono::steady_clock::now();
   Result<std::uint64_t> written =
@@ -48,35 +74,7 @@ void Compactor::Write(SnapshotImage& snapshot) {
   // Read to its end or not, the document's hold on the store goes now.
   snapshot.document.reset();
   Status s = written.status();
-  if (s.ok()) {
-    // Invariant 5: the snapshot covering seq <= last_seq is durable, so the
-    // journal files holding only such records may go. A crash part-way
-    // leaves files whose records recovery skips by seq (Invariant 4).
-    auto names = fs_.ListDir(dir_);
-    s = names.status();
-    bool removed = false;
-    // Held open across their removal, freed in steps once it is durable.
-    std::vector<std::unique_ptr<platform::ReleasedFile>> released;
-    for (const std::string& name :
-         names ? *names : std::vector<std::string>{}) {
-      std::uint64_t first_seq = 0;
-      if (!s.ok() || !ParseJournalFileName(name, first_seq) ||
-          first_seq > snapshot.seq) {
-        continue;
-      }
-      const std::string path = dir_ + "/" + name;
-      auto held = fs_.OpenToRelease(path);
-      s = held.status();
-      if (!s.ok()) continue;
-      if (*held) released.push_back(std::move(*held));
-      s = fs_.RemoveFile(path);
-      removed = true;
-    }
-    if (s.ok() && removed) s = fs_.SyncDir(dir_);
-    for (auto& file : released) {
-      if (s.ok()) s = file->FreeInSteps(kReleaseStepBytes);
-    }
-  }
+  if (s.ok()) s = RemoveCoveredJournals(snapshot.seq);
   if (s.ok()) {
     compactions_.fetch_add(1);
     snapshot_bytes_ = *written;

@@ -48,6 +48,8 @@ class Compactor {
 
  private:
   void Write(SnapshotImage& snapshot);
+  // Deletes the journals a durable snapshot up to |seq| covers.
+  Status RemoveCoveredJournals(std::uint64_t seq);
 
   platform::FileSystem& fs_;
   const std::string dir_;
