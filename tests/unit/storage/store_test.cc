@@ -19,6 +19,7 @@
 #include "counterd/platform/posix_file_system.h"
 #include "journal_format.h"
 #include "store_test_util.h"
+#include "support/forwarding_file_system.h"
 #include "support/mem_file_system.h"
 
 namespace counterd::storage {
@@ -468,67 +469,32 @@ TEST_F(StoreTest, InlineAndCommitterThreadCommitsInterleave) {
 // A file system that runs |before_sync| before each fdatasync of a journal
 // file: the test below holds the committer there until the writers it is
 // waiting for have queued. Everything else goes straight to |base|.
-class HeldJournalSyncs final : public platform::FileSystem {
+class HeldJournalSyncs final : public counterd::testing::ForwardingFileSystem {
  public:
   HeldJournalSyncs(platform::FileSystem& base, std::function<void()> before)
-      : base_(base), before_sync_(std::move(before)) {}
+      : ForwardingFileSystem(base), before_sync_(std::move(before)) {}
 
   Result<std::unique_ptr<platform::WritableFile>> NewWritableFile(
       const std::string& path) override {
-    return Wrap(path, base_.NewWritableFile(path));
+    return Wrap(path, ForwardingFileSystem::NewWritableFile(path));
   }
   Result<std::unique_ptr<platform::WritableFile>> NewAppendableFile(
       const std::string& path) override {
-    return Wrap(path, base_.NewAppendableFile(path));
-  }
-  Result<std::string> ReadFile(const std::string& path) override {
-    return base_.ReadFile(path);
-  }
-  Result<bool> FileExists(const std::string& path) override {
-    return base_.FileExists(path);
-  }
-  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
-    return base_.ListDir(dir);
-  }
-  Status Rename(const std::string& from, const std::string& to) override {
-    return base_.Rename(from, to);
-  }
-  Status RemoveFile(const std::string& path) override {
-    return base_.RemoveFile(path);
-  }
-  Status TruncateFile(const std::string& path, std::uint64_t size) override {
-    return base_.TruncateFile(path, size);
-  }
-  Status SyncDir(const std::string& dir) override { return base_.SyncDir(dir); }
-  Status CreateDir(const std::string& dir) override {
-    return base_.CreateDir(dir);
-  }
-  Result<std::unique_ptr<platform::FileLock>> LockFile(
-      const std::string& path) override {
-    return base_.LockFile(path);
-  }
-  Result<std::uint64_t> FreeBytes(const std::string& dir) override {
-    return base_.FreeBytes(dir);
+    return Wrap(path, ForwardingFileSystem::NewAppendableFile(path));
   }
 
  private:
-  class File final : public platform::WritableFile {
+  class File final : public counterd::testing::ForwardingWritableFile {
    public:
     File(std::unique_ptr<platform::WritableFile> base,
          const std::function<void()>& before_sync)
-        : base_(std::move(base)), before_sync_(before_sync) {}
-    Status Append(std::string_view data) override {
-      return base_->Append(data);
-    }
+        : ForwardingWritableFile(std::move(base)), before_sync_(before_sync) {}
     Status Sync() override {
       before_sync_();
-      return base_->Sync();
+      return ForwardingWritableFile::Sync();
     }
-    Status Close() override { return base_->Close(); }
-    std::uint64_t Size() const override { return base_->Size(); }
 
    private:
-    std::unique_ptr<platform::WritableFile> base_;
     const std::function<void()>& before_sync_;
   };
 
@@ -540,7 +506,6 @@ class HeldJournalSyncs final : public platform::FileSystem {
         std::make_unique<File>(std::move(*file), before_sync_));
   }
 
-  platform::FileSystem& base_;
   std::function<void()> before_sync_;
 };
 
