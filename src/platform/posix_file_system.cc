@@ -233,7 +233,14 @@ class PosixFileSystem final : public FileSystem {
       const std::string& path) override {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
     if (fd.get() < 0) {
-      if (errno == ENOENT) return std::unique_ptr<ReleasedFile>();
+      // No file; or one this process may not write (a read-only mode, a
+      // file put there by another user): the rename or unlink that takes
+      // its name needs only the directory, so it goes at once, as it did
+      // before this existed, rather than failing what would work.
+      if (errno == ENOENT || errno == EACCES || errno == EPERM ||
+          errno == EROFS) {
+        return std::unique_ptr<ReleasedFile>();
+      }
       return ErrnoStatus("open", path, errno);
     }
     struct stat st {};

@@ -509,6 +509,27 @@ TEST_F(PosixFileSystemTest, OpenToReleaseOfADirectoryIsUnavailable) {
                                  "open " + Path("d") + ": Is a directory"));
 }
 
+// A file this process may not write is still replaced (a rename needs only
+// the directory): there is nothing to hold, and no error.
+TEST_F(PosixFileSystemTest, OpenToReleaseOfAFileItMayNotWriteIsNothing) {
+  Spit(Path("readonly"), "x");
+  fs::permissions(Path("readonly"), fs::perms::owner_read |
+                                        fs::perms::group_read |
+                                        fs::perms::others_read);
+  const std::string d = dir_;
+  const ChildResult child = RunInChild([&](std::string& out) {
+    if (!DropRoot(out)) return kChildCannot;
+    auto held = NewPosixFileSystem()->OpenToRelease(d + "/readonly");
+    out += !held ? Line(held.status()) : *held ? "held\n" : "nothing\n";
+    return 0;
+  });
+  if (child.exit_code == kChildCannot) {
+    GTEST_SKIP() << "cannot run as another user here: " << child.output;
+  }
+  ASSERT_EQ(child.exit_code, 0) << child.output;
+  EXPECT_EQ(child.output, "nothing\n");
+}
+
 // The compaction's sequence: held open, replaced by a rename (made
 // durable), then freed in steps. The name serves the new file throughout,
 // and freeing closes the held descriptor.
