@@ -1233,10 +1233,15 @@ void PostgresRepository::RunMaintenance() {
 
 Status PostgresRepository::Health() const {
   if (closed_flag_.load()) return Status::Unavailable("postgres: closed");
-  if (up_.load()) return Status::Ok();
+  // Ready as at start-up: the writer and at least one reader connected.
+  // With the writer alone every read would answer 503 while /readyz kept
+  // the replica in the Service.
+  const bool writer = up_.load();
+  if (writer && readers_up_.load() > 0) return Status::Ok();
   MutexLock lock(error_mu_);
   return Status::Unavailable(
-      "postgres: not connected" +
+      std::string(writer ? "postgres: no reader connection"
+                         : "postgres: not connected") +
       (last_error_.ok() ? std::string() : " (" + last_error_.message() + ")"));
 }
 
