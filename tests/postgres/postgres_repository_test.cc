@@ -563,9 +563,11 @@ TEST_F(PostgresRepositoryTest, ChangeLogKeepsWhatIsYoungerThanRetention) {
 }
 
 TEST_F(PostgresRepositoryTest, ExpiredCountersVanishAndArePurged) {
+  // Declared before the repository, so it outlives the repository's
+  // threads, which may still publish a purge (TSan: use after free).
+  RecordingSink sink;
   auto repo = OpenRepo(url_);
   ASSERT_NE(repo, nullptr);
-  RecordingSink sink;
   repo->SetChangeSink(&sink);
   domain::Operation set = Op(domain::OpKind::kSet, "window", 9);
   set.ttl_seconds = 1;
