@@ -86,7 +86,25 @@ void FakeRepository::CommitOne(Held held) {
     outcome = Decide(held.tx, changes);
   }
   held.done->Complete(std::move(outcome));
-  if (!changes.changes.empty() && sink_ != nullptr) sink_->OnCommitted(changes);
+  if (changes.changes.empty()) return;
+  if (hold_changes) {
+    MutexLock lock(mu_);
+    unpublished_.push_back(std::move(changes));
+    return;
+  }
+  if (sink_ != nullptr) sink_->OnCommitted(changes);
+}
+
+std::size_t FakeRepository::PublishPending() {
+  std::deque<storage::ChangeBatch> batches;
+  {
+    MutexLock lock(mu_);
+    batches.swap(unpublished_);
+  }
+  for (const storage::ChangeBatch& b : batches) {
+    if (sink_ != nullptr) sink_->OnCommitted(b);
+  }
+  return batches.size();
 }
 
 domain::TransactionOutcome FakeRepository::Decide(

@@ -1,8 +1,10 @@
 // FakeRepository: an in-memory CounterRepository for tests of the layers
 // above storage. It decides with the real MutationRules, so it agrees with
 // every backend on outcomes; what it fakes is durability and timing:
-// commits complete at once, or wait for CommitPending() (hold_commits), and
-// a test can make the store refuse (health).
+// commits complete at once, or wait for CommitPending() (hold_commits);
+// committed changes go to the sink at once, or wait for PublishPending()
+// (hold_changes: a backend whose change feed lags its reads, like
+// PostgreSQL's listener); and a test can make the store refuse (health).
 // Thread-safe (server tests call it from I/O threads); completions run
 // outside its lock.
 #ifndef COUNTERD_TESTS_SUPPORT_FAKE_REPOSITORY_H_
@@ -41,9 +43,12 @@ class FakeRepository final : public storage::CounterRepository {
 
   // Commits everything held; returns how many transactions.
   std::size_t CommitPending();
+  // Publishes every committed batch held back; returns how many.
+  std::size_t PublishPending();
 
   // Knobs. Set them while no request is in flight.
   bool hold_commits = false;  // commits wait for CommitPending()
+  bool hold_changes = false;  // published changes wait for PublishPending()
   Status health;              // not OK: every call is refused with it
   std::uint64_t mutations() const EXCLUDES(mu_);
 
@@ -63,6 +68,7 @@ class FakeRepository final : public storage::CounterRepository {
   std::map<std::string, domain::Counter, std::less<>> counters_ GUARDED_BY(mu_);
   std::map<std::string, domain::IdempotencyRecord> records_ GUARDED_BY(mu_);
   std::deque<Held> held_ GUARDED_BY(mu_);
+  std::deque<storage::ChangeBatch> unpublished_ GUARDED_BY(mu_);
   storage::ChangeSink* sink_ = nullptr;
   std::uint64_t seq_ GUARDED_BY(mu_) = 0;
   std::uint64_t mutations_ GUARDED_BY(mu_) = 0;

@@ -5,6 +5,7 @@
 // where a connection would.
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct Event {
   std::string event;
   std::string data;
   friend bool operator==(const Event&, const Event&) = default;
+  friend void PrintTo(const Event& e, std::ostream* os) {
+    *os << "{id " << e.id << ", " << e.event << ", " << e.data << "}";
+  }
 };
 
 // Parses SSE text into events (comments dropped).
@@ -222,6 +226,79 @@ TEST_F(WatchTest, RestrictedPrefixWatchSeesOnlyItsRanges) {
   const std::vector<Event> live = Parse(stream->TakeOutput());
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live[0].data, R"({"name":"b:1","value":2,"version":2})");
+}
+
+// A backend whose change feed travels apart from its reads (PostgreSQL: a
+// listener connection) may publish a commit after a read has shown it. The
+// dump waits for the feed to reach what it read, so that the live events
+// that follow it are the changes after it: the creation the dump held is
+// not sent again (the PostgreSQL integration suite once saw it repeated).
+TEST_F(WatchTest, ADumpAheadOfTheFeedIsNotRepeatedLive) {
+  repository_.hold_changes = true;
+  Commit(OpKind::kSet, "t:a", 1);  // seq 1: readable, not yet published
+  auto stream = Watch(Prefix("t:"));
+  std::string out = stream->TakeOutput();
+  EXPECT_EQ(out, "") << "the dump waits for the feed";
+  EXPECT_EQ(repository_.PublishPending(), 1u);
+  out += stream->TakeOutput();
+  Commit(OpKind::kAdd, "t:a", 1);  // seq 2
+  EXPECT_EQ(repository_.PublishPending(), 1u);
+  out += stream->TakeOutput();
+  EXPECT_EQ(Parse(out),
+            (std::vector<Event>{
+                {"0", "counter", R"({"name":"t:a","value":1,"version":1})"},
+                {"2", "counter", R"({"name":"t:a","value":2,"version":2})"}}));
+}
+
+TEST_F(WatchTest, AChangeTheDumpDidNotSeeIsSentLive) {
+  repository_.hold_changes = true;
+  Commit(OpKind::kSet, "t:a", 1);  // seq 1, in the dump
+  auto stream = Watch(Prefix("t:"));
+  Commit(OpKind::kAdd, "t:a", 1);  // seq 2, after the dump's read
+  Commit(OpKind::kSet, "t:b", 5);  // seq 3, a counter the dump did not see
+  EXPECT_EQ(repository_.PublishPending(), 3u);
+  EXPECT_EQ(Parse(stream->TakeOutput()),
+            (std::vector<Event>{
+                {"0", "counter", R"({"name":"t:a","value":1,"version":1})"},
+                {"2", "counter", R"({"name":"t:a","value":2,"version":2})"},
+                {"3", "counter", R"({"name":"t:b","value":5,"version":1})"}}));
+}
+
+TEST_F(WatchTest, ARestrictedDumpAheadOfTheFeedIsNotRepeatedLive) {
+  repository_.hold_changes = true;
+  Commit(OpKind::kSet, "b:1", 1);  // seq 1
+  Commit(OpKind::kSet, "c:1", 1);  // seq 2: outside the token's ranges
+  Commit(OpKind::kSet, "d:1", 1);  // seq 3
+  auto stream = Watch(WatchTarget{true, "", true, {"b:", "d:"}});
+  EXPECT_EQ(repository_.PublishPending(), 3u);
+  std::string out = stream->TakeOutput();
+  Commit(OpKind::kAdd, "d:1", 1);  // seq 4
+  EXPECT_EQ(repository_.PublishPending(), 1u);
+  out += stream->TakeOutput();
+  EXPECT_EQ(Parse(out),
+            (std::vector<Event>{
+                {"0", "counter", R"({"name":"b:1","value":1,"version":1})"},
+                {"0", "counter", R"({"name":"d:1","value":1,"version":1})"},
+                {"4", "counter", R"({"name":"d:1","value":2,"version":2})"}}));
+}
+
+// The file backend publishes an expiry under the sequence number of the
+// last commit (an expiry writes no record): a removal the feed brings with
+// a sequence number the dump already covers still counts when the dump
+// showed the counter alive.
+TEST_F(WatchTest, ARemovalUnderTheDumpsSequenceOfALiveCounterIsSent) {
+  repository_.hold_changes = true;
+  Commit(OpKind::kSet, "t:a", 1);  // seq 1
+  auto stream = Watch(Prefix("t:"));
+  EXPECT_EQ(repository_.PublishPending(), 1u);
+  storage::ChangeBatch expiry;
+  expiry.seq = 1;
+  expiry.changes.push_back({"t:a", std::nullopt});
+  hub_.OnCommitted(expiry);
+  EXPECT_EQ(Parse(stream->TakeOutput()),
+            (std::vector<Event>{
+                {"0", "counter", R"({"name":"t:a","value":1,"version":1})"},
+                {"1", "deleted", R"({"name":"t:a"})"}}));
 }
 
 TEST_F(WatchTest, HubCountsWatchersAndForgetsClosedOnes) {
