@@ -10,7 +10,7 @@ namespace counterd::service {
 // for a restricted query, a walk over its ranges, one List per range, then
 // a probe of the later ranges for whether a next page exists.
 class CounterService::ListCall final
-    : public Completion<Result<std::vector<domain::Counter>>> {
+    : public Completion<Result<storage::CounterList>> {
  public:
   ListCall(storage::CounterRepository& repository, ListQuery query,
            std::size_t limit, Completion<Result<ListPage>>& done)
@@ -28,10 +28,12 @@ class CounterService::ListCall final
     Ask(query_.ranges[0], need_ + 1);
   }
 
-  void Complete(Result<std::vector<domain::Counter>> result) override {
+  void Complete(Result<storage::CounterList> result) override {
     if (!result) return Finish(result.error());
+    page_.seq = reads_ == 0 ? result->seq : std::min(page_.seq, result->seq);
+    ++reads_;
     if (!query_.restricted) {
-      page_.counters = std::move(*result);
+      page_.counters = std::move(result->counters);
       if (page_.counters.size() > limit_) {
         page_.counters.resize(limit_);
         page_.next = page_.counters.back().name;
@@ -40,13 +42,13 @@ class CounterService::ListCall final
     }
     if (probing_) {
       // A later range holds a counter after the page: there is a next.
-      if (!result->empty()) {
+      if (!result->counters.empty()) {
         page_.next = page_.counters.back().name;
         return Finish(std::move(page_));
       }
       return NextProbe();
     }
-    std::vector<domain::Counter>& got = *result;
+    std::vector<domain::Counter>& got = result->counters;
     const bool more_in_range = got.size() > need_;
     if (more_in_range) got.resize(need_);
     need_ -= got.size();
@@ -85,6 +87,7 @@ class CounterService::ListCall final
   const std::size_t limit_;
   std::size_t need_;
   std::size_t range_ = 0;
+  std::size_t reads_ = 0;
   bool probing_ = false;
   ListPage page_;
   Completion<Result<ListPage>>& done_;

@@ -233,19 +233,29 @@ TEST_F(PostgresRepositoryTest, ListPagesInNameOrderWithPrefix) {
   for (const char* n : {"user:2", "user:10", "user:1", "other", "userA"}) {
     ASSERT_TRUE(Add(*repo, n).status.ok());
   }
-  Waiter<Result<std::vector<domain::Counter>>> w;
+  Waiter<Result<CounterList>> w;
   repo->List(ListRequest{"user:", "user:1", 10}, w);
   auto r = w.Wait();
   ASSERT_TRUE(r.has_value());
   std::vector<std::string> names;
-  for (const auto& c : *r) names.push_back(c.name);
+  for (const auto& c : r->counters) names.push_back(c.name);
   EXPECT_EQ(names, (std::vector<std::string>{"user:10", "user:2"}));
-  Waiter<Result<std::vector<domain::Counter>>> all;
+  // The five commits, read with the rows (a watch stitches a listing to
+  // the change feed by this number), whether or not anything matched.
+  EXPECT_EQ(r->seq, 5u);
+  Waiter<Result<CounterList>> all;
   repo->List(ListRequest{"", "", 2}, all);
   auto a = all.Wait();
   ASSERT_TRUE(a.has_value()) << a.error().ToString();
-  ASSERT_EQ(a->size(), 2u);
-  EXPECT_EQ((*a)[0].name, "other");
+  ASSERT_EQ(a->counters.size(), 2u);
+  EXPECT_EQ(a->counters[0].name, "other");
+  EXPECT_EQ(a->seq, 5u);
+  Waiter<Result<CounterList>> none;
+  repo->List(ListRequest{"nobody:", "", 10}, none);
+  auto n = none.Wait();
+  ASSERT_TRUE(n.has_value()) << n.error().ToString();
+  EXPECT_TRUE(n->counters.empty());
+  EXPECT_EQ(n->seq, 5u);
 }
 
 TEST_F(PostgresRepositoryTest,

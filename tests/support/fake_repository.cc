@@ -37,11 +37,13 @@ void FakeRepository::Get(
 
 void FakeRepository::List(
     const storage::ListRequest& request,
-    storage::Completion<Result<std::vector<domain::Counter>>>& done) {
+    storage::Completion<Result<storage::CounterList>>& done) {
   if (!health.ok()) return done.Complete(health);
-  std::vector<domain::Counter> out;
+  storage::CounterList list;
+  std::vector<domain::Counter>& out = list.counters;
   {
     MutexLock lock(mu_);
+    list.seq = seq_;
     auto it = counters_.lower_bound(request.prefix);
     if (!request.after.empty() && request.after >= request.prefix) {
       it = counters_.upper_bound(request.after);
@@ -51,7 +53,7 @@ void FakeRepository::List(
       if (!it->second.ExpiredAt(NowMs())) out.push_back(it->second);
     }
   }
-  done.Complete(std::move(out));
+  done.Complete(std::move(list));
 }
 
 void FakeRepository::Commit(

@@ -31,9 +31,8 @@ class FakeRepository final : public storage::CounterRepository {
   void Get(const domain::CounterName& name,
            storage::Completion<Result<std::optional<domain::Counter>>>& done)
       override;
-  void List(
-      const storage::ListRequest& request,
-      storage::Completion<Result<std::vector<domain::Counter>>>& done) override;
+  void List(const storage::ListRequest& request,
+            storage::Completion<Result<storage::CounterList>>& done) override;
   void Commit(domain::Transaction tx,
               storage::Completion<domain::TransactionOutcome>& done) override;
   void SetChangeSink(storage::ChangeSink* sink) override { sink_ = sink; }

@@ -45,6 +45,9 @@ struct ListPage {
   std::vector<domain::Counter> counters;
   // The last name returned when more counters follow; pass it as |after|.
   std::optional<std::string> next;
+  // The last commit the listing includes (storage::CounterList::seq); for
+  // a restricted page read range by range, the earliest of its reads.
+  std::uint64_t seq = 0;
 };
 
 struct ServiceStats {

@@ -57,6 +57,14 @@ struct ListRequest {
   std::size_t limit = 100;
 };
 
+// What List reads: the counters, and the last commit the read includes
+// (every commit up to |seq| and none after it): a watcher stitching a read
+// to the change feed drops the feed's changes that the read already shows.
+struct CounterList {
+  std::vector<domain::Counter> counters;
+  std::uint64_t seq = 0;
+};
+
 // One committed change of one counter, for watchers.
 struct CounterChange {
   std::string name;
@@ -168,9 +176,9 @@ class CounterRepository {
       const domain::CounterName& name,
       Completion<Result<std::optional<domain::Counter>>>& done) = 0;
   // Live counters whose names start with request.prefix and sort after
-  // request.after, in name order, at most request.limit.
+  // request.after, in name order, at most request.limit; as of one commit.
   virtual void List(const ListRequest& request,
-                    Completion<Result<std::vector<domain::Counter>>>& done) = 0;
+                    Completion<Result<CounterList>>& done) = 0;
   // Decides and commits |tx| (see the promise above). Refusals are
   // outcomes, never a dropped call.
   virtual void Commit(domain::Transaction tx,

@@ -39,6 +39,11 @@ void WatchHub::OnCommitted(const storage::ChangeBatch& batch) {
   std::sort(reached.begin(), reached.end(), std::less<>());  // total order
   reached.erase(std::unique(reached.begin(), reached.end()), reached.end());
   for (Watcher* w : reached) w->Wake();
+  const auto delivered = delivery_waits_.upper_bound(last_seq_);
+  for (auto it = delivery_waits_.begin(); it != delivered; ++it) {
+    it->second->Wake();
+  }
+  delivery_waits_.erase(delivery_waits_.begin(), delivered);
   while (recent_.size() > window_) {
     covered_from_ = std::max(covered_from_, recent_.front().seq);
     recent_.pop_front();
@@ -74,8 +79,18 @@ bool WatchHub::AddPrefix(std::string prefix, Watcher* watcher,
   return exact;
 }
 
+bool WatchHub::WakeWhenDelivered(Watcher* watcher, std::uint64_t seq) {
+  MutexLock lock(mu_);
+  if (seq <= last_seq_) return true;
+  delivery_waits_.emplace(seq, watcher);
+  return false;
+}
+
 void WatchHub::Remove(Watcher* watcher) {
   MutexLock lock(mu_);
+  std::erase_if(delivery_waits_, [watcher](const auto& entry) {
+    return entry.second == watcher;
+  });
   for (auto it = by_name_.begin(); it != by_name_.end();) {
     it = it->second == watcher ? by_name_.erase(it) : std::next(it);
   }

@@ -73,7 +73,13 @@ class WatchHub final : public storage::ChangeSink {
   bool AddPrefix(std::string prefix, Watcher* watcher,
                  std::optional<std::uint64_t> resume_after, std::uint64_t& seq)
       EXCLUDES(mu_);
-  // Stops offering to |watcher|; after it returns no Offer is in progress.
+  // Returns true when every commit up to |seq| has been offered (the feed
+  // has caught up with a read that included them); otherwise returns false
+  // and wakes |watcher| once they have been. |watcher| must stay valid
+  // until Remove.
+  bool WakeWhenDelivered(Watcher* watcher, std::uint64_t seq) EXCLUDES(mu_);
+  // Stops offering to |watcher| and forgets its wake-ups; after it returns
+  // no Offer or Wake is in progress.
   void Remove(Watcher* watcher) EXCLUDES(mu_);
 
   // The sequence number of the last commit seen.
@@ -94,6 +100,8 @@ class WatchHub final : public storage::ChangeSink {
   std::multimap<std::string, Watcher*, std::less<>> by_name_ GUARDED_BY(mu_);
   std::vector<std::pair<std::string, Watcher*>> by_prefix_ GUARDED_BY(mu_);
   std::deque<Retained> recent_ GUARDED_BY(mu_);
+  // WakeWhenDelivered's watchers, by the sequence number they wait for.
+  std::multimap<std::uint64_t, Watcher*> delivery_waits_ GUARDED_BY(mu_);
   // Every change with a seq above this is in recent_: resuming after a seq
   // s is exact iff covered_from_ <= s <= last_seq_.
   std::uint64_t covered_from_ GUARDED_BY(mu_);

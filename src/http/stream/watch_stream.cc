@@ -1,5 +1,7 @@
 #include "stream/watch_stream.h"
 
+#include <algorithm>
+#include <functional>
 #include <utility>
 
 #include "api/json_codec.h"
@@ -20,6 +22,12 @@ std::string NameJson(std::string_view key, const std::string& value) {
   return out;
 }
 
+// Whether |page| holds a counter named |name| (pages are in name order).
+bool Shows(const service::ListPage& page, const std::string& name) {
+  return std::ranges::binary_search(page.counters, name, std::less<>(),
+                                    &domain::Counter::name);
+}
+
 }  // namespace
 
 WatchStream::WatchStream(WatchTarget target,
@@ -27,6 +35,8 @@ WatchStream::WatchStream(WatchTarget target,
                          std::size_t buffer, service::CounterService& service,
                          WatchHub& hub, std::function<void()> wake)
     : target_(std::move(target)),
+      ranges_(target_.restricted ? target_.ranges
+                                 : std::vector<std::string>{target_.name}),
       last_event_id_(last_event_id),
       buffer_(buffer),
       service_(service),
@@ -58,9 +68,11 @@ void WatchStream::Start() {
     }
     resyncing_ = true;
     resync_seq_ = seq;
+    dump_range_ = 0;
+    dump_after_.clear();
   }
   if (reset) hub_.CountReset();
-  ListNextPage("");
+  ReadDumpPage();
 }
 
 void WatchStream::Close() {
@@ -78,15 +90,19 @@ std::string WatchStream::Heartbeat() { return ": heartbeat\n\n"; }
 std::string WatchStream::TakeOutput() {
   bool resync = false;
   bool reread = false;
+  std::optional<std::uint64_t> page_seq;
   {
     MutexLock lock(mu_);
     if (closed_) return {};
     resync = std::exchange(resync_needed_, false);
     reread = std::exchange(reread_needed_, false);
+    if (dump_page_) page_seq = dump_page_->seq;
   }
-  // Outside the lock: both call the service (and may complete at once).
+  // Outside the lock: these call the service (and may complete at once)
+  // or the hub.
   if (resync) StartResync();
   if (reread) ReadName();
+  if (page_seq && hub_.last_seq() >= *page_seq) StitchPage();
   MutexLock lock(mu_);
   wake_pending_ = false;
   if (closed_) return {};
@@ -222,22 +238,31 @@ void WatchStream::StartResync() {
                "\n\n";
     resyncing_ = true;
     resync_seq_ = seq;
+    dump_range_ = 0;
+    dump_after_.clear();
     WakeLocked();
   }
   hub_.CountReset();
-  ListNextPage("");
+  ReadDumpPage();
 }
 
-void WatchStream::ListNextPage(std::string after) {
+void WatchStream::ReadDumpPage() {
   service::ListQuery query;
-  query.prefix = target_.name;
-  query.after = std::move(after);
   query.limit = kPageSize;
-  query.restricted = target_.restricted;
-  query.ranges = target_.ranges;
   {
     MutexLock lock(mu_);
     if (closed_) return;
+    if (dump_range_ == ranges_.size()) {
+      // A restricted token that sees nothing here: an empty dump.
+      resyncing_ = false;
+      resync_again_ = false;
+      WakeLocked();
+      return;
+    }
+    // One range at a time, so that each page is one read as of one commit
+    // (the ranges are within what the token may see).
+    query.prefix = ranges_[dump_range_];
+    query.after = dump_after_;
     reading_ = shared_from_this();
   }
   service::Completion<Result<service::ListPage>>& done = *this;
@@ -269,9 +294,8 @@ void WatchStream::Complete(Result<std::optional<domain::Counter>> result) {
 }
 
 void WatchStream::Complete(Result<service::ListPage> result) {
-  std::shared_ptr<WatchStream> keep;
-  std::optional<std::string> next;
-  bool again = false;
+  std::shared_ptr<WatchStream> keep;  // until this returns
+  std::uint64_t seq = 0;
   {
     MutexLock lock(mu_);
     keep = std::move(reading_);
@@ -283,18 +307,66 @@ void WatchStream::Complete(Result<service::ListPage> result) {
       WakeLocked();
       return;
     }
-    for (const domain::Counter& c : result->counters) {
+    seq = result->seq;
+    dump_page_ = std::move(*result);
+  }
+  // Sent once the hub has offered every commit the page includes: now, or
+  // at the TakeOutput after the hub wakes the stream.
+  if (hub_.WakeWhenDelivered(this, seq)) StitchPage();
+}
+
+void WatchStream::StitchPage() {
+  bool read_more = false;
+  bool again = false;
+  {
+    MutexLock lock(mu_);
+    if (closed_ || !dump_page_) return;  // closed, or stitched already
+    const service::ListPage page = *std::exchange(dump_page_, std::nullopt);
+    DropChangesThePageHolds(page);
+    for (const domain::Counter& c : page.counters) {
       AppendEvent(resync_seq_, c.name, c);
     }
-    next = result->next;
-    if (!next) {
+    if (page.next) {
+      dump_after_ = *page.next;
+      read_more = true;
+    } else if (++dump_range_ < ranges_.size()) {
+      dump_after_.clear();
+      read_more = true;
+    } else {
       resyncing_ = false;
       again = std::exchange(resync_again_, false);
     }
     WakeLocked();
   }
-  if (next) return ListNextPage(std::move(*next));
+  if (read_more) return ReadDumpPage();
   if (again) StartResync();
+}
+
+void WatchStream::DropChangesThePageHolds(const service::ListPage& page) {
+  // The names the page answers for: after dump_after_ in the current
+  // range, up to its last name when more follow. Every commit up to
+  // page.seq has been offered, and waiting_ holds each name's latest.
+  const std::string& range = ranges_[dump_range_];
+  std::vector<std::string> kept;
+  kept.reserve(order_.size());
+  for (std::string& name : order_) {
+    const auto it = waiting_.find(name);
+    const Pending& change = it->second;
+    const bool covered = name.starts_with(range) && name > dump_after_ &&
+                         (!page.next || name <= *page.next);
+    // A change the page includes is in it (or, a removal, absent from it).
+    // Except a removal of a counter the page shows alive: the file backend
+    // publishes an expiry under the sequence number of the commit before
+    // it (an expiry writes no record), so that one is news.
+    const bool held = change.seq <= page.seq &&
+                      (change.state.has_value() || !Shows(page, name));
+    if (covered && held) {
+      waiting_.erase(it);
+    } else {
+      kept.push_back(std::move(name));
+    }
+  }
+  order_ = std::move(kept);
 }
 
 }  // namespace counterd::http

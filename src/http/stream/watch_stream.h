@@ -12,6 +12,14 @@
 // then live changes again. Every event is a durable change: the hub only
 // offers what the repository published after its commit.
 //
+// Stitching a prefix dump to the live changes: each page of the dump is a
+// read as of one commit (ListPage::seq), and the live changes are offered
+// in commit order, possibly later than a read shows them (PostgreSQL's
+// listener is a connection of its own). A page is sent only once the hub
+// has offered every commit it includes; the changes waiting for names the
+// page covers are then dropped when the page includes them, so the events
+// after the dump are exactly the changes after it.
+//
 // Thread-safety: thread-safe. The hub offers changes on the committing
 // thread, the service completes reads on any thread, the connection takes
 // output on its own. Lock order: the stream never calls the hub or the
@@ -85,13 +93,20 @@ class WatchStream final
 
   void StartResync() EXCLUDES(mu_);
   void ReadName() EXCLUDES(mu_);
-  void ListNextPage(std::string after) EXCLUDES(mu_);
+  // Reads the dump's next page: ranges_[dump_range_] after dump_after_.
+  void ReadDumpPage() EXCLUDES(mu_);
+  // Sends the page read (dump_page_) once the hub has caught up with it.
+  void StitchPage() EXCLUDES(mu_);
+  void DropChangesThePageHolds(const service::ListPage& page) REQUIRES(mu_);
   bool KeepNameState(const std::optional<domain::Counter>& state) REQUIRES(mu_);
   void AppendEvent(std::uint64_t id, const std::string& name,
                    const std::optional<domain::Counter>& state) REQUIRES(mu_);
   void WakeLocked() REQUIRES(mu_);
 
   const WatchTarget target_;
+  // The prefixes a prefix dump reads, in order: the target's prefix, or
+  // the ranges a restricted token may see.
+  const std::vector<std::string> ranges_;
   const std::optional<std::uint64_t> last_event_id_;
   const std::size_t buffer_;
   service::CounterService& service_;
@@ -114,6 +129,11 @@ class WatchStream final
   std::vector<std::string> order_ GUARDED_BY(mu_);
   bool resyncing_ GUARDED_BY(mu_) = false;
   bool resync_again_ GUARDED_BY(mu_) = false;
+  // Where the dump is (a range of ranges_, a name in it), and a page read
+  // that waits for the hub to offer the commits it includes.
+  std::size_t dump_range_ GUARDED_BY(mu_) = 0;
+  std::string dump_after_ GUARDED_BY(mu_);
+  std::optional<service::ListPage> dump_page_ GUARDED_BY(mu_);
   // Set under the hub's lock (Offer, OfferGap), done at the next
   // TakeOutput, which may call the hub and the service.
   bool resync_needed_ GUARDED_BY(mu_) = false;

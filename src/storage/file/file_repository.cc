@@ -166,16 +166,16 @@ void FileRepositoryImpl::Get(
   done.Complete(std::move(counter));
 }
 
-void FileRepositoryImpl::List(
-    const ListRequest& request,
-    Completion<Result<std::vector<domain::Counter>>>& done) {
-  std::vector<domain::Counter> counters;
+void FileRepositoryImpl::List(const ListRequest& request,
+                              Completion<Result<CounterList>>& done) {
+  CounterList list;
   {
     ReaderLock lock(state_mu_);
-    counters =
+    list.counters =
         state_.List(request.prefix, request.after, request.limit, NowMs());
+    list.seq = applied_seq_;
   }
-  done.Complete(std::move(counters));
+  done.Complete(std::move(list));
 }
 
 // A snapshot document's pages, read from a cursor of state_ (see

@@ -43,8 +43,7 @@ class FileRepositoryImpl final : public FileRepository,
            Completion<Result<std::optional<domain::Counter>>>& done) override
       EXCLUDES(state_mu_);
   void List(const ListRequest& request,
-            Completion<Result<std::vector<domain::Counter>>>& done) override
-      EXCLUDES(state_mu_);
+            Completion<Result<CounterList>>& done) override EXCLUDES(state_mu_);
   void Commit(domain::Transaction tx,
               Completion<domain::TransactionOutcome>& done) override;
   void TakeSnapshot(Completion<Result<SnapshotImage>>& done) override

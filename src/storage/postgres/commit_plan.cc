@@ -79,6 +79,33 @@ Result<std::vector<domain::Counter>> ParseCounters(const PgResult& result) {
   return rows;
 }
 
+Result<CounterList> ParseCounterList(const PgResult& result) {
+  if (result.kind != PgResult::Kind::kTuples || result.column_count != 5 ||
+      result.row_count == 0) {
+    return Status::Internal("postgres: unexpected answer to a listing");
+  }
+  CounterList list;
+  const auto seq = ParseInt64(result.Cell(0, 0).value_or(""));
+  if (!seq || *seq < 0) {
+    return Status::DataLoss("postgres: malformed counterd_commit_seq");
+  }
+  list.seq = static_cast<std::uint64_t>(*seq);
+  list.counters.reserve(result.row_count);
+  for (std::size_t r = 0; r < result.row_count; ++r) {
+    const auto& name = result.Cell(r, 1);
+    if (!name) continue;  // the one row of an empty listing
+    const auto value = ParseInt64(result.Cell(r, 2).value_or(""));
+    const auto version = ParseInt64(result.Cell(r, 3).value_or(""));
+    const auto expires = ParseInt64(result.Cell(r, 4).value_or(""));
+    if (!value || !version || *version <= 0 || !expires) {
+      return Status::DataLoss("postgres: malformed row in counterd_counters");
+    }
+    list.counters.push_back(domain::Counter{
+        *name, *value, static_cast<std::uint64_t>(*version), *expires});
+  }
+  return list;
+}
+
 Result<LockedState> ParseLockReply(const LockQueries& queries,
                                    const std::vector<PgResult>& results) {
   if (results.size() != queries.queries.size()) {

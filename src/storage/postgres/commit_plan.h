@@ -90,6 +90,9 @@ WriteQueries MakeWriteQueries(const WritePlan& plan);
 
 // Parses rows of (name, value, version, expires_at_ms).
 Result<std::vector<domain::Counter>> ParseCounters(const PgResult& result);
+// Parses a listing: rows of (seq, name, value, version, expires_at_ms),
+// at least one; an empty listing is one row whose name is NULL.
+Result<CounterList> ParseCounterList(const PgResult& result);
 
 }  // namespace counterd::storage::postgres
 

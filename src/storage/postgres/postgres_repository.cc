@@ -167,7 +167,7 @@ class PostgresRepository final : public CounterRepository {
   void Get(const domain::CounterName& name,
            Completion<Result<std::optional<domain::Counter>>>& done) override;
   void List(const ListRequest& request,
-            Completion<Result<std::vector<domain::Counter>>>& done) override;
+            Completion<Result<CounterList>>& done) override;
   void Commit(domain::Transaction tx,
               Completion<domain::TransactionOutcome>& done) override;
   void TakeSnapshot(Completion<Result<SnapshotImage>>& done) override;
@@ -611,9 +611,8 @@ void PostgresRepository::Get(
   }
 }
 
-void PostgresRepository::List(
-    const ListRequest& request,
-    Completion<Result<std::vector<domain::Counter>>>& done) {
+void PostgresRepository::List(const ListRequest& request,
+                              Completion<Result<CounterList>>& done) {
   Query query;
   const std::string limit = std::to_string(request.limit);
   std::optional<std::string> upper;
@@ -638,9 +637,9 @@ void PostgresRepository::List(
         return done.Complete(
             Status::Unavailable("postgres: read: " + res.message));
       }
-      auto rows = postgres::ParseCounters(res);
-      if (!rows) return done.Complete(rows.error());
-      done.Complete(std::move(*rows));
+      auto list = postgres::ParseCounterList(res);
+      if (!list) return done.Complete(list.error());
+      done.Complete(std::move(*list));
     });
   };
   if (!PostRead(std::move(read))) {

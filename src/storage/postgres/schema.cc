@@ -148,16 +148,26 @@ constexpr std::string_view kGetSql =
     "SELECT name, value, version, expires_at_ms FROM counterd_counters "
     "WHERE name = $1 AND (expires_at_ms = 0 OR expires_at_ms > "
     "counterd_now_ms())";
+// Listings: the counters with the commit sequence number, read by one
+// statement and so from one snapshot: the number says exactly which
+// commits the rows include (a watch stitches them to its change feed with
+// it). The outer join answers one row with a NULL name when no counter
+// matches, so the number comes back either way.
 // $1 after, $2 limit.
 constexpr std::string_view kListSql =
-    "SELECT name, value, version, expires_at_ms FROM counterd_counters "
-    "WHERE name > $1 AND (expires_at_ms = 0 OR expires_at_ms > "
-    "counterd_now_ms()) ORDER BY name LIMIT $2::bigint";
+    "SELECT s.seq, c.name, c.value, c.version, c.expires_at_ms FROM "
+    "counterd_commit_seq AS s LEFT JOIN LATERAL (SELECT name, value, "
+    "version, expires_at_ms FROM counterd_counters WHERE name > $1 AND "
+    "(expires_at_ms = 0 OR expires_at_ms > counterd_now_ms()) ORDER BY name "
+    "LIMIT $2::bigint) AS c ON true ORDER BY c.name";
 // $1 after, $2 prefix, $3 the prefix's upper bound, $4 limit.
 constexpr std::string_view kListPrefixSql =
-    "SELECT name, value, version, expires_at_ms FROM counterd_counters "
-    "WHERE name > $1 AND name >= $2 AND name < $3 AND (expires_at_ms = 0 OR "
-    "expires_at_ms > counterd_now_ms()) ORDER BY name LIMIT $4::bigint";
+    "SELECT s.seq, c.name, c.value, c.version, c.expires_at_ms FROM "
+    "counterd_commit_seq AS s LEFT JOIN LATERAL (SELECT name, value, "
+    "version, expires_at_ms FROM counterd_counters WHERE name > $1 AND "
+    "name >= $2 AND name < $3 AND (expires_at_ms = 0 OR expires_at_ms > "
+    "counterd_now_ms()) ORDER BY name LIMIT $4::bigint) AS c ON true ORDER "
+    "BY c.name";
 // The purges below run every maintenance pass on tables of millions of
 // rows, so each reads only what it deletes (postgres.real counts the rows):
 // - "(SELECT counterd_now_ms())" is computed once per statement, so the

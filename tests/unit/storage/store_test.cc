@@ -33,6 +33,7 @@ using testing::Batch;
 using testing::Commit;
 using testing::Get;
 using testing::List;
+using testing::ListWithSeq;
 using testing::ManualOptions;
 using testing::OutcomeCapture;
 using testing::WithKey;
@@ -161,6 +162,18 @@ TEST_F(StoreTest, ListIsSortedWithPrefixAfterAndLimit) {
   EXPECT_EQ(names("a:", "a:2", 10), (std::vector<std::string>{"a:3"}));
   EXPECT_EQ(names("", "a:3", 10), (std::vector<std::string>{"b", "c"}));
   EXPECT_TRUE(names("z", "", 10).empty());
+}
+
+// A listing says which commits it includes (a prefix watch stitches it to
+// the change feed by that number): all five, found or not.
+TEST_F(StoreTest, ListSaysTheLastCommitItIncludes) {
+  auto repo = Open();
+  EXPECT_EQ(ListWithSeq(*repo).seq, 0u);
+  for (const char* name : {"b", "a:2", "a:1", "c", "a:3"}) {
+    ASSERT_TRUE(Commit(*repo, Add(name, 1)).status.ok());
+  }
+  EXPECT_EQ(ListWithSeq(*repo, "a:").seq, 5u);
+  EXPECT_EQ(ListWithSeq(*repo, "z").seq, 5u);
 }
 
 // A retry with the same key and request gets the first answer (replayed)

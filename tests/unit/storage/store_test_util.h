@@ -209,15 +209,21 @@ inline std::optional<domain::Counter> Get(CounterRepository& repo,
   return *done.result();
 }
 
-inline std::vector<domain::Counter> List(CounterRepository& repo,
-                                         std::string prefix = "",
-                                         std::string after = "",
-                                         std::size_t limit = 1u << 30) {
-  Capture<Result<std::vector<domain::Counter>>> done;
+inline CounterList ListWithSeq(CounterRepository& repo, std::string prefix = "",
+                               std::string after = "",
+                               std::size_t limit = 1u << 30) {
+  Capture<Result<CounterList>> done;
   repo.List(ListRequest{std::move(prefix), std::move(after), limit}, done);
   EXPECT_TRUE(done.done() && done.result().has_value());
   if (!done.done() || !done.result()) return {};
   return *done.result();
+}
+
+inline std::vector<domain::Counter> List(CounterRepository& repo,
+                                         std::string prefix = "",
+                                         std::string after = "",
+                                         std::size_t limit = 1u << 30) {
+  return ListWithSeq(repo, std::move(prefix), std::move(after), limit).counters;
 }
 
 // name -> value of every live counter.

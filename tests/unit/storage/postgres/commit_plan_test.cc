@@ -260,5 +260,43 @@ TEST(CommitPlanTest, MalformedAnswersAreRefused) {
   EXPECT_EQ(ParseLockReply(q, results).error().code(), StatusCode::kInternal);
 }
 
+// A listing's answer: the commit sequence number on every row, and one row
+// with a NULL name when nothing matched.
+TEST(CommitPlanTest, AListingCarriesItsCommitSequenceNumber) {
+  PgResult res;
+  res.kind = PgResult::Kind::kTuples;
+  res.column_count = 5;
+  for (const char* name : {"a", "b"}) {
+    for (std::optional<std::string> cell :
+         {std::optional<std::string>("7"), std::optional<std::string>(name),
+          std::optional<std::string>("3"), std::optional<std::string>("2"),
+          std::optional<std::string>("0")}) {
+      res.cells.push_back(std::move(cell));
+    }
+    ++res.row_count;
+  }
+  Result<CounterList> two = ParseCounterList(res);
+  ASSERT_TRUE(two.has_value()) << two.error().ToString();
+  EXPECT_EQ(two->seq, 7u);
+  EXPECT_EQ(two->counters,
+            (std::vector<domain::Counter>{{"a", 3, 2, 0}, {"b", 3, 2, 0}}));
+
+  PgResult empty;
+  empty.kind = PgResult::Kind::kTuples;
+  empty.column_count = 5;
+  empty.cells = {"9", std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+  empty.row_count = 1;
+  Result<CounterList> none = ParseCounterList(empty);
+  ASSERT_TRUE(none.has_value()) << none.error().ToString();
+  EXPECT_EQ(none->seq, 9u);
+  EXPECT_TRUE(none->counters.empty());
+
+  empty.row_count = 0;
+  empty.cells.clear();
+  EXPECT_EQ(ParseCounterList(empty).error().code(), StatusCode::kInternal);
+  res.cells[3] = "0";  // version 0 is never stored
+  EXPECT_EQ(ParseCounterList(res).error().code(), StatusCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace counterd::storage::postgres
