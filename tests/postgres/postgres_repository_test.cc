@@ -364,11 +364,11 @@ class RecordingSink final : public ChangeSink {
 };
 
 TEST_F(PostgresRepositoryTest, ChangesReachWatchersOfOtherReplicas) {
+  RecordingSink sink;  // outlives the replica that publishes to it
   auto a = OpenRepo(url_);
   auto b = OpenRepo(url_);
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
-  RecordingSink sink;
   b->SetChangeSink(&sink);
   ASSERT_TRUE(Add(*a, "w", 4).status.ok());
   ASSERT_TRUE(
@@ -395,6 +395,7 @@ std::string WithParam(const std::string& url, const std::string& param) {
 // delivers says so (ChangeBatch::gap), whether the log still holds later
 // commits or none at all.
 TEST_F(PostgresRepositoryTest, CommitsMissedForGoodAreReportedAsAGap) {
+  RecordingSink sink;  // outlives the replica that publishes to it
   auto a = OpenRepo(url_);
   ASSERT_NE(a, nullptr);
   PostgresOptions options =
@@ -404,7 +405,6 @@ TEST_F(PostgresRepositoryTest, CommitsMissedForGoodAreReportedAsAGap) {
   auto opened = OpenPostgresRepository(options);
   ASSERT_TRUE(opened.has_value()) << opened.error().ToString();
   CounterRepository& b = **opened;
-  RecordingSink sink;
   b.SetChangeSink(&sink);
   ASSERT_TRUE(Add(*a, "g").status.ok());
   ASSERT_TRUE(Eventually([&] { return sink.batches().size() == 1; }));

@@ -122,8 +122,8 @@ TEST_F(ExpiryTest, WindowExpiryIsKeptAcrossRestartAndCompaction) {
 TEST_F(ExpiryTest, SweepIsBoundedAndTellsWatchers) {
   FileRepositoryOptions options = ManualOptions();
   options.expiry_sweep_batch = 3;
+  RecordingSink sink;  // outlives the repository that publishes to it
   auto repo = Open(options);
-  RecordingSink sink;
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(
         Commit(*repo, SetWithTtl("e" + std::to_string(i), i, 1)).status.ok());
@@ -189,12 +189,12 @@ TEST_F(ExpiryTest, CountersThatExpiredWhileDownAreGoneAfterRestart) {
   }
   clock_.Advance(std::chrono::seconds(5));
   {
+    RecordingSink sink;  // outlives the repository that publishes to it
     auto repo = Open();
     EXPECT_EQ(testing::Dump(*repo),
               (std::map<std::string, std::int64_t>{{"long", 1}}));
     EXPECT_FALSE(Get(*repo, "short").has_value());
     EXPECT_FALSE(Get(*repo, "short2").has_value());
-    RecordingSink sink;
     repo->SetChangeSink(&sink);
     repo->RunDutiesNow();
     ASSERT_EQ(sink.batches().size(), 1u);

@@ -367,8 +367,8 @@ std::string Describe(const std::vector<ChangeBatch>& batches) {
 }
 
 TEST_F(StoreTest, ChangeSinkReceivesCommittedChangesInOrderWithSeq) {
+  RecordingSink sink;  // outlives the repository that publishes to it
   auto repo = Open();
-  RecordingSink sink;
   repo->SetChangeSink(&sink);
   ASSERT_TRUE(Commit(*repo, Add("a", 1)).status.ok());
   // One group commit of three transactions: one batch of changes, each
