@@ -293,11 +293,12 @@ std::vector<Outcome> Frame(
 // The service side.
 
 std::map<std::string, Counter> Counters(FileRepository& store) {
-  counterd::testing::Captured<counterd::Result<std::vector<Counter>>> listed;
+  counterd::testing::Captured<counterd::Result<counterd::storage::CounterList>>
+      listed;
   store.List(counterd::storage::ListRequest{"", "", 1u << 20}, listed);
   Require(listed.done() && listed.value().has_value());
   std::map<std::string, Counter> out;
-  for (const Counter& c : *listed.value()) out[c.name] = c;
+  for (const Counter& c : listed.value()->counters) out[c.name] = c;
   return out;
 }
 

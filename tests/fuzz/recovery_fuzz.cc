@@ -107,13 +107,13 @@ FileRepositoryOptions Options() {
   return options;
 }
 
-class ListCapture final
-    : public counterd::storage::Completion<Result<std::vector<Counter>>> {
+class ListCapture final : public counterd::storage::Completion<
+                              Result<counterd::storage::CounterList>> {
  public:
-  void Complete(Result<std::vector<Counter>> result) override {
+  void Complete(Result<counterd::storage::CounterList> result) override {
     result_ = std::move(result);
   }
-  std::optional<Result<std::vector<Counter>>> result_;
+  std::optional<Result<counterd::storage::CounterList>> result_;
 };
 
 class OutcomeCapture final : public counterd::storage::Completion<
@@ -130,7 +130,7 @@ std::map<std::string, Counter> Counters(FileRepository& repo) {
   repo.List(counterd::storage::ListRequest{"", "", 1u << 20}, done);
   Require(done.result_ && done.result_->has_value(), "List failed");
   std::map<std::string, Counter> out;
-  for (const Counter& c : **done.result_) out[c.name] = c;
+  for (const Counter& c : (*done.result_)->counters) out[c.name] = c;
   return out;
 }
 
