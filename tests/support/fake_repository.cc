@@ -97,11 +97,14 @@ void FakeRepository::CommitOne(Held held) {
   if (sink_ != nullptr) sink_->OnCommitted(changes);
 }
 
-std::size_t FakeRepository::PublishPending() {
+std::size_t FakeRepository::PublishPending(std::size_t max) {
   std::deque<storage::ChangeBatch> batches;
   {
     MutexLock lock(mu_);
-    batches.swap(unpublished_);
+    while (!unpublished_.empty() && batches.size() < max) {
+      batches.push_back(std::move(unpublished_.front()));
+      unpublished_.pop_front();
+    }
   }
   for (const storage::ChangeBatch& b : batches) {
     if (sink_ != nullptr) sink_->OnCommitted(b);

@@ -10,6 +10,7 @@
 #ifndef COUNTERD_TESTS_SUPPORT_FAKE_REPOSITORY_H_
 #define COUNTERD_TESTS_SUPPORT_FAKE_REPOSITORY_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -42,8 +43,9 @@ class FakeRepository final : public storage::CounterRepository {
 
   // Commits everything held; returns how many transactions.
   std::size_t CommitPending();
-  // Publishes every committed batch held back; returns how many.
-  std::size_t PublishPending();
+  // Publishes the committed batches held back, oldest first, at most |max|
+  // of them; returns how many.
+  std::size_t PublishPending(std::size_t max = SIZE_MAX);
 
   // Knobs. Set them while no request is in flight.
   bool hold_commits = false;  // commits wait for CommitPending()

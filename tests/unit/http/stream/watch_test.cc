@@ -301,6 +301,41 @@ TEST_F(WatchTest, ARemovalUnderTheDumpsSequenceOfALiveCounterIsSent) {
                 {"1", "deleted", R"({"name":"t:a"})"}}));
 }
 
+// The same for a counter watch: announcements its read already holds are
+// dropped by commit sequence number, so a creation announced late never
+// takes the watcher back to version 1.
+TEST_F(WatchTest, ACounterWatchAheadOfTheFeedNeverGoesBack) {
+  repository_.hold_changes = true;
+  Commit(OpKind::kSet, "a", 1);  // seq 1, version 1
+  Commit(OpKind::kAdd, "a", 1);  // seq 2, version 2
+  Commit(OpKind::kAdd, "a", 1);  // seq 3, version 3
+  auto stream = Watch(Name("a"));
+  std::string out = stream->TakeOutput();
+  while (repository_.PublishPending(1) == 1) out += stream->TakeOutput();
+  Commit(OpKind::kAdd, "a", 1);  // seq 4, version 4
+  EXPECT_EQ(repository_.PublishPending(), 1u);
+  out += stream->TakeOutput();
+  EXPECT_EQ(Parse(out),
+            (std::vector<Event>{
+                {"3", "counter", R"({"name":"a","value":3,"version":3})"},
+                {"4", "counter", R"({"name":"a","value":4,"version":4})"}}));
+}
+
+// A counter used again after it expired starts anew at version 1, and the
+// backends publish no removal before it: a lower version that is news.
+TEST_F(WatchTest, ACounterWatchTakesARecreationAtVersionOne) {
+  for (int i = 0; i < 5; ++i) Commit(OpKind::kAdd, "a", 1);  // seq 1..5
+  auto stream = Watch(Name("a"));
+  EXPECT_EQ(Parse(stream->TakeOutput()).at(0).id, "5");
+  storage::ChangeBatch recreated;
+  recreated.seq = 6;
+  recreated.changes.push_back({"a", domain::Counter{"a", 1, 1, 0}});
+  hub_.OnCommitted(recreated);
+  EXPECT_EQ(Parse(stream->TakeOutput()),
+            (std::vector<Event>{
+                {"1", "counter", R"({"name":"a","value":1,"version":1})"}}));
+}
+
 TEST_F(WatchTest, HubCountsWatchersAndForgetsClosedOnes) {
   auto a = Watch(Name("a"));
   auto b = Watch(Prefix("x"));
