@@ -142,28 +142,21 @@ void WatchStream::AppendEvent(std::uint64_t id, const std::string& name,
   hub_.CountEvent();
 }
 
-bool WatchStream::KeepNameState(const std::optional<domain::Counter>& state) {
-  // Versions only grow while a counter lives; a change older than what is
-  // known (a notification a read overtook, with a backend whose
-  // notifications travel apart from its reads) is dropped. A delete, or a
-  // counter created anew at version 1, always counts.
-  if (have_state_ && state && latest_ && state->version != 1 &&
-      state->version <= latest_->version) {
-    return false;
-  }
-  latest_ = state;
-  have_state_ = true;
-  return true;
-}
-
 void WatchStream::Offer(std::uint64_t seq,
                         const storage::CounterChange& change) {
   {
     MutexLock lock(mu_);
     if (closed_) return;
     if (!target_.prefix) {
-      KeepNameState(change.state);
-      offered_since_read_ = true;
+      // While a read is on its way, the latest announcement waits for it
+      // (StitchNameRead); after, every announcement is newer than what the
+      // stream knows, since they come in commit order.
+      if (name_reading_) {
+        pending_offer_ = Pending{seq, change.state};
+      } else {
+        latest_ = change.state;
+        have_state_ = true;
+      }
       return;
     }
     if (target_.restricted) {
@@ -207,14 +200,19 @@ void WatchStream::OfferGap(std::uint64_t /*seq*/) {
 }
 
 void WatchStream::ReadName() {
+  // A listing of one: the counter sorts first among the names it is a
+  // prefix of, and a listing says which commit it was read at.
+  service::ListQuery query;
+  query.prefix = target_.name;
+  query.limit = 1;
   {
     MutexLock lock(mu_);
     if (closed_ || reading_) return;
     reading_ = shared_from_this();
-    offered_since_read_ = false;
+    name_reading_ = true;
   }
-  service::Completion<Result<std::optional<domain::Counter>>>& done = *this;
-  service_.Get(*domain::CounterName::Parse(target_.name), done);
+  service::Completion<Result<service::ListPage>>& done = *this;
+  service_.List(query, done);
 }
 
 void WatchStream::Wake() {
@@ -269,30 +267,6 @@ void WatchStream::ReadDumpPage() {
   service_.List(query, done);
 }
 
-void WatchStream::Complete(Result<std::optional<domain::Counter>> result) {
-  std::shared_ptr<WatchStream> keep;
-  MutexLock lock(mu_);
-  keep = std::move(reading_);  // released after the lock, at scope end
-  if (closed_) return;
-  if (!result) {
-    output_ +=
-        ": cannot read the counter: " + result.error().message() + "\n\n";
-    WakeLocked();
-    return;
-  }
-  // An offer that arrived after the read was issued is for a change
-  // published after the stream registered, so it is at least as new as
-  // what the read saw (the repository publishes in commit order); the read
-  // only wins over it when it shows a later version of a live counter.
-  if (!offered_since_read_) {
-    latest_ = std::move(*result);
-    have_state_ = true;
-  } else if (*result && latest_ && (*result)->version > latest_->version) {
-    latest_ = std::move(*result);
-  }
-  WakeLocked();
-}
-
 void WatchStream::Complete(Result<service::ListPage> result) {
   std::shared_ptr<WatchStream> keep;  // until this returns
   std::uint64_t seq = 0;
@@ -301,9 +275,20 @@ void WatchStream::Complete(Result<service::ListPage> result) {
     keep = std::move(reading_);
     if (closed_) return;
     if (!result) {
-      output_ +=
-          ": cannot list the counters: " + result.error().message() + "\n\n";
-      resyncing_ = false;
+      if (target_.prefix) {
+        output_ +=
+            ": cannot list the counters: " + result.error().message() + "\n\n";
+        resyncing_ = false;
+      } else {
+        output_ +=
+            ": cannot read the counter: " + result.error().message() + "\n\n";
+        name_reading_ = false;  // announcements count from here on
+        if (pending_offer_) {
+          latest_ = std::move(pending_offer_->state);
+          have_state_ = true;
+          pending_offer_.reset();
+        }
+      }
       WakeLocked();
       return;
     }
@@ -322,6 +307,11 @@ void WatchStream::StitchPage() {
     MutexLock lock(mu_);
     if (closed_ || !dump_page_) return;  // closed, or stitched already
     const service::ListPage page = *std::exchange(dump_page_, std::nullopt);
+    if (!target_.prefix) {
+      StitchNameRead(page);
+      WakeLocked();
+      return;
+    }
     DropChangesThePageHolds(page);
     for (const domain::Counter& c : page.counters) {
       AppendEvent(resync_seq_, c.name, c);
@@ -340,6 +330,26 @@ void WatchStream::StitchPage() {
   }
   if (read_more) return ReadDumpPage();
   if (again) StartResync();
+}
+
+void WatchStream::StitchNameRead(const service::ListPage& page) {
+  std::optional<domain::Counter> read;
+  if (!page.counters.empty() && page.counters.front().name == target_.name) {
+    read = page.counters.front();
+  }
+  // Every commit up to page.seq has been offered. The latest announcement
+  // is news if it came after the read; or, a removal of a counter the read
+  // shows alive, under the read's own number (the file backend publishes
+  // an expiry so, see DropChangesThePageHolds).
+  if (pending_offer_ &&
+      (pending_offer_->seq > page.seq || (!pending_offer_->state && read))) {
+    latest_ = std::move(pending_offer_->state);
+  } else {
+    latest_ = std::move(read);
+  }
+  pending_offer_.reset();
+  name_reading_ = false;
+  have_state_ = true;
 }
 
 void WatchStream::DropChangesThePageHolds(const service::ListPage& page) {

@@ -12,13 +12,13 @@
 // then live changes again. Every event is a durable change: the hub only
 // offers what the repository published after its commit.
 //
-// Stitching a prefix dump to the live changes: each page of the dump is a
-// read as of one commit (ListPage::seq), and the live changes are offered
-// in commit order, possibly later than a read shows them (PostgreSQL's
-// listener is a connection of its own). A page is sent only once the hub
-// has offered every commit it includes; the changes waiting for names the
-// page covers are then dropped when the page includes them, so the events
-// after the dump are exactly the changes after it.
+// Stitching a read to the live changes: each read of current state (a
+// counter's, a page of a prefix dump) is as of one commit (ListPage::seq),
+// and the live changes are offered in commit order, possibly later than a
+// read shows them (PostgreSQL's listener is a connection of its own). A
+// read is used only once the hub has offered every commit it includes; the
+// changes it already holds are then dropped, so the events after it are
+// exactly the changes after it, and a watcher never goes back.
 //
 // Thread-safety: thread-safe. The hub offers changes on the committing
 // thread, the service completes reads on any thread, the connection takes
@@ -55,7 +55,6 @@ struct WatchTarget {
 class WatchStream final
     : public Watcher,
       public std::enable_shared_from_this<WatchStream>,
-      private service::Completion<Result<std::optional<domain::Counter>>>,
       private service::Completion<Result<service::ListPage>> {
  public:
   // |wake| is called (from any thread, at most once until the next
@@ -82,8 +81,7 @@ class WatchStream final
   void Wake() override;
 
  private:
-  // Completions of the current-state reads.
-  void Complete(Result<std::optional<domain::Counter>> result) override;
+  // Completion of the current-state reads (a counter's, a dump's pages).
   void Complete(Result<service::ListPage> result) override;
 
   struct Pending {
@@ -97,8 +95,8 @@ class WatchStream final
   void ReadDumpPage() EXCLUDES(mu_);
   // Sends the page read (dump_page_) once the hub has caught up with it.
   void StitchPage() EXCLUDES(mu_);
+  void StitchNameRead(const service::ListPage& page) REQUIRES(mu_);
   void DropChangesThePageHolds(const service::ListPage& page) REQUIRES(mu_);
-  bool KeepNameState(const std::optional<domain::Counter>& state) REQUIRES(mu_);
   void AppendEvent(std::uint64_t id, const std::string& name,
                    const std::optional<domain::Counter>& state) REQUIRES(mu_);
   void WakeLocked() REQUIRES(mu_);
@@ -117,12 +115,15 @@ class WatchStream final
   bool closed_ GUARDED_BY(mu_) = false;
   bool wake_pending_ GUARDED_BY(mu_) = false;
   std::string output_ GUARDED_BY(mu_);  // formatted, not yet taken
-  // Name watch: the latest state known and the one last sent.
+  // Name watch: the latest state known and the one last sent; while a read
+  // is on its way (or waits for the hub to catch up with it), the latest
+  // announcement, decided against the read once it is stitched.
   bool have_state_ GUARDED_BY(mu_) = false;
-  bool offered_since_read_ GUARDED_BY(mu_) = false;
   std::optional<domain::Counter> latest_ GUARDED_BY(mu_);
   bool sent_any_ GUARDED_BY(mu_) = false;
   std::optional<domain::Counter> sent_ GUARDED_BY(mu_);
+  bool name_reading_ GUARDED_BY(mu_) = false;
+  std::optional<Pending> pending_offer_ GUARDED_BY(mu_);
   // Prefix watch: changes waiting, latest per counter, in arrival order;
   // and a resynchronisation in progress (live changes wait meanwhile).
   std::map<std::string, Pending> waiting_ GUARDED_BY(mu_);
