@@ -89,9 +89,9 @@ int RunCheck(const std::string& data_dir) {
   }
   if (info->torn_bytes_truncated > 0) {
     std::printf(
-        "counterd check: note: the last journal ends in a torn record of %llu "
-        "bytes (an append a crash interrupted, never acknowledged); start-up "
-        "cuts it\n",
+        "counterd check: note: the last journal ends in a torn tail of %llu "
+        "bytes (zeros written ahead of its records, or an append a crash "
+        "interrupted, never acknowledged); start-up cuts it\n",
         static_cast<unsigned long long>(info->torn_bytes_truncated));
   }
   return 0;

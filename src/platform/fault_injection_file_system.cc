@@ -51,6 +51,9 @@ class FaultyWritableFile final : public WritableFile {
     return base_->Sync();
   }
   Status WriteBack() override { return base_->WriteBack(); }
+  Status ZeroFillAhead(std::uint64_t bytes) override {
+    return base_->ZeroFillAhead(bytes);
+  }
   Status Close() override { return base_->Close(); }
   std::uint64_t Size() const override { return base_->Size(); }
 

@@ -9,7 +9,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -75,14 +77,40 @@ class PosixWritableFile final : public WritableFile {
   ~PosixWritableFile() override { (void)Close(); }
 
   Status Append(std::string_view data) override {
+    // pwrite at our own end, not write at the descriptor's offset or
+    // O_APPEND's end of file: zeros written ahead lie past it.
     while (!data.empty()) {
-      const ssize_t n = ::write(fd_.get(), data.data(), data.size());
+      const ssize_t n = ::pwrite(fd_.get(), data.data(), data.size(),
+                                 static_cast<off_t>(size_));
       if (n < 0) {
         if (errno == EINTR) continue;
         return ErrnoStatus("write", path_, errno);
       }
       data.remove_prefix(static_cast<std::size_t>(n));
       size_ += static_cast<std::uint64_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  Status ZeroFillAhead(std::uint64_t bytes) override {
+    // Only what is not zero-filled already; a write, not fallocate: an
+    // allocated but unwritten extent would still need converting (a
+    // file-system journal commit) on the first append into it.
+    static constexpr std::size_t kChunk = 64 << 10;
+    static const std::string zeros(kChunk, '\0');
+    const std::uint64_t end = size_ + bytes;
+    std::uint64_t at = std::max(zeroed_end_, size_);
+    while (at < end) {
+      const std::size_t n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, end - at));
+      const ssize_t w =
+          ::pwrite(fd_.get(), zeros.data(), n, static_cast<off_t>(at));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("write", path_, errno);
+      }
+      at += static_cast<std::uint64_t>(w);
+      zeroed_end_ = at;
     }
     return Status::Ok();
   }
@@ -132,6 +160,8 @@ class PosixWritableFile final : public WritableFile {
   std::string path_;
   UniqueFd fd_;
   std::uint64_t size_;
+  // Bytes below this are written (appended, or zeros written ahead).
+  std::uint64_t zeroed_end_ = size_;
   // WriteBack: bytes below written_back_ have been started, bytes below
   // waited_ are out.
   std::uint64_t written_back_ = size_;
@@ -199,7 +229,7 @@ class PosixFileSystem final : public FileSystem {
 
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(
       const std::string& path) override {
-    return OpenWritable(path, O_APPEND);
+    return OpenWritable(path, 0);  // Append writes at the size it found
   }
 
   Result<std::string> ReadFile(const std::string& path) override {

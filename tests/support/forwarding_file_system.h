@@ -27,6 +27,9 @@ class ForwardingWritableFile : public platform::WritableFile {
   Status Append(std::string_view data) override { return base_->Append(data); }
   Status Sync() override { return base_->Sync(); }
   Status WriteBack() override { return base_->WriteBack(); }
+  Status ZeroFillAhead(std::uint64_t bytes) override {
+    return base_->ZeroFillAhead(bytes);
+  }
   Status Close() override { return base_->Close(); }
   std::uint64_t Size() const override { return base_->Size(); }
 

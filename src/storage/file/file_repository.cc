@@ -60,8 +60,8 @@ Result<std::unique_ptr<FileRepository>> FileRepository::Open(
   if (!recovered) return recovered.error();
   if (!recovered->torn_file.empty()) {
     log::Warn(
-        "recovery: cut a torn record at the end of the journal (a crash "
-        "interrupted an append that was never acknowledged)",
+        "recovery: cut an unacknowledged tail from the journal (a record "
+        "a crash interrupted, or zeros written ahead of the records)",
         {{"file", recovered->torn_file},
          {"bytes", recovered->info.torn_bytes_truncated}});
   }
@@ -445,6 +445,11 @@ Status FileRepositoryImpl::RotateJournal() {
   const std::string path =
       options_.data_dir + "/" + JournalFileName(last_seq_ + 1);
   if (path == journal_->path()) return Status::Ok();  // already fresh
+  // The old journal stops being the newest: cut the zeros written ahead
+  // of its end first (recovery reads only the newest file's zeros as an
+  // unused tail). A crash before the cut is durable leaves the old journal
+  // the newest, zeros and all.
+  if (Status s = journal_->Finish(fs_); !s.ok()) return s;
   // Invariant 8. A crash before Create returns leaves an empty, zero-filled
   // or header-only file: recovery takes it for a creation cut short, and
   // the old journal holds every record so far.
@@ -538,9 +543,12 @@ Status FileRepositoryImpl::Close() {
   // Commits what is queued and stops the committer thread.
   queue_.Close();
   compactor_.Wait();
-  // Every acknowledged record was synced at its commit; close reports any
-  // late error from the descriptor.
-  Status s = journal_->Close();
+  // Every acknowledged record was synced at its commit. A clean close
+  // also cuts the zeros written ahead, so that the next start finds the
+  // journal ending at its last record; close reports any late error from
+  // the descriptor.
+  Status s = latch_.failed() ? Status::Ok() : journal_->Finish(fs_);
+  if (Status c = journal_->Close(); s.ok()) s = c;
   lock_.reset();
   close_status_ = latch_.failed() ? latch_.Refusal() : s;
   return close_status_;

@@ -41,6 +41,20 @@ Result<std::unique_ptr<Journal>> Journal::OpenForAppend(
       new Journal(path, std::move(*file), slow_sync));
 }
 
+Status Journal::Append(std::string_view record) {
+  COUNTERD_RETURN_IF_ERROR(file_->Append(record));
+  if (file_->Size() >= zeroed_end_) {
+    // Written before the Sync that makes |record| durable: that Sync
+    // commits the new size once, and the next kZeroFillAhead bytes of
+    // records need no size change. A crash leaves zeros after the last
+    // synced record (or the zeros not yet written back: a shorter file),
+    // which recovery tells from a record.
+    COUNTERD_RETURN_IF_ERROR(file_->ZeroFillAhead(kZeroFillAhead));
+    zeroed_end_ = file_->Size() + kZeroFillAhead;
+  }
+  return Status::Ok();
+}
+
 Status Journal::Sync(std::chrono::nanoseconds& took) {
   const auto start = std::chrono::steady_clock::now();
   Status s = file_->Sync();

@@ -31,13 +31,30 @@ class Journal {
       std::chrono::milliseconds slow_sync);
 
   // Writes |record| at the end of the file. Not durable until Sync().
-  Status Append(std::string_view record) { return file_->Append(record); }
+  // Keeps zeros written ahead of the end (see WritableFile::ZeroFillAhead),
+  // kZeroFillAhead bytes at a time, so that most Syncs find the file's size
+  // already durable and flush the record alone. The file on disk therefore
+  // ends in up to that many zeros after the last record: recovery takes
+  // them for an unused tail, and Finish() cuts them off.
+  Status Append(std::string_view record);
   // fdatasync: after OK, every appended record survives a crash (the
   // acknowledgement point). After an error nothing is known; never retry.
   // |took| receives the duration; one longer than the slow-sync threshold
   // is logged as a warning with it, as etcd's WAL does.
   Status Sync(std::chrono::nanoseconds& took);
+  // Cuts the zeros written ahead and syncs the cut, so that the file ends
+  // at its last record: for a journal that stops being the newest (a
+  // rotation; recovery reads only the newest one's tail as unused) and at a
+  // clean close. A crash before it leaves the zeros, which recovery of the
+  // newest file cuts itself.
+  Status Finish(platform::FileSystem& fs) {
+    return fs.TruncateFile(path_, file_->Size());
+  }
   Status Close() { return file_->Close(); }
+
+  // Zeros are written this far ahead when they run out: one Sync in about
+  // every this many bytes of records commits a new file size.
+  static constexpr std::uint64_t kZeroFillAhead = 1 << 20;
 
   std::uint64_t Size() const { return file_->Size(); }
   const std::string& path() const { return path_; }
@@ -50,6 +67,8 @@ class Journal {
   std::string path_;
   std::unique_ptr<platform::WritableFile> file_;
   std::chrono::milliseconds slow_sync_;
+  // Where the zeros written ahead end (0: none written yet).
+  std::uint64_t zeroed_end_ = 0;
 };
 
 // "journal-00000000000000000042.log" for first seq 42.

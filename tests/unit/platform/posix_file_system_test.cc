@@ -255,6 +255,48 @@ TEST_F(PosixFileSystemTest, WriteBackAsItGoesKeepsEveryByte) {
   EXPECT_EQ(Slurp(Path("f")), expected);
 }
 
+TEST_F(PosixFileSystemTest, ZeroFillAheadWritesZerosPastTheEndWithoutMovingIt) {
+  auto file = fs_->NewWritableFile(Path("f"));
+  ASSERT_TRUE(file);
+  ASSERT_TRUE((*file)->Append("head").ok());
+  ASSERT_TRUE((*file)->ZeroFillAhead(10).ok());
+  EXPECT_EQ((*file)->Size(), 4u);
+  EXPECT_EQ(Slurp(Path("f")), "head" + std::string(10, '\0'));
+  // The next append overwrites the zeros from the end it kept.
+  ASSERT_TRUE((*file)->Append("abc").ok());
+  EXPECT_EQ((*file)->Size(), 7u);
+  EXPECT_EQ(Slurp(Path("f")), "headabc" + std::string(7, '\0'));
+  // Only what lies past the zeros already written is written again.
+  ASSERT_TRUE((*file)->ZeroFillAhead(10).ok());
+  EXPECT_EQ(Slurp(Path("f")), "headabc" + std::string(10, '\0'));
+  ASSERT_TRUE((*file)->Append(std::string(12, 'z')).ok());
+  EXPECT_EQ((*file)->Size(), 19u);
+  EXPECT_EQ(Slurp(Path("f")), "headabc" + std::string(12, 'z'));
+  ASSERT_TRUE((*file)->Close().ok());
+}
+
+TEST_F(PosixFileSystemTest, AnAppendableFileAppendsAtTheEndItFound) {
+  // A journal reopened after its zeros were cut, then written ahead again:
+  // appends land after the contents, never after the zeros.
+  Spit(Path("f"), "kept");
+  auto file = fs_->NewAppendableFile(Path("f"));
+  ASSERT_TRUE(file);
+  ASSERT_TRUE((*file)->ZeroFillAhead(6).ok());
+  ASSERT_TRUE((*file)->Append("+1").ok());
+  EXPECT_EQ((*file)->Size(), 6u);
+  ASSERT_TRUE((*file)->Close().ok());
+  EXPECT_EQ(Slurp(Path("f")), "kept+1" + std::string(4, '\0'));
+}
+
+TEST_F(PosixFileSystemTest, ZeroFillAheadOnAFullDeviceIsResourceExhausted) {
+  auto file = fs_->NewAppendableFile("/dev/full");
+  ASSERT_TRUE(file) << file.error().ToString();
+  EXPECT_EQ((*file)->ZeroFillAhead(1),
+            Status(StatusCode::kResourceExhausted,
+                   "write /dev/full: No space left on device"));
+  EXPECT_EQ((*file)->Size(), 0u);
+}
+
 TEST_F(PosixFileSystemTest, WriteBackAfterCloseIsUnavailable) {
   auto file = fs_->NewWritableFile(Path("f"));
   ASSERT_TRUE(file);

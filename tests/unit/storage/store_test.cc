@@ -3,11 +3,13 @@
 // notification, the inline-commit policy, close.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <latch>
 #include <mutex>
@@ -17,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "counterd/platform/posix_file_system.h"
+#include "journal.h"
 #include "journal_format.h"
 #include "store_test_util.h"
 #include "support/forwarding_file_system.h"
@@ -521,6 +524,105 @@ class HeldJournalSyncs final : public counterd::testing::ForwardingFileSystem {
 
   std::function<void()> before_sync_;
 };
+
+// A copy of a data dir taken while its store is open: what a crash of the
+// process leaves (the page cache survives it; power loss is power_loss_test's).
+void CopyDir(const std::filesystem::path& from,
+             const std::filesystem::path& to) {
+  std::filesystem::remove_all(to);
+  std::filesystem::copy(from, to);
+}
+
+std::vector<std::filesystem::path> JournalFiles(
+    const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::uint64_t first_seq = 0;
+    if (ParseJournalFileName(entry.path().filename().string(), first_seq)) {
+      out.push_back(entry.path());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// On the real file system the newest journal is written ahead with zeros
+// (journal.h): a crash image ends in them, recovery cuts them and loses no
+// record; a rotation cuts them from the journal it leaves behind before the
+// next one exists, and a clean close cuts them too.
+TEST(StoreOnDiskTest, ZerosWrittenAheadAreCutAndNoRecordIsLost) {
+  const auto base = std::filesystem::temp_directory_path() /
+                    ("counterd-zero-ahead-" + std::to_string(::getpid()));
+  const auto dir = base / "live";
+  std::filesystem::remove_all(base);
+  std::filesystem::create_directories(base);
+  auto posix = platform::NewPosixFileSystem();
+  SystemClock clock;
+  FileRepositoryOptions options = testing::ManualOptions(dir.string());
+  options.split_compaction_for_test = true;
+  auto repo = FileRepository::Open(*posix, clock, options);
+  ASSERT_TRUE(repo) << repo.error().ToString();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(testing::Commit(**repo, Add("a", 1)).status.ok());
+  }
+  ASSERT_EQ(JournalFiles(dir).size(), 1u);
+  const std::filesystem::path first = JournalFiles(dir)[0];
+  // Zeros were written once, after the first record: the later two went
+  // into them.
+  const std::uint64_t records = (*repo)->Stats().journal_bytes;
+  const std::uint64_t on_disk = std::filesystem::file_size(first);
+  ASSERT_GT(on_disk, records);
+  ASSERT_LT(on_disk, records + Journal::kZeroFillAhead);
+  {
+    std::ifstream in(first, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(records));
+    std::string tail(on_disk - records, 'x');
+    in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+    EXPECT_EQ(in.gcount(), static_cast<std::streamsize>(tail.size()));
+    EXPECT_EQ(tail, std::string(on_disk - records, '\0'));
+  }
+
+  // A crash now: every record back, the zeros cut.
+  CopyDir(dir, base / "crash1");
+  {
+    const testing::QuietLogs quiet;
+    auto copy = FileRepository::Open(
+        *posix, clock, testing::ManualOptions((base / "crash1").string()));
+    ASSERT_TRUE(copy) << copy.error().ToString();
+    EXPECT_EQ(testing::Get(**copy, "a")->value, 3);
+    EXPECT_EQ((*copy)->Recovery().torn_bytes_truncated, on_disk - records);
+  }
+
+  // The journal rotates (the snapshot is not written yet: split), and a
+  // record goes to the new one. A crash now finds the old journal ending at
+  // its last record, and replays both.
+  ASSERT_TRUE((*repo)->CompactNow().ok());
+  ASSERT_TRUE(testing::Commit(**repo, Add("a", 10)).status.ok());
+  ASSERT_EQ(JournalFiles(dir).size(), 2u);
+  EXPECT_EQ(std::filesystem::file_size(first), records);
+  CopyDir(dir, base / "crash2");
+  {
+    const testing::QuietLogs quiet;
+    auto copy = FileRepository::Open(
+        *posix, clock, testing::ManualOptions((base / "crash2").string()));
+    ASSERT_TRUE(copy) << copy.error().ToString();
+    EXPECT_EQ(testing::Get(**copy, "a")->value, 13);
+  }
+
+  // A clean close leaves no zeros: the next start cuts nothing.
+  const std::filesystem::path newest = JournalFiles(dir).back();
+  const std::uint64_t newest_records = (*repo)->Stats().journal_bytes;
+  ASSERT_TRUE((*repo)->Close().ok());
+  repo->reset();
+  EXPECT_EQ(std::filesystem::file_size(newest), newest_records);
+  auto again =
+      FileRepository::Open(*posix, clock, testing::ManualOptions(dir.string()));
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_EQ(testing::Get(**again, "a")->value, 13);
+  EXPECT_EQ((*again)->Recovery().torn_bytes_truncated, 0u);
+  again->reset();
+  std::filesystem::remove_all(base);
+}
 
 // The real file system, a real committer thread and 64 writers that each
 // wait for their acknowledgement before the next increment, in rounds: no
