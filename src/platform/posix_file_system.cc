@@ -97,14 +97,14 @@ class PosixWritableFile final : public WritableFile {
     // allocated but unwritten extent would still need converting (a
     // file-system journal commit) on the first append into it.
     static constexpr std::size_t kChunk = 64 << 10;
-    static const std::string zeros(kChunk, '\0');
+    static const std::string kZeros(kChunk, '\0');
     const std::uint64_t end = size_ + bytes;
     std::uint64_t at = std::max(zeroed_end_, size_);
     while (at < end) {
       const std::size_t n =
           static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, end - at));
       const ssize_t w =
-          ::pwrite(fd_.get(), zeros.data(), n, static_cast<off_t>(at));
+          ::pwrite(fd_.get(), kZeros.data(), n, static_cast<off_t>(at));
       if (w < 0) {
         if (errno == EINTR) continue;
         return ErrnoStatus("write", path_, errno);
