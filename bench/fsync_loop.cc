@@ -70,8 +70,7 @@ double CpuSeconds() {
   rusage u{};
   ::getrusage(RUSAGE_SELF, &u);
   const auto sec = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) +
-           static_cast<double>(t.tv_usec) / 1e6;
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
   };
   return sec(u.ru_utime) + sec(u.ru_stime);
 }
@@ -104,7 +103,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (dir.empty() || (mode != "append" && mode != "zeroed" && mode != "replace")) {
+  if (dir.empty() ||
+      (mode != "append" && mode != "zeroed" && mode != "replace")) {
     std::fprintf(stderr,
                  "usage: fsync_loop --dir DIR [--seconds S] "
                  "[--mode append|zeroed|replace]\n");

@@ -1,5 +1,7 @@
 #include "commit_queue.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 namespace counterd::storage {
@@ -19,7 +21,14 @@ bool CommitQueue::Submit(PendingCommit&& pending) {
     MutexLock lock(mu_);
     if (closing_) return false;
     queue_.push_back(std::move(pending));
-    if (committing_) return true;  // the holder takes it with the next batch
+    if (committing_) {
+      // The holder takes it with the next batch; a lingering holder wants
+      // to hear when the batch it waits for is complete.
+      if (linger_target_ != 0 && queue_.size() >= linger_target_) {
+        cv_.SignalAll();
+      }
+      return true;
+    }
     if (duties_due_ || !InlineCommitPays()) {
       cv_.SignalAll();
       return true;
@@ -91,9 +100,10 @@ void CommitQueue::Loop(const std::stop_token& stop) {
     bool duties = false;
     {
       MutexLock lock(mu_);
-      // No linger timer: a batch is whatever queued up during the previous
-      // fsync (leveldb's group commit). An inline committer holds the role
-      // until it is done; then the queue is ours.
+      // A batch is whatever queued up during the previous fsync (leveldb's
+      // group commit), and under concurrent writers whatever comes while
+      // we linger (see Linger). An inline committer holds the role until
+      // it is done; then the queue is ours.
       while (committing_ || (queue_.empty() && !duties_due_ && !closing_ &&
                              std::chrono::steady_clock::now() < next_duties_)) {
         if (next_duties_ == std::chrono::steady_clock::time_point::max()) {
@@ -104,6 +114,7 @@ void CommitQueue::Loop(const std::stop_token& stop) {
       }
       if (queue_.empty() && (closing_ || stop.stop_requested())) return;
       committing_ = true;
+      Linger();
       batch = TakeBatch();
       duties = duties_due_ || std::chrono::steady_clock::now() >= next_duties_;
       duties_due_ = false;
@@ -125,6 +136,28 @@ void CommitQueue::Loop(const std::stop_token& stop) {
   }
 }
 
+void CommitQueue::Linger() {
+  const std::size_t last = last_batch_size_.load(std::memory_order_relaxed);
+  if (options_.linger_min_batch == 0 || last < options_.linger_min_batch ||
+      queue_.size() >= last || duties_due_ || closing_) {
+    return;
+  }
+  // Never longer than an fdatasync takes: waiting longer than the flush
+  // it saves costs more latency than it saves work.
+  const auto ewma = std::chrono::nanoseconds(static_cast<std::int64_t>(
+      fsync_ewma_ns_.load(std::memory_order_relaxed)));
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::min<std::chrono::nanoseconds>(ewma, options_.linger_max);
+  linger_target_ = last;
+  cv_.SignalAll();  // for WaitUntilLingering
+  while (queue_.size() < linger_target_ && !duties_due_ && !closing_ &&
+         std::chrono::steady_clock::now() < deadline) {
+    cv_.WaitUntil(mu_, deadline);
+  }
+  linger_target_ = 0;
+}
+
 std::size_t CommitQueue::CommitPending() {
   std::vector<PendingCommit> batch;
   {
@@ -140,6 +173,11 @@ void CommitQueue::RunDutiesNow() { (void)committer_.RunDuties(); }
 void CommitQueue::WaitUntilIdle() {
   MutexLock lock(mu_);
   while (committing_ || !queue_.empty()) cv_.Wait(mu_);
+}
+
+void CommitQueue::WaitUntilLingering() {
+  MutexLock lock(mu_);
+  while (linger_target_ == 0) cv_.Wait(mu_);
 }
 
 void CommitQueue::Close() {

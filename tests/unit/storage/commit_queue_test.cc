@@ -238,6 +238,84 @@ TEST(CommitQueueTest, InlineOnlyWhileWritersComeOneAtATime) {
   queue.Close();
 }
 
+// Lingering. The wait is bounded by the average fdatasync (and
+// linger_max): these tests make both an hour, so that a linger that did not
+// end on its condition would hang the test rather than pass by timing, and
+// they wait for the committer thread to be lingering (a committer that
+// never lingers hangs them too) before they go on.
+CommitQueue::Options Lingering() {
+  CommitQueue::Options options = Threaded();
+  options.linger_min_batch = 4;
+  options.linger_max = std::chrono::hours(1);
+  return options;
+}
+void AfterABatchOf(CommitQueue& queue, std::size_t size) {
+  // Weight 1/8: an average of 1 h takes an 8 h fsync.
+  queue.Observe(size, std::chrono::hours(8));
+}
+
+// After a batch of 8 the committer thread waits until 8 have queued and
+// commits them as one batch, however they trickle in.
+TEST(CommitQueueTest, AfterABigBatchTheCommitterLingersForAsMany) {
+  FakeCommitter committer;
+  CommitQueue queue(committer, Lingering());
+  AfterABatchOf(queue, 8);
+  std::deque<testing::Promise<TransactionOutcome>> eight(8);
+  // The first wakes the committer thread, which then waits for the rest.
+  ASSERT_TRUE(queue.Submit(Pending(eight[0])));
+  queue.WaitUntilLingering();
+  for (std::size_t i = 1; i < eight.size(); ++i) {
+    ASSERT_TRUE(queue.Submit(Pending(eight[i])));
+  }
+  for (auto& d : eight) {
+    EXPECT_NE(d.Wait().thread, std::this_thread::get_id());
+  }
+  const auto batches = committer.batches();
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0].size, 8u);
+  queue.Close();
+}
+
+// Below linger_min_batch nobody lingers: one writer's commit goes out alone.
+TEST(CommitQueueTest, AfterASmallBatchTheCommitterDoesNotLinger) {
+  FakeCommitter committer;
+  CommitQueue queue(committer, Lingering());
+  AfterABatchOf(queue, 3);
+  EXPECT_NE(CommitOne(queue), std::this_thread::get_id());
+  ASSERT_EQ(committer.batches().size(), 1u);
+  EXPECT_EQ(committer.batches()[0].size, 1u);
+  queue.Close();
+}
+
+// Close and due duties end a linger at once, with what has queued.
+TEST(CommitQueueTest, CloseEndsALinger) {
+  FakeCommitter committer;
+  CommitQueue queue(committer, Lingering());
+  AfterABatchOf(queue, 8);
+  std::deque<testing::Promise<TransactionOutcome>> three(3);
+  for (auto& d : three) ASSERT_TRUE(queue.Submit(Pending(d)));
+  queue.WaitUntilLingering();
+  queue.Close();
+  for (auto& d : three) EXPECT_TRUE(d.Wait().result.status.ok());
+  ASSERT_EQ(committer.batches().size(), 1u);
+  EXPECT_EQ(committer.batches()[0].size, 3u);
+}
+
+TEST(CommitQueueTest, DueDutiesEndALinger) {
+  FakeCommitter committer;
+  CommitQueue queue(committer, Lingering());
+  AfterABatchOf(queue, 8);
+  testing::Promise<TransactionOutcome> one;
+  ASSERT_TRUE(queue.Submit(Pending(one)));
+  queue.WaitUntilLingering();
+  queue.WakeForDuties();
+  EXPECT_TRUE(one.Wait().result.status.ok());
+  committer.WaitForDuties(1);
+  ASSERT_EQ(committer.batches().size(), 1u);
+  EXPECT_EQ(committer.batches()[0].size, 1u);
+  queue.Close();
+}
+
 // Notes when it is completed; thread-safe through |note|.
 class NotingCompletion final : public Completion<TransactionOutcome> {
  public:
