@@ -118,7 +118,9 @@ INSTANTIATE_TEST_SUITE_P(
         FaultCase{FsOp::kRename, EIO, true, StatusCode::kUnavailable},
         FaultCase{FsOp::kRename, ENOSPC, true, StatusCode::kUnavailable},
         FaultCase{FsOp::kSyncDir, EIO, true, StatusCode::kUnavailable},
-        FaultCase{FsOp::kRemove, EIO, true, StatusCode::kUnavailable}));
+        FaultCase{FsOp::kRemove, EIO, true, StatusCode::kUnavailable},
+        // Cutting the old journal's zeros before a rotation (R0).
+        FaultCase{FsOp::kTruncate, EIO, true, StatusCode::kUnavailable}));
 
 TEST(FaultRulesTest, ParsesSpecs) {
   auto rules = platform::ParseFaultRules("sync:EIO:3,write:ENOSPC:0:journal");
