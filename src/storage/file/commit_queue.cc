@@ -23,8 +23,9 @@ bool CommitQueue::Submit(PendingCommit&& pending) {
     queue_.push_back(std::move(pending));
     if (committing_) {
       // The holder takes it with the next batch; a lingering holder wants
-      // to hear when the batch it waits for is complete.
-      if (linger_target_ != 0 && queue_.size() >= linger_target_) {
+      // to hear when the batch it waits for is complete (once: the queue
+      // grows one at a time, and it may take a while to wake).
+      if (linger_target_ != 0 && queue_.size() == linger_target_) {
         cv_.SignalAll();
       }
       return true;
