@@ -77,19 +77,9 @@ class PosixWritableFile final : public WritableFile {
   ~PosixWritableFile() override { (void)Close(); }
 
   Status Append(std::string_view data) override {
-    // pwrite at our own end, not write at the descriptor's offset or
-    // O_APPEND's end of file: zeros written ahead lie past it.
-    while (!data.empty()) {
-      const ssize_t n = ::pwrite(fd_.get(), data.data(), data.size(),
-                                 static_cast<off_t>(size_));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus("write", path_, errno);
-      }
-      data.remove_prefix(static_cast<std::size_t>(n));
-      size_ += static_cast<std::uint64_t>(n);
-    }
-    return Status::Ok();
+    // At our own end, not the descriptor's offset or O_APPEND's end of
+    // file: zeros written ahead lie past it.
+    return WriteAt(data, size_);
   }
 
   Status ZeroFillAhead(std::uint64_t bytes) override {
@@ -98,19 +88,15 @@ class PosixWritableFile final : public WritableFile {
     // file-system journal commit) on the first append into it.
     static constexpr std::size_t kChunk = 64 << 10;
     static const std::string kZeros(kChunk, '\0');
+    const std::string_view zeros = kZeros;
     const std::uint64_t end = size_ + bytes;
-    std::uint64_t at = std::max(zeroed_end_, size_);
-    while (at < end) {
-      const std::size_t n =
-          static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, end - at));
-      const ssize_t w =
-          ::pwrite(fd_.get(), kZeros.data(), n, static_cast<off_t>(at));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus("write", path_, errno);
+    zeroed_end_ = std::max(zeroed_end_, size_);
+    while (zeroed_end_ < end) {
+      const std::size_t n = static_cast<std::size_t>(
+          std::min<std::uint64_t>(kChunk, end - zeroed_end_));
+      if (Status s = WriteAt(zeros.substr(0, n), zeroed_end_); !s.ok()) {
+        return s;
       }
-      at += static_cast<std::uint64_t>(w);
-      zeroed_end_ = at;
     }
     return Status::Ok();
   }
@@ -157,6 +143,23 @@ class PosixWritableFile final : public WritableFile {
   std::uint64_t Size() const override { return size_; }
 
  private:
+  // pwrite of all of |data| at |at|, looping over partial writes and EINTR;
+  // |at| advances as bytes land, so after an error it says how far the
+  // file was written.
+  Status WriteAt(std::string_view data, std::uint64_t& at) {
+    while (!data.empty()) {
+      const ssize_t n =
+          ::pwrite(fd_.get(), data.data(), data.size(), static_cast<off_t>(at));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("write", path_, errno);
+      }
+      data.remove_prefix(static_cast<std::size_t>(n));
+      at += static_cast<std::uint64_t>(n);
+    }
+    return Status::Ok();
+  }
+
   std::string path_;
   UniqueFd fd_;
   std::uint64_t size_;
