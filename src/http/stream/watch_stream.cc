@@ -28,6 +28,16 @@ bool Shows(const service::ListPage& page, const std::string& name) {
                                     &domain::Counter::name);
 }
 
+// Whether a read as of commit |read_seq| already holds a change announced
+// under |change_seq|: a change it holds is in it (or, a removal, absent
+// from it). Except a removal of a counter the read shows alive: the file
+// backend publishes an expiry under the sequence number of the commit
+// before it (an expiry writes no record), so that one is news.
+bool ReadHolds(std::uint64_t read_seq, bool read_shows_alive,
+               std::uint64_t change_seq, bool change_is_removal) {
+  return change_seq <= read_seq && !(change_is_removal && read_shows_alive);
+}
+
 }  // namespace
 
 WatchStream::WatchStream(WatchTarget target,
@@ -96,7 +106,7 @@ std::string WatchStream::TakeOutput() {
     if (closed_) return {};
     resync = std::exchange(resync_needed_, false);
     reread = std::exchange(reread_needed_, false);
-    if (dump_page_) page_seq = dump_page_->seq;
+    if (held_read_) page_seq = held_read_->seq;
   }
   // Outside the lock: these call the service (and may complete at once)
   // or the hub.
@@ -293,7 +303,7 @@ void WatchStream::Complete(Result<service::ListPage> result) {
       return;
     }
     seq = result->seq;
-    dump_page_ = std::move(*result);
+    held_read_ = std::move(*result);
   }
   // Sent once the hub has offered every commit the page includes: now, or
   // at the TakeOutput after the hub wakes the stream.
@@ -305,8 +315,8 @@ void WatchStream::StitchPage() {
   bool again = false;
   {
     MutexLock lock(mu_);
-    if (closed_ || !dump_page_) return;  // closed, or stitched already
-    const service::ListPage page = *std::exchange(dump_page_, std::nullopt);
+    if (closed_ || !held_read_) return;  // closed, or stitched already
+    const service::ListPage page = *std::exchange(held_read_, std::nullopt);
     if (!target_.prefix) {
       StitchNameRead(page);
       WakeLocked();
@@ -337,12 +347,11 @@ void WatchStream::StitchNameRead(const service::ListPage& page) {
   if (!page.counters.empty() && page.counters.front().name == target_.name) {
     read = page.counters.front();
   }
-  // Every commit up to page.seq has been offered. The latest announcement
-  // is news if it came after the read; or, a removal of a counter the read
-  // shows alive, under the read's own number (the file backend publishes
-  // an expiry so, see DropChangesThePageHolds).
+  // Every commit up to page.seq has been offered: the latest announcement
+  // wins unless the read already holds it.
   if (pending_offer_ &&
-      (pending_offer_->seq > page.seq || (!pending_offer_->state && read))) {
+      !ReadHolds(page.seq, read.has_value(), pending_offer_->seq,
+                 !pending_offer_->state.has_value())) {
     latest_ = std::move(pending_offer_->state);
   } else {
     latest_ = std::move(read);
@@ -364,13 +373,8 @@ void WatchStream::DropChangesThePageHolds(const service::ListPage& page) {
     const Pending& change = it->second;
     const bool covered = name.starts_with(range) && name > dump_after_ &&
                          (!page.next || name <= *page.next);
-    // A change the page includes is in it (or, a removal, absent from it).
-    // Except a removal of a counter the page shows alive: the file backend
-    // publishes an expiry under the sequence number of the commit before
-    // it (an expiry writes no record), so that one is news.
-    const bool held = change.seq <= page.seq &&
-                      (change.state.has_value() || !Shows(page, name));
-    if (covered && held) {
+    if (covered && ReadHolds(page.seq, Shows(page, name), change.seq,
+                             !change.state.has_value())) {
       waiting_.erase(it);
     } else {
       kept.push_back(std::move(name));

@@ -93,7 +93,8 @@ class WatchStream final
   void ReadName() EXCLUDES(mu_);
   // Reads the dump's next page: ranges_[dump_range_] after dump_after_.
   void ReadDumpPage() EXCLUDES(mu_);
-  // Sends the page read (dump_page_) once the hub has caught up with it.
+  // Uses the read held (held_read_: a dump's page, or a counter's listing
+  // of one) once the hub has caught up with it.
   void StitchPage() EXCLUDES(mu_);
   void StitchNameRead(const service::ListPage& page) REQUIRES(mu_);
   void DropChangesThePageHolds(const service::ListPage& page) REQUIRES(mu_);
@@ -130,11 +131,12 @@ class WatchStream final
   std::vector<std::string> order_ GUARDED_BY(mu_);
   bool resyncing_ GUARDED_BY(mu_) = false;
   bool resync_again_ GUARDED_BY(mu_) = false;
-  // Where the dump is (a range of ranges_, a name in it), and a page read
-  // that waits for the hub to offer the commits it includes.
+  // Where the dump is (a range of ranges_, a name in it); and a read (a
+  // dump's page, or a counter's) that waits for the hub to offer the
+  // commits it includes.
   std::size_t dump_range_ GUARDED_BY(mu_) = 0;
   std::string dump_after_ GUARDED_BY(mu_);
-  std::optional<service::ListPage> dump_page_ GUARDED_BY(mu_);
+  std::optional<service::ListPage> held_read_ GUARDED_BY(mu_);
   // Set under the hub's lock (Offer, OfferGap), done at the next
   // TakeOutput, which may call the hub and the service.
   bool resync_needed_ GUARDED_BY(mu_) = false;
